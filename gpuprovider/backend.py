@@ -1,0 +1,208 @@
+"""GPUSimulator: the Qiskit ``BackendV2`` users run circuits on."""
+
+from __future__ import annotations
+
+import time
+import uuid
+import warnings
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+from qiskit import QuantumCircuit
+from qiskit.providers import BackendV2, Options
+from qiskit.result import Result
+from qiskit.transpiler import Target
+
+from . import __version__
+from .compile.lower import lower_circuit
+from .compile.program import Program
+from .engine import run_program, total_steps
+from .exceptions import CapacityError, DeviceUnavailableError, InvalidCircuitError
+from .gates import supported_instructions
+from .job import GPUJob, JobControl
+from .kernels import select
+from .kernels.precision import dtype_of, statevector_bytes
+from .options import DEFAULTS, RunConfig, validate_option
+from .result import build_result, experiment_result
+
+
+@lru_cache(maxsize=None)
+def _build_target(num_qubits: int) -> Target:
+    target = Target(description="gpuprovider statevector simulator", num_qubits=num_qubits)
+    for name, instruction in supported_instructions().items():
+        target.add_instruction(instruction, properties=None, name=name)
+    return target
+
+
+def _format_bytes(count: int) -> str:
+    return f"{count:,} bytes ({count / 2**30:.2f} GiB)"
+
+
+class GPUSimulator(BackendV2):
+    """Statevector simulator on an NVIDIA GPU, or on the CPU when no GPU is usable.
+
+    A drop-in for ``AerSimulator()`` / ``BasicSimulator()``::
+
+        backend = GPUSimulator()                      # device="auto"
+        job = backend.run(transpile(circuit, backend), shots=4096, seed_simulator=1)
+        counts = job.result().get_counts()
+
+    Options (set here, with ``set_options``, or per ``run``): ``shots`` (1024),
+    ``seed_simulator`` (None: a fresh seed, reported in the result), ``memory`` (False),
+    ``precision`` ("double" or "single"), ``device`` ("auto", "GPU" or "CPU").
+    """
+
+    def __init__(
+        self, device: str = "auto", precision: str = "double", *, provider: Any = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(
+            provider=provider,
+            name="gpu_simulator",
+            description="GPU-accelerated statevector simulator (CPU engine when no GPU)",
+            backend_version=__version__,
+        )
+        self.set_options(device=device, precision=precision, **options)
+
+    @classmethod
+    def _default_options(cls) -> Options:
+        return Options(**DEFAULTS)
+
+    def set_options(self, **fields: Any) -> None:
+        """Set default run options, validated (see the class docstring for the fields)."""
+        for name in fields:
+            if not hasattr(self.options, name):
+                raise AttributeError(f"option {name!r} is not valid for {self.name}")
+        self.options.update_options(
+            **{name: validate_option(name, value) for name, value in fields.items()}
+        )
+
+    @property
+    def target(self) -> Target:
+        device = select.resolve(self.options.device).device
+        return _build_target(select.max_qubits(device, self.options.precision))
+
+    @property
+    def max_circuits(self) -> None:
+        return None
+
+    def run(
+        self, run_input: QuantumCircuit | Sequence[QuantumCircuit], **options: Any
+    ) -> GPUJob:
+        """Validate the circuits and options, then submit a job that simulates them.
+
+        Args:
+            run_input: a circuit or a list of circuits (transpiled for this backend).
+            options: overrides of the backend's options for this run; unknown names warn.
+
+        Returns:
+            The submitted :class:`GPUJob`.
+
+        Raises:
+            InvalidCircuitError: a circuit cannot be simulated (unsupported instruction,
+                unbound parameter, non-unitary matrix, unnormalised initialize vector).
+            InvalidOptionError: an option value is not accepted.
+            CapacityError: a circuit does not fit in the device's memory.
+            DeviceUnavailableError: device="GPU" where no GPU is usable.
+        """
+        config = self._run_config(options)
+        circuits = self._circuit_list(run_input)
+        dtype = dtype_of(config.precision)
+        programs = [
+            lower_circuit(circuit, dtype, where=f"circuit '{circuit.name}' (index {index})")
+            for index, circuit in enumerate(circuits)
+        ]
+        self._check_capacity(programs, config)
+        steps = sum(total_steps(program, config.shots) for program in programs)
+        job_id = str(uuid.uuid4())
+
+        def work(control: JobControl) -> Result:
+            return self._execute(job_id, circuits, programs, config, control)
+
+        job = GPUJob(self, job_id, work, total_steps=steps)
+        job.submit()
+        return job
+
+    def _run_config(self, overrides: dict[str, Any]) -> RunConfig:
+        merged = dict(self.options.__dict__)
+        for name, value in overrides.items():
+            if not hasattr(self.options, name):
+                warnings.warn(
+                    f"Option {name} is not used by this backend", UserWarning, stacklevel=3
+                )
+                continue
+            merged[name] = validate_option(name, value)
+        try:
+            return RunConfig.from_options(merged)
+        except RuntimeError as exc:
+            raise DeviceUnavailableError(str(exc)) from exc
+
+    @staticmethod
+    def _circuit_list(run_input: Any) -> list[QuantumCircuit]:
+        if isinstance(run_input, QuantumCircuit):
+            return [run_input]
+        if isinstance(run_input, (list, tuple)) and run_input:
+            for index, item in enumerate(run_input):
+                if not isinstance(item, QuantumCircuit):
+                    raise InvalidCircuitError(
+                        f"run_input[{index}] is a {type(item).__name__}, not a QuantumCircuit"
+                    )
+            return list(run_input)
+        raise InvalidCircuitError(
+            f"run() takes a QuantumCircuit or a non-empty list of them, "
+            f"not {type(run_input).__name__}"
+            + (" (an empty one)" if isinstance(run_input, (list, tuple)) else "")
+        )
+
+    @staticmethod
+    def _check_capacity(programs: list[Program], config: RunConfig) -> None:
+        available = select.available_memory(config.device)
+        for index, program in enumerate(programs):
+            if program.num_qubits > 62:  # amplitude indices are 64-bit signed
+                raise CapacityError(
+                    f"circuit '{program.name}' (index {index}) has {program.num_qubits} "
+                    "qubits; a statevector simulator handles at most 62"
+                )
+            needed = program.states_needed * statevector_bytes(
+                program.num_qubits, config.precision
+            )
+            if needed > available:
+                hint = (
+                    "; precision='single' halves it" if config.precision == "double" else ""
+                )
+                raise CapacityError(
+                    f"circuit '{program.name}' (index {index}) has {program.num_qubits} "
+                    f"qubits: its {program.states_needed} {config.precision}-precision "
+                    f"statevector(s) need {_format_bytes(needed)} but "
+                    f"{_format_bytes(available)} is available on the {config.device}{hint}"
+                )
+
+    def _execute(
+        self, job_id: str, circuits: list[QuantumCircuit], programs: list[Program],
+        config: RunConfig, control: JobControl,
+    ) -> Result:
+        """The job's work, run on its thread."""
+        kernels = select.kernels_for(config.device)
+        dtype = dtype_of(config.precision)
+        metadata = {"device": config.device, "precision": config.precision}
+        start = time.perf_counter()
+        experiments = []
+        for index, (circuit, program) in enumerate(zip(circuits, programs)):
+            rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(index,)))
+            outcome = run_program(program, kernels, dtype, config.shots, rng, control)
+            experiments.append(
+                experiment_result(
+                    circuit, outcome, memory=config.memory, seed=config.seed, metadata=metadata
+                )
+            )
+        elapsed = time.perf_counter() - start
+        return build_result(
+            experiments,
+            backend_name=self.name,
+            backend_version=self.backend_version,
+            job_id=job_id,
+            time_taken=elapsed,
+            metadata={**metadata, "simulation_time": elapsed, "seed_simulator": config.seed},
+        )

@@ -1,0 +1,189 @@
+"""GPUJob: a Qiskit ``JobV1`` whose work runs on its own background thread.
+
+Status moves INITIALIZING -> QUEUED (submitted) -> RUNNING (the thread started simulating)
+-> DONE, ERROR or CANCELLED. ``status()`` only reads; ``cancel()`` sets a flag that the
+engine checks between operations, so a running job stops within one operation.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from qiskit.providers import JobError, JobStatus, JobTimeoutError, JobV1
+from qiskit.providers.jobstatus import JOB_FINAL_STATES
+from qiskit.result import Result
+
+from .exceptions import JobCancelledError
+
+CANCEL_WAIT_SECONDS = 2.0
+"""How long ``cancel()`` waits for a running job to stop before returning."""
+
+
+class JobControl:
+    """The job's side of the engine's RunControl: cancellation flag and progress counter."""
+
+    def __init__(self, total_steps: int) -> None:
+        self.cancel_requested = threading.Event()
+        self.total_steps = total_steps
+        self.steps_done = 0
+
+    def check(self) -> None:
+        if self.cancel_requested.is_set():
+            raise JobCancelledError("the job was cancelled")
+
+    def advance(self, steps: int = 1) -> None:
+        self.steps_done += steps
+
+
+class GPUJob(JobV1):
+    """A simulation job running on a background thread.
+
+    Created and submitted by :meth:`GPUSimulator.run`; users normally only call
+    ``status()``, ``result()``, ``cancel()`` and ``wait_for_final_state()``.
+    """
+
+    _async = True
+
+    def __init__(
+        self,
+        backend: Any,
+        job_id: str,
+        work: Callable[[JobControl], Result],
+        total_steps: int = 0,
+    ) -> None:
+        """
+        Args:
+            backend: the backend that created the job.
+            job_id: a unique id.
+            work: the simulation; called once on the job's thread with the job's control.
+            total_steps: how many progress steps ``work`` reports in all.
+        """
+        super().__init__(backend, job_id)
+        self._work = work
+        self._control = JobControl(total_steps)
+        self._lock = threading.Lock()
+        self._finished = threading.Event()
+        self._status = JobStatus.INITIALIZING
+        self._thread: threading.Thread | None = None
+        self._result: Result | None = None
+        self._error: BaseException | None = None
+
+    def submit(self) -> None:
+        """Start the job's thread.
+
+        Raises:
+            JobError: if the job was already submitted.
+        """
+        with self._lock:
+            if self._thread is not None or self._status is not JobStatus.INITIALIZING:
+                raise JobError(f"job {self.job_id()} was already submitted")
+            self._status = JobStatus.QUEUED
+            self._thread = threading.Thread(
+                target=self._run, name=f"gpuprovider-job-{self.job_id()[:8]}"
+            )
+            self._thread.start()
+
+    def _run(self) -> None:
+        with self._lock:
+            if self._control.cancel_requested.is_set():
+                self._finish(JobStatus.CANCELLED)
+                return
+            self._status = JobStatus.RUNNING
+        try:
+            result = self._work(self._control)
+        except JobCancelledError:
+            self._finish(JobStatus.CANCELLED)
+        except BaseException as exc:  # noqa: BLE001 - every failure must reach result()
+            self._error = exc
+            self._finish(JobStatus.ERROR)
+        else:
+            self._result = result
+            self._finish(JobStatus.DONE)
+
+    def _finish(self, status: JobStatus) -> None:
+        self._status = status
+        self._work = None  # drop the circuits and programs the work closure holds
+        self._finished.set()
+
+    def status(self) -> JobStatus:
+        """The job's status now; never blocks."""
+        return self._status
+
+    def progress(self) -> tuple[int, int]:
+        """``(operations done, operations in all)`` so far; never blocks."""
+        return self._control.steps_done, self._control.total_steps
+
+    def result(self, timeout: float | None = None) -> Result:
+        """Wait for the job and return its Result.
+
+        Args:
+            timeout: seconds to wait at most; ``None`` waits as long as it takes.
+
+        Raises:
+            JobTimeoutError: the job did not finish within ``timeout``.
+            JobError: the job failed (the cause is chained and named) or was cancelled.
+        """
+        if not self._finished.wait(timeout):
+            raise JobTimeoutError(
+                f"job {self.job_id()} did not finish within {timeout} s "
+                f"(status {self._status.name})"
+            )
+        if self._status is JobStatus.CANCELLED:
+            raise JobError(f"job {self.job_id()} was cancelled; it has no result")
+        if self._status is JobStatus.ERROR:
+            cause = self._error
+            raise JobError(
+                f"job {self.job_id()} failed: {type(cause).__name__}: {cause}"
+            ) from cause
+        return self._result
+
+    def cancel(self) -> bool:
+        """Stop the job if it has not finished.
+
+        A queued job is cancelled at once; a running one stops at its next operation (this
+        call waits up to a couple of seconds for that).
+
+        Returns:
+            True if the job is (or will shortly be) CANCELLED, False if it had already
+            finished or finished before the cancellation took effect.
+        """
+        with self._lock:
+            if self._status in JOB_FINAL_STATES:
+                return False
+            self._control.cancel_requested.set()
+            if self._status is JobStatus.INITIALIZING:
+                self._finish(JobStatus.CANCELLED)
+                return True
+        self._finished.wait(CANCEL_WAIT_SECONDS)
+        return self._status not in (JobStatus.DONE, JobStatus.ERROR)
+
+    def wait_for_final_state(
+        self, timeout: float | None = None, wait: float = 5, callback: Callable | None = None
+    ) -> None:
+        """Wait until the job is DONE, ERROR or CANCELLED.
+
+        Returns as soon as the job finishes (it does not sleep out ``wait``).
+
+        Args:
+            timeout: seconds to wait at most; ``None`` waits as long as it takes.
+            wait: seconds between calls of ``callback``.
+            callback: called as ``callback(job_id, status, job)`` every ``wait`` seconds
+                while the job is not final.
+
+        Raises:
+            JobTimeoutError: the job did not reach a final state within ``timeout``.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._finished.is_set():
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise JobTimeoutError(
+                    f"job {self.job_id()} did not reach a final state within {timeout} s"
+                )
+            if callback is not None:
+                callback(self.job_id(), self._status, self)
+            pause = wait if remaining is None else min(wait, remaining)
+            self._finished.wait(pause)

@@ -1,0 +1,103 @@
+"""Turning engine outcomes into a ``qiskit.result.Result`` with Qiskit's conventions.
+
+Counts and memory use hexadecimal keys of the clbit integer (clbit 0 is the least
+significant bit); the header carries ``creg_sizes`` and ``memory_slots`` so
+``Result.get_counts`` formats several registers space-separated, as BasicSimulator does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from qiskit import QuantumCircuit
+from qiskit.quantum_info import Statevector
+from qiskit.result import Result
+from qiskit.result.models import ExperimentResult, ExperimentResultData
+
+from .engine import WORD_BITS, Outcome
+
+
+def circuit_header(circuit: QuantumCircuit) -> dict[str, Any]:
+    """The experiment header Qiskit's Result uses to format counts and memory."""
+    return {
+        "name": circuit.name,
+        "n_qubits": circuit.num_qubits,
+        "qreg_sizes": [[qreg.name, qreg.size] for qreg in circuit.qregs],
+        "creg_sizes": [[creg.name, creg.size] for creg in circuit.cregs],
+        "qubit_labels": [[qreg.name, j] for qreg in circuit.qregs for j in range(qreg.size)],
+        "clbit_labels": [[creg.name, j] for creg in circuit.cregs for j in range(creg.size)],
+        "memory_slots": circuit.num_clbits,
+        "global_phase": float(circuit.global_phase),
+        "metadata": circuit.metadata if circuit.metadata is not None else {},
+    }
+
+
+def _hex_keys(rows: np.ndarray) -> list[str]:
+    """``hex`` of each row of 64-bit words (word 0 least significant)."""
+    keys = []
+    for row in rows:
+        value = 0
+        for word_index, word in enumerate(row):
+            value |= int(word) << (WORD_BITS * word_index)
+        keys.append(hex(value))
+    return keys
+
+
+def memory_to_counts(memory: np.ndarray, want_memory: bool) -> tuple[dict[str, int], list[str]]:
+    """Counts (hex key -> shots) and, if asked, the per-shot hex list, in shot order."""
+    unique, inverse, counts = np.unique(memory, axis=0, return_inverse=True, return_counts=True)
+    keys = _hex_keys(unique)
+    count_dict = {key: int(count) for key, count in zip(keys, counts)}
+    per_shot = [keys[i] for i in inverse.ravel()] if want_memory else []
+    return count_dict, per_shot
+
+
+def experiment_result(
+    circuit: QuantumCircuit, outcome: Outcome, *, memory: bool, seed: int,
+    metadata: dict[str, Any],
+) -> ExperimentResult:
+    """The ExperimentResult of one circuit."""
+    data: dict[str, Any] = {}
+    if circuit.num_clbits:
+        counts, per_shot = memory_to_counts(outcome.memory, memory)
+        data["counts"] = counts
+        if memory:
+            data["memory"] = per_shot
+    else:  # BasicSimulator's convention: no clbits, empty counts
+        data["counts"] = {}
+    for label, vector in outcome.statevectors.items():
+        data[label] = Statevector(vector)
+    return ExperimentResult(
+        shots=outcome.shots,
+        success=True,
+        data=ExperimentResultData(**data),
+        status="DONE",
+        seed_simulator=seed,
+        header=circuit_header(circuit),
+        time_taken=outcome.time_taken,
+        metadata={
+            **metadata,
+            "method": "statevector",
+            "sampled": outcome.sampled,
+            "simulation_time": outcome.time_taken,
+            "num_qubits": outcome.program.num_qubits,
+        },
+    )
+
+
+def build_result(
+    experiments: list[ExperimentResult], *, backend_name: str, backend_version: str,
+    job_id: str, time_taken: float, metadata: dict[str, Any],
+) -> Result:
+    """The job's Result."""
+    return Result(
+        backend_name=backend_name,
+        backend_version=backend_version,
+        job_id=job_id,
+        success=True,
+        results=experiments,
+        status="COMPLETED",
+        time_taken=time_taken,
+        metadata=metadata,
+    )

@@ -1,0 +1,317 @@
+"""CPU statevector kernels, compiled by Numba.
+
+Every kernel releases the GIL (``nogil=True``) and is cached on disk (``cache=True``), so a
+second process starts without JIT. Each operation is written once as a serial loop over a
+range of work items (``_*_range``); large states split that range into chunks run in
+parallel (``_*_chunks``), small ones run it on the calling thread, where a thread-pool launch
+would cost more than the pass itself.
+
+Index convention (Qiskit's little-endian): amplitude ``i`` has qubit ``q`` in bit ``q`` of
+``i``; for a gate on qubits ``(q_0, ..., q_{k-1})`` in argument order, row/column ``m`` of its
+matrix sets bit ``q_j`` of the amplitude index to bit ``j`` of ``m``.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+# The default "workqueue" layer aborts when two jobs run parallel kernels at once; the
+# threadsafe layers (OpenMP, TBB) do not.
+numba.config.THREADING_LAYER = "threadsafe"
+
+NAME = "CPU"
+PARALLEL_MIN_QUBITS = 14
+"""States below this many qubits are processed on the calling thread."""
+CHUNKS_PER_THREAD = 4
+SAMPLE_BLOCK_QUBITS = 12
+"""Sampling sums probabilities in blocks of 2**SAMPLE_BLOCK_QUBITS amplitudes."""
+
+_SERIAL = {"nogil": True, "cache": True}
+_PARALLEL = {"nogil": True, "cache": True, "parallel": True}
+
+
+@njit(**_SERIAL)
+def _insert_zero_bits(index, sorted_qubits):
+    """The index whose bits at ``sorted_qubits`` are 0 and whose other bits spell ``index``."""
+    for q in sorted_qubits:
+        low = index & ((1 << q) - 1)
+        index = ((index >> q) << (q + 1)) | low
+    return index
+
+
+@njit(**_SERIAL)
+def _matrix1_range(state, qubit, m00, m01, m10, m11, start, stop):
+    stride = 1 << qubit
+    low_mask = stride - 1
+    for g in range(start, stop):
+        i0 = ((g >> qubit) << (qubit + 1)) | (g & low_mask)
+        i1 = i0 | stride
+        a0 = state[i0]
+        a1 = state[i1]
+        state[i0] = m00 * a0 + m01 * a1
+        state[i1] = m10 * a0 + m11 * a1
+
+
+@njit(**_SERIAL)
+def _matrix_range(state, sorted_qubits, offsets, matrix, start, stop):
+    dim = offsets.size
+    gathered = np.empty(dim, dtype=state.dtype)
+    for g in range(start, stop):
+        base = _insert_zero_bits(g, sorted_qubits)
+        for m in range(dim):
+            gathered[m] = state[base + offsets[m]]
+        for row in range(dim):
+            acc = matrix[row, 0] * gathered[0]
+            for col in range(1, dim):
+                acc += matrix[row, col] * gathered[col]
+            state[base + offsets[row]] = acc
+
+
+@njit(**_SERIAL)
+def _permutation_range(state, sorted_qubits, offsets, permutation, phases, start, stop):
+    dim = offsets.size
+    gathered = np.empty(dim, dtype=state.dtype)
+    for g in range(start, stop):
+        base = _insert_zero_bits(g, sorted_qubits)
+        for m in range(dim):
+            gathered[m] = state[base + offsets[m]]
+        for row in range(dim):
+            state[base + offsets[row]] = phases[row] * gathered[permutation[row]]
+
+
+@njit(**_SERIAL)
+def _diagonal_range(state, qubits, diagonal, start, stop):
+    k = qubits.size
+    for i in range(start, stop):
+        m = 0
+        for j in range(k):
+            m |= ((i >> qubits[j]) & 1) << j
+        state[i] *= diagonal[m]
+
+
+@njit(**_SERIAL)
+def _probability_one_range(state, qubit, start, stop):
+    total = 0.0
+    stride = 1 << qubit
+    low_mask = stride - 1
+    for g in range(start, stop):
+        a = state[(((g >> qubit) << (qubit + 1)) | (g & low_mask)) | stride]
+        total += a.real * a.real + a.imag * a.imag
+    return total
+
+
+@njit(**_SERIAL)
+def _project_range(state, qubit, outcome, scale, to_zero, start, stop):
+    """Keep the half with ``qubit == outcome`` scaled by ``scale``; zero the other half.
+
+    With ``to_zero`` the kept half is moved to ``qubit == 0`` (a reset).
+    """
+    stride = 1 << qubit
+    low_mask = stride - 1
+    for g in range(start, stop):
+        i0 = ((g >> qubit) << (qubit + 1)) | (g & low_mask)
+        i1 = i0 | stride
+        if outcome == 0:
+            state[i0] = state[i0] * scale
+            state[i1] = 0
+        elif to_zero:
+            state[i0] = state[i1] * scale
+            state[i1] = 0
+        else:
+            state[i0] = 0
+            state[i1] = state[i1] * scale
+
+
+@njit(**_SERIAL)
+def _block_probability_range(state, block_size, out, start, stop):
+    for b in range(start, stop):
+        total = 0.0
+        for i in range(b * block_size, (b + 1) * block_size):
+            a = state[i]
+            total += a.real * a.real + a.imag * a.imag
+        out[b] = total
+
+
+@njit(**_SERIAL)
+def _sample_blocks_range(state, block_size, block_starts, targets, first_target, out, start, stop):
+    """Find, for each sorted target, the amplitude where the running probability passes it.
+
+    Block ``b`` owns the targets ``first_target[b] .. first_target[b + 1]`` and starts its
+    running sum at ``block_starts[b]``, so blocks are independent of each other.
+    """
+    for b in range(start, stop):
+        t = first_target[b]
+        t_stop = first_target[b + 1]
+        if t == t_stop:
+            continue
+        running = block_starts[b]
+        i = b * block_size
+        last = (b + 1) * block_size - 1
+        a = state[i]
+        p = a.real * a.real + a.imag * a.imag
+        while t < t_stop:
+            while running + p <= targets[t] and i < last:
+                running += p
+                i += 1
+                a = state[i]
+                p = a.real * a.real + a.imag * a.imag
+            out[t] = i
+            t += 1
+
+
+def _parallel_driver(range_kernel):
+    """Parallel twin of a ``_*_range`` kernel: its range split into ``chunks`` in prange."""
+
+    @njit(**_PARALLEL)
+    def run_chunks(items, chunks, *args):
+        per_chunk = (items + chunks - 1) // chunks
+        for c in prange(chunks):
+            start = c * per_chunk
+            stop = min(items, start + per_chunk)
+            range_kernel(*args, start, stop)
+
+    return run_chunks
+
+
+_matrix1_chunks = _parallel_driver(_matrix1_range)
+_matrix_chunks = _parallel_driver(_matrix_range)
+_permutation_chunks = _parallel_driver(_permutation_range)
+_diagonal_chunks = _parallel_driver(_diagonal_range)
+_project_chunks = _parallel_driver(_project_range)
+_block_probability_chunks = _parallel_driver(_block_probability_range)
+_sample_blocks_chunks = _parallel_driver(_sample_blocks_range)
+
+
+@njit(**_PARALLEL)
+def _probability_one_chunks(items, chunks, state, qubit):
+    per_chunk = (items + chunks - 1) // chunks
+    total = 0.0
+    for c in prange(chunks):
+        start = c * per_chunk
+        stop = min(items, start + per_chunk)
+        total += _probability_one_range(state, qubit, start, stop)
+    return total
+
+
+def _run(range_kernel, chunk_kernel, items: int, state: np.ndarray, *args):
+    """Run a kernel over ``items`` work items, in parallel when the state is large."""
+    if state.size >= (1 << PARALLEL_MIN_QUBITS):
+        chunks = max(1, min(items, numba.get_num_threads() * CHUNKS_PER_THREAD))
+        return chunk_kernel(items, chunks, state, *args)
+    return range_kernel(state, *args, 0, items)
+
+
+def _offsets(qubits: np.ndarray) -> np.ndarray:
+    """Index offset of each row of a gate matrix on ``qubits`` (in argument order)."""
+    dim = 1 << qubits.size
+    rows = np.arange(dim, dtype=np.int64)
+    offsets = np.zeros(dim, dtype=np.int64)
+    for j, q in enumerate(qubits):
+        offsets |= ((rows >> j) & 1) << int(q)
+    return offsets
+
+
+# --- the operation set (the same names and signatures on every device) ------------------------
+
+
+def allocate(num_qubits: int, dtype: np.dtype) -> np.ndarray:
+    """A new state |0...0> of ``num_qubits`` qubits."""
+    state = np.zeros(1 << num_qubits, dtype=dtype)
+    state[0] = 1
+    return state
+
+
+def set_amplitudes(state: np.ndarray, amplitudes: np.ndarray) -> None:
+    """Overwrite the state with ``amplitudes`` (a host array of the state's length)."""
+    state[:] = amplitudes
+
+
+def clone(state: np.ndarray) -> np.ndarray:
+    """An independent copy of the state."""
+    return state.copy()
+
+
+def copy_into(destination: np.ndarray, source: np.ndarray) -> None:
+    """Overwrite ``destination`` with ``source`` (same shape and dtype)."""
+    np.copyto(destination, source)
+
+
+def to_host(state: np.ndarray) -> np.ndarray:
+    """A host (NumPy) copy of the state."""
+    return state.copy()
+
+
+def apply_matrix(state: np.ndarray, qubits: np.ndarray, matrix: np.ndarray) -> None:
+    """Apply a dense ``2**k x 2**k`` matrix to ``qubits`` (int64, argument order)."""
+    groups = state.size >> qubits.size
+    if qubits.size == 1:
+        m = matrix
+        _run(_matrix1_range, _matrix1_chunks, groups, state, int(qubits[0]),
+             m[0, 0], m[0, 1], m[1, 0], m[1, 1])
+        return
+    sorted_qubits = np.sort(qubits)
+    _run(_matrix_range, _matrix_chunks, groups, state, sorted_qubits, _offsets(qubits), matrix)
+
+
+def apply_permutation(
+    state: np.ndarray, qubits: np.ndarray, permutation: np.ndarray, phases: np.ndarray
+) -> None:
+    """Apply the matrix whose row ``r`` is ``phases[r]`` at column ``permutation[r]``."""
+    groups = state.size >> qubits.size
+    sorted_qubits = np.sort(qubits)
+    _run(_permutation_range, _permutation_chunks, groups, state, sorted_qubits,
+         _offsets(qubits), permutation, phases)
+
+
+def apply_diagonal(state: np.ndarray, qubits: np.ndarray, diagonal: np.ndarray) -> None:
+    """Multiply each amplitude by ``diagonal[m]``, ``m`` spelled by its bits at ``qubits``."""
+    _run(_diagonal_range, _diagonal_chunks, state.size, state, qubits, diagonal)
+
+
+def probability_of_one(state: np.ndarray, qubit: int) -> float:
+    """Probability that measuring ``qubit`` gives 1."""
+    return float(_run(_probability_one_range, _probability_one_chunks, state.size >> 1,
+                      state, qubit))
+
+
+def project(state: np.ndarray, qubit: int, outcome: int, probability: float,
+            to_zero: bool = False) -> None:
+    """Collapse ``qubit`` onto ``outcome`` (seen with ``probability``) and renormalise.
+
+    With ``to_zero`` the qubit is then flipped to 0, which together is a reset.
+    """
+    scale = state.dtype.type(1.0 / np.sqrt(probability))
+    _run(_project_range, _project_chunks, state.size >> 1, state, qubit, outcome, scale,
+         to_zero)
+
+
+def sample(state: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
+    """Basis indices drawn from |amplitude|**2, one per uniform in [0, 1), in sorted order.
+
+    One read of the state: probabilities are summed per block, the sorted targets are split
+    between blocks by a prefix sum, and each block scans only itself.
+    """
+    block_size = min(state.size, 1 << SAMPLE_BLOCK_QUBITS)
+    blocks = state.size // block_size
+    block_totals = np.empty(blocks, dtype=np.float64)
+    _run(_block_probability_range, _block_probability_chunks, blocks, state, block_size,
+         block_totals)
+    block_starts = np.concatenate(([0.0], np.cumsum(block_totals)))
+    targets = np.sort(uniforms) * block_starts[-1]
+    first_target = np.searchsorted(targets, block_starts, side="left").astype(np.int64)
+    first_target[-1] = targets.size
+    out = np.empty(targets.size, dtype=np.int64)
+    _run(_sample_blocks_range, _sample_blocks_chunks, blocks, state, block_size,
+         block_starts, targets, first_target, out)
+    return out
+
+
+def probabilities(state: np.ndarray) -> np.ndarray:
+    """|amplitude|**2 of every basis state, as float64."""
+    return np.abs(state) ** 2
+
+
+def synchronize(state: np.ndarray) -> None:
+    """Wait until every operation enqueued on the state has finished (immediate on the CPU)."""

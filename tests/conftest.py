@@ -1,0 +1,44 @@
+"""Shared fixtures: every test that takes ``device`` runs on each device kind, and is skipped
+with the probe's reason where that device is not usable; ``precision`` runs both."""
+
+from __future__ import annotations
+
+import pytest
+
+from gpuprovider.kernels import select
+from gpuprovider.kernels.precision import PRECISIONS
+
+TOLERANCE = {"double": 1e-10, "single": 1e-5}
+"""Largest amplitude error accepted against qiskit.quantum_info.Statevector."""
+
+
+def _device_param(device: str):
+    marks = [pytest.mark.gpu] if device == "GPU" else []
+    return pytest.param(device, marks=marks, id=device)
+
+
+@pytest.fixture(params=[_device_param("CPU"), _device_param("GPU")])
+def device(request) -> str:
+    """A device kind: "CPU" always, "GPU" where one is usable (skipped with the reason)."""
+    report = select.report(request.param)
+    if not report.usable:
+        pytest.skip(f"{request.param} not usable: {report.reason}")
+    return request.param
+
+
+@pytest.fixture(params=list(PRECISIONS))
+def precision(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def tolerance(precision: str) -> float:
+    return TOLERANCE[precision]
+
+
+@pytest.fixture
+def backend(device: str, precision: str):
+    """A GPUSimulator on ``device`` in ``precision``."""
+    from gpuprovider import GPUSimulator
+
+    return GPUSimulator(device=device, precision=precision)
