@@ -17,7 +17,6 @@ from qiskit.transpiler import Target
 
 from . import __version__
 from .compile.lower import lower_circuit
-from .compile.program import Program
 from .engine import run_program, total_steps
 from .exceptions import CapacityError, DeviceUnavailableError, InvalidCircuitError
 from .gates import supported_instructions
@@ -26,6 +25,9 @@ from .kernels import select
 from .kernels.precision import dtype_of, statevector_bytes
 from .options import DEFAULTS, RunConfig, validate_option
 from .result import build_result, experiment_result
+
+
+MAX_INDEX_QUBITS = 62
 
 
 @lru_cache(maxsize=None)
@@ -109,12 +111,15 @@ class GPUSimulator(BackendV2):
         """
         config = self._run_config(options)
         circuits = self._circuit_list(run_input)
+        self._check_capacity([(c.name, c.num_qubits, 1) for c in circuits], config)
         dtype = dtype_of(config.precision)
         programs = [
             lower_circuit(circuit, dtype, where=f"circuit '{circuit.name}' (index {index})")
             for index, circuit in enumerate(circuits)
         ]
-        self._check_capacity(programs, config)
+        self._check_capacity(
+            [(p.name, p.num_qubits, p.states_needed) for p in programs], config
+        )
         steps = sum(total_steps(program, config.shots) for program in programs)
         job_id = str(uuid.uuid4())
 
@@ -126,7 +131,7 @@ class GPUSimulator(BackendV2):
         return job
 
     def _run_config(self, overrides: dict[str, Any]) -> RunConfig:
-        merged = dict(self.options.__dict__)
+        merged = dict(self.options.items())
         for name, value in overrides.items():
             if not hasattr(self.options, name):
                 warnings.warn(
@@ -157,26 +162,22 @@ class GPUSimulator(BackendV2):
         )
 
     @staticmethod
-    def _check_capacity(programs: list[Program], config: RunConfig) -> None:
+    def _check_capacity(needs: list[tuple[str, int, int]], config: RunConfig) -> None:
+        """Raise CapacityError unless each (name, qubits, statevectors) fits on the device."""
         available = select.available_memory(config.device)
-        for index, program in enumerate(programs):
-            if program.num_qubits > 62:  # amplitude indices are 64-bit signed
+        for index, (name, num_qubits, states) in enumerate(needs):
+            where = f"circuit '{name}' (index {index}) has {num_qubits} qubits"
+            if num_qubits > MAX_INDEX_QUBITS:
                 raise CapacityError(
-                    f"circuit '{program.name}' (index {index}) has {program.num_qubits} "
-                    "qubits; a statevector simulator handles at most 62"
+                    f"{where}; amplitude indices are 64-bit, so at most {MAX_INDEX_QUBITS}"
                 )
-            needed = program.states_needed * statevector_bytes(
-                program.num_qubits, config.precision
-            )
+            needed = states * statevector_bytes(num_qubits, config.precision)
             if needed > available:
-                hint = (
-                    "; precision='single' halves it" if config.precision == "double" else ""
-                )
+                hint = "; precision='single' halves it" if config.precision == "double" else ""
                 raise CapacityError(
-                    f"circuit '{program.name}' (index {index}) has {program.num_qubits} "
-                    f"qubits: its {program.states_needed} {config.precision}-precision "
-                    f"statevector(s) need {_format_bytes(needed)} but "
-                    f"{_format_bytes(available)} is available on the {config.device}{hint}"
+                    f"{where}: its {states} {config.precision}-precision statevector(s) need "
+                    f"{_format_bytes(needed)} but {_format_bytes(available)} is available on "
+                    f"the {config.device}{hint}"
                 )
 
     def _execute(

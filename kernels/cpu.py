@@ -55,6 +55,32 @@ def _matrix1_range(state, qubit, m00, m01, m10, m11, start, stop):
 
 
 @njit(**_SERIAL)
+def _matrix2_range(state, q_low, q_high, offset1, offset2, matrix, start, stop):
+    """Two-qubit matrix; ``offset1``/``offset2`` are the strides of argument qubits 0 and 1."""
+    m = matrix
+    m00, m01, m02, m03 = m[0, 0], m[0, 1], m[0, 2], m[0, 3]
+    m10, m11, m12, m13 = m[1, 0], m[1, 1], m[1, 2], m[1, 3]
+    m20, m21, m22, m23 = m[2, 0], m[2, 1], m[2, 2], m[2, 3]
+    m30, m31, m32, m33 = m[3, 0], m[3, 1], m[3, 2], m[3, 3]
+    low_mask = (1 << q_low) - 1
+    mid_mask = (1 << (q_high - 1)) - 1
+    for g in range(start, stop):
+        i = ((g >> q_low) << (q_low + 1)) | (g & low_mask)
+        i0 = ((i >> q_high) << (q_high + 1)) | (i & ((mid_mask << 1) | 1))
+        i1 = i0 + offset1
+        i2 = i0 + offset2
+        i3 = i1 + offset2
+        a0 = state[i0]
+        a1 = state[i1]
+        a2 = state[i2]
+        a3 = state[i3]
+        state[i0] = m00 * a0 + m01 * a1 + m02 * a2 + m03 * a3
+        state[i1] = m10 * a0 + m11 * a1 + m12 * a2 + m13 * a3
+        state[i2] = m20 * a0 + m21 * a1 + m22 * a2 + m23 * a3
+        state[i3] = m30 * a0 + m31 * a1 + m32 * a2 + m33 * a3
+
+
+@njit(**_SERIAL)
 def _matrix_range(state, sorted_qubits, offsets, matrix, start, stop):
     dim = offsets.size
     gathered = np.empty(dim, dtype=state.dtype)
@@ -79,6 +105,17 @@ def _permutation_range(state, sorted_qubits, offsets, permutation, phases, start
             gathered[m] = state[base + offsets[m]]
         for row in range(dim):
             state[base + offsets[row]] = phases[row] * gathered[permutation[row]]
+
+
+@njit(**_SERIAL)
+def _prepare_range(state, sorted_qubits, offsets, amplitudes, start, stop):
+    """Spread each amplitude with ``qubits`` all 0 over their ``amplitudes`` (offsets[0] is 0)."""
+    dim = offsets.size
+    for g in range(start, stop):
+        base = _insert_zero_bits(g, sorted_qubits)
+        a = state[base]
+        for m in range(dim):
+            state[base + offsets[m]] = amplitudes[m] * a
 
 
 @njit(**_SERIAL)
@@ -151,37 +188,100 @@ def _sample_blocks_range(state, block_size, block_starts, targets, first_target,
         last = (b + 1) * block_size - 1
         a = state[i]
         p = a.real * a.real + a.imag * a.imag
+        last_nonzero = -1
         while t < t_stop:
             while running + p <= targets[t] and i < last:
+                if p > 0:
+                    last_nonzero = i
                 running += p
                 i += 1
                 a = state[i]
                 p = a.real * a.real + a.imag * a.imag
-            out[t] = i
+            # Rounding can carry a target just past the block's last non-zero amplitude.
+            out[t] = i if p > 0 or last_nonzero < 0 else last_nonzero
             t += 1
 
 
-def _parallel_driver(range_kernel):
-    """Parallel twin of a ``_*_range`` kernel: its range split into ``chunks`` in prange."""
-
-    @njit(**_PARALLEL)
-    def run_chunks(items, chunks, *args):
-        per_chunk = (items + chunks - 1) // chunks
-        for c in prange(chunks):
-            start = c * per_chunk
-            stop = min(items, start + per_chunk)
-            range_kernel(*args, start, stop)
-
-    return run_chunks
+# Parallel twins of the ``_*_range`` kernels: the range split into ``chunks`` run in prange.
+# Written out one by one because Numba's disk cache keys a function by its name and line: a
+# factory making them as closures would give them one key and they would evict each other.
 
 
-_matrix1_chunks = _parallel_driver(_matrix1_range)
-_matrix_chunks = _parallel_driver(_matrix_range)
-_permutation_chunks = _parallel_driver(_permutation_range)
-_diagonal_chunks = _parallel_driver(_diagonal_range)
-_project_chunks = _parallel_driver(_project_range)
-_block_probability_chunks = _parallel_driver(_block_probability_range)
-_sample_blocks_chunks = _parallel_driver(_sample_blocks_range)
+@njit(**_PARALLEL)
+def _matrix1_chunks(items, chunks, state, qubit, m00, m01, m10, m11):
+    per_chunk = (items + chunks - 1) // chunks
+    for c in prange(chunks):
+        start = c * per_chunk
+        _matrix1_range(state, qubit, m00, m01, m10, m11, start, min(items, start + per_chunk))
+
+
+@njit(**_PARALLEL)
+def _matrix2_chunks(items, chunks, state, q_low, q_high, offset1, offset2, matrix):
+    per_chunk = (items + chunks - 1) // chunks
+    for c in prange(chunks):
+        start = c * per_chunk
+        _matrix2_range(state, q_low, q_high, offset1, offset2, matrix, start,
+                       min(items, start + per_chunk))
+
+
+@njit(**_PARALLEL)
+def _matrix_chunks(items, chunks, state, sorted_qubits, offsets, matrix):
+    per_chunk = (items + chunks - 1) // chunks
+    for c in prange(chunks):
+        start = c * per_chunk
+        _matrix_range(state, sorted_qubits, offsets, matrix, start, min(items, start + per_chunk))
+
+
+@njit(**_PARALLEL)
+def _permutation_chunks(items, chunks, state, sorted_qubits, offsets, permutation, phases):
+    per_chunk = (items + chunks - 1) // chunks
+    for c in prange(chunks):
+        start = c * per_chunk
+        _permutation_range(state, sorted_qubits, offsets, permutation, phases, start,
+                           min(items, start + per_chunk))
+
+
+@njit(**_PARALLEL)
+def _prepare_chunks(items, chunks, state, sorted_qubits, offsets, amplitudes):
+    per_chunk = (items + chunks - 1) // chunks
+    for c in prange(chunks):
+        start = c * per_chunk
+        _prepare_range(state, sorted_qubits, offsets, amplitudes, start,
+                       min(items, start + per_chunk))
+
+
+@njit(**_PARALLEL)
+def _diagonal_chunks(items, chunks, state, qubits, diagonal):
+    per_chunk = (items + chunks - 1) // chunks
+    for c in prange(chunks):
+        start = c * per_chunk
+        _diagonal_range(state, qubits, diagonal, start, min(items, start + per_chunk))
+
+
+@njit(**_PARALLEL)
+def _project_chunks(items, chunks, state, qubit, outcome, scale, to_zero):
+    per_chunk = (items + chunks - 1) // chunks
+    for c in prange(chunks):
+        start = c * per_chunk
+        _project_range(state, qubit, outcome, scale, to_zero, start, min(items, start + per_chunk))
+
+
+@njit(**_PARALLEL)
+def _block_probability_chunks(items, chunks, state, block_size, out):
+    per_chunk = (items + chunks - 1) // chunks
+    for c in prange(chunks):
+        start = c * per_chunk
+        _block_probability_range(state, block_size, out, start, min(items, start + per_chunk))
+
+
+@njit(**_PARALLEL)
+def _sample_blocks_chunks(items, chunks, state, block_size, block_starts, targets,
+                          first_target, out):
+    per_chunk = (items + chunks - 1) // chunks
+    for c in prange(chunks):
+        start = c * per_chunk
+        _sample_blocks_range(state, block_size, block_starts, targets, first_target, out, start,
+                             min(items, start + per_chunk))
 
 
 @njit(**_PARALLEL)
@@ -223,9 +323,10 @@ def allocate(num_qubits: int, dtype: np.dtype) -> np.ndarray:
     return state
 
 
-def set_amplitudes(state: np.ndarray, amplitudes: np.ndarray) -> None:
-    """Overwrite the state with ``amplitudes`` (a host array of the state's length)."""
-    state[:] = amplitudes
+def reset_all(state: np.ndarray) -> None:
+    """Set the state to |0...0>."""
+    state.fill(0)
+    state[0] = 1
 
 
 def clone(state: np.ndarray) -> np.ndarray:
@@ -251,6 +352,11 @@ def apply_matrix(state: np.ndarray, qubits: np.ndarray, matrix: np.ndarray) -> N
         _run(_matrix1_range, _matrix1_chunks, groups, state, int(qubits[0]),
              m[0, 0], m[0, 1], m[1, 0], m[1, 1])
         return
+    if qubits.size == 2:
+        q0, q1 = int(qubits[0]), int(qubits[1])
+        _run(_matrix2_range, _matrix2_chunks, groups, state, min(q0, q1), max(q0, q1),
+             1 << q0, 1 << q1, matrix)
+        return
     sorted_qubits = np.sort(qubits)
     _run(_matrix_range, _matrix_chunks, groups, state, sorted_qubits, _offsets(qubits), matrix)
 
@@ -263,6 +369,13 @@ def apply_permutation(
     sorted_qubits = np.sort(qubits)
     _run(_permutation_range, _permutation_chunks, groups, state, sorted_qubits,
          _offsets(qubits), permutation, phases)
+
+
+def prepare_qubits(state: np.ndarray, qubits: np.ndarray, amplitudes: np.ndarray) -> None:
+    """Put ``qubits`` (int64, argument order), which must be |0>, into ``amplitudes``."""
+    groups = state.size >> qubits.size
+    _run(_prepare_range, _prepare_chunks, groups, state, np.sort(qubits), _offsets(qubits),
+         amplitudes)
 
 
 def apply_diagonal(state: np.ndarray, qubits: np.ndarray, diagonal: np.ndarray) -> None:

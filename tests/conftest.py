@@ -12,6 +12,15 @@ TOLERANCE = {"double": 1e-10, "single": 1e-5}
 """Largest amplitude error accepted against qiskit.quantum_info.Statevector."""
 
 
+def pytest_report_header(config) -> list[str]:
+    lines = []
+    for device in ("CPU", "GPU"):
+        report = select.report(device)
+        state = "usable" if report.usable else "NOT usable, its tests skip"
+        lines.append(f"gpuprovider {device}: {state}: {report.reason}")
+    return lines
+
+
 def _device_param(device: str):
     marks = [pytest.mark.gpu] if device == "GPU" else []
     return pytest.param(device, marks=marks, id=device)

@@ -11,7 +11,6 @@ from collections.abc import Callable
 
 import numpy as np
 from qiskit.circuit import CircuitInstruction, QuantumCircuit
-from qiskit.quantum_info import Statevector
 
 from ..exceptions import InvalidCircuitError
 from ..gates import NO_OP_NAMES, supported_instructions
@@ -24,13 +23,15 @@ from .program import (
     Program,
     ResetOp,
     SaveStatevectorOp,
-    SetStateOp,
+    PrepareOp,
+    ZeroStateOp,
 )
 
 UNITARY_TOLERANCE = 1e-8
 """Largest ``max|U U^dagger - I|`` accepted for a ``unitary`` matrix."""
 NORM_TOLERANCE = 1e-8
 """Largest ``|norm - 1|`` accepted for an ``initialize`` vector."""
+SQRT_HALF = 0.5**0.5
 ZERO_TOLERANCE = 1e-14
 """Matrix entries below this are treated as zero when classifying a gate's structure."""
 
@@ -112,60 +113,65 @@ def _lower_reset(low: _Lowering, instruction: CircuitInstruction) -> None:
     qubit = low.circuit.find_bit(instruction.qubits[0]).index
     if qubit in low.touched:  # a qubit nothing has acted on is still |0>
         low.ops.append(ResetOp(qubit))
-        low.touched.add(qubit)
 
 
 def _lower_global_phase(low: _Lowering, instruction: CircuitInstruction) -> None:
     low.global_phase += float(instruction.operation.params[0])
 
 
-def _initialize_vector(low: _Lowering, instruction: CircuitInstruction) -> np.ndarray:
-    operation = instruction.operation
-    params = operation.params
-    num_qubits = operation.num_qubits
+_PRODUCT_LABELS = {
+    "0": (1.0, 0.0),
+    "1": (0.0, 1.0),
+    "+": (SQRT_HALF, SQRT_HALF),
+    "-": (SQRT_HALF, -SQRT_HALF),
+    "r": (SQRT_HALF, 1j * SQRT_HALF),
+    "l": (SQRT_HALF, -1j * SQRT_HALF),
+}
+"""One-qubit states named by the characters of an ``initialize`` label."""
+
+
+def _product_columns(params: list, num_qubits: int) -> list[np.ndarray] | None:
+    """Per-qubit states (qubit 0 first) of an ``initialize`` given as a label or an integer."""
     if params and isinstance(params[0], str):
-        return Statevector.from_label("".join(params)).data
+        return [np.array(_PRODUCT_LABELS[char], dtype=np.complex128) for char in reversed(params)]
     if len(params) == 1 and num_qubits > 0:
-        vector = np.zeros(1 << num_qubits, dtype=np.complex128)
-        vector[int(np.real(params[0]))] = 1
-        return vector
+        value = int(np.real(params[0]))
+        return [np.array(_PRODUCT_LABELS[str((value >> j) & 1)], dtype=np.complex128)
+                for j in range(num_qubits)]
+    return None
+
+
+def _dense_column(low: _Lowering, params: list, qubits: list[int]) -> np.ndarray:
     vector = np.asarray(params, dtype=np.complex128)
     norm = float(np.linalg.norm(vector))
     if abs(norm - 1) > NORM_TOLERANCE:
         raise low.error(
-            f"the 'initialize' vector on qubits {low.qubits_of(instruction)} has norm "
-            f"{norm:.12g}; it must be 1 within {NORM_TOLERANCE:g} "
-            "(Initialize(..., normalize=True) normalises it)"
+            f"the 'initialize' vector on qubits {qubits} has norm {norm:.12g}; it must be 1 "
+            f"within {NORM_TOLERANCE:g} (Initialize(..., normalize=True) normalises it)"
         )
     return vector
 
 
-def _preparation_unitary(vector: np.ndarray) -> np.ndarray:
-    """A unitary whose first column is ``vector``: a Householder reflection times a phase."""
-    phase = vector[0] / abs(vector[0]) if abs(vector[0]) > 0 else 1.0
-    target = vector * np.conj(phase)  # first entry now real and >= 0
-    u = -target
-    u[0] += 1
-    reflection = np.eye(vector.size, dtype=np.complex128)
-    norm_sq = np.vdot(u, u).real
-    if norm_sq > ZERO_TOLERANCE:
-        reflection -= 2 * np.outer(u, u.conj()) / norm_sq
-    return phase * reflection
-
-
 def _lower_initialize(low: _Lowering, instruction: CircuitInstruction) -> None:
-    vector = _initialize_vector(low, instruction)
+    """Reset the qubits, then spread the target state over them (they are |0> by then)."""
+    operation = instruction.operation
     qubits = low.qubits_of(instruction)
+    products = _product_columns(operation.params, operation.num_qubits)
+    column = None if products is not None else _dense_column(low, operation.params, qubits)
     if len(qubits) == low.circuit.num_qubits:
-        amplitudes = np.zeros(1 << len(qubits), dtype=low.dtype)
-        amplitudes[basis_positions(qubits)] = vector
-        low.ops.append(SetStateOp(amplitudes))
-        low.touched.update(qubits)
-        return
-    for qubit in qubits:
-        if qubit in low.touched:
-            low.ops.append(ResetOp(qubit))
-    low.add_gate(qubits, _preparation_unitary(vector))
+        if low.touched:
+            low.ops.append(ZeroStateOp())  # resetting every qubit leaves exactly |0...0>
+    else:
+        low.ops.extend(ResetOp(q) for q in qubits if q in low.touched)
+    if products is None:
+        low.ops.append(PrepareOp(np.asarray(qubits, dtype=np.int64), column.astype(low.dtype)))
+    else:
+        low.ops.extend(
+            PrepareOp(np.array([q], dtype=np.int64), state.astype(low.dtype))
+            for q, state in zip(qubits, products)
+            if state[1] != 0
+        )
+    low.touched.update(qubits)
 
 
 def _lower_save_statevector(low: _Lowering, instruction: CircuitInstruction) -> None:
@@ -213,7 +219,7 @@ def _mark_final_measurements(ops: list[Op], num_qubits: int) -> list[Op]:
             continue
         if isinstance(op, ResetOp):
             acted_on_later.add(op.qubit)
-        elif isinstance(op, (SetStateOp, SaveStatevectorOp)):
+        elif isinstance(op, (ZeroStateOp, SaveStatevectorOp)):
             acted_on_later.update(range(num_qubits))
         else:
             acted_on_later.update(int(q) for q in op.qubits)

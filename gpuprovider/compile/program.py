@@ -49,13 +49,25 @@ class PermutationOp:
 
 
 @dataclass(frozen=True)
-class SetStateOp:
-    """Overwrite the whole state (``initialize`` on every qubit)."""
+class PrepareOp:
+    """Put ``qubits``, which are |0> here, into the state ``amplitudes`` (``initialize``).
 
+    Entry ``m`` of ``amplitudes`` is the basis state whose bit ``j`` is qubit ``qubits[j]``.
+    """
+
+    qubits: np.ndarray
     amplitudes: np.ndarray
 
     def apply(self, kernels: ModuleType, state) -> None:
-        kernels.set_amplitudes(state, self.amplitudes)
+        kernels.prepare_qubits(state, self.qubits, self.amplitudes)
+
+
+@dataclass(frozen=True)
+class ZeroStateOp:
+    """Set the whole state to |0...0> (a reset of every qubit, which is deterministic)."""
+
+    def apply(self, kernels: ModuleType, state) -> None:
+        kernels.reset_all(state)
 
 
 @dataclass(frozen=True)
@@ -92,7 +104,7 @@ class SaveStatevectorOp:
     order: np.ndarray | None = None
 
 
-GateOp = MatrixOp | DiagonalOp | PermutationOp | SetStateOp
+GateOp = MatrixOp | DiagonalOp | PermutationOp | PrepareOp | ZeroStateOp
 Op = GateOp | MeasureOp | ResetOp | SaveStatevectorOp
 
 

@@ -1,0 +1,320 @@
+"""The CPU kernels called directly, against qiskit.quantum_info and NumPy references.
+
+Each kernel runs on a small state (the serial path) and on one above
+``cpu.PARALLEL_MIN_QUBITS`` (the chunked parallel path), in complex128 and complex64.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from qiskit.quantum_info import Operator, Statevector, random_unitary
+from scipy import stats
+
+from gpuprovider.kernels import cpu
+
+SERIAL_QUBITS = 5
+PARALLEL_QUBITS = cpu.PARALLEL_MIN_QUBITS + 1
+ATOL = {np.complex128: 1e-12, np.complex64: 1e-6}
+"""Amplitudes of a random 15-qubit state are ~5e-3, so a wrong index fails far above these."""
+
+
+@pytest.fixture(params=[np.complex128, np.complex64], ids=["c128", "c64"])
+def dtype(request):
+    return request.param
+
+
+@pytest.fixture(params=[SERIAL_QUBITS, PARALLEL_QUBITS], ids=["serial", "parallel"])
+def num_qubits(request) -> int:
+    return request.param
+
+
+def random_state(num_qubits: int, dtype, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    vector = rng.normal(size=1 << num_qubits) + 1j * rng.normal(size=1 << num_qubits)
+    return (vector / np.linalg.norm(vector)).astype(dtype)
+
+
+def evolve(state: np.ndarray, matrix: np.ndarray, qubits) -> np.ndarray:
+    """Qiskit's (little-endian) result of applying ``matrix`` to ``qubits`` of ``state``."""
+    vector = Statevector(state.astype(np.complex128))
+    return vector.evolve(Operator(matrix.astype(np.complex128)), qargs=list(qubits)).data
+
+
+def qubit_lists(num_qubits: int, k: int, seed: int) -> list[np.ndarray]:
+    """Unsorted qubit lists: both edge qubits, adjacent descending qubits, random ones."""
+    edges = [num_qubits - 1, 0, 2, 1][:k]
+    adjacent = list(range(k, 0, -1))
+    chosen = np.random.default_rng(seed).permutation(num_qubits)[:k]
+    if k > 1 and np.all(np.diff(chosen) > 0):
+        chosen = chosen[::-1]
+    return [np.array(qubits, dtype=np.int64) for qubits in (edges, adjacent, chosen)]
+
+
+def test_parallel_case_is_above_threshold():
+    assert SERIAL_QUBITS < cpu.PARALLEL_MIN_QUBITS < PARALLEL_QUBITS
+
+
+def test_allocate_is_all_zeros_basis_state(num_qubits, dtype):
+    state = cpu.allocate(num_qubits, dtype)
+    expected = np.zeros(1 << num_qubits)
+    expected[0] = 1
+    assert state.dtype == dtype
+    np.testing.assert_array_equal(state, expected)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4])
+def test_apply_matrix_matches_qiskit(num_qubits, dtype, k):
+    for index, qubits in enumerate(qubit_lists(num_qubits, k, seed=k)):
+        state = random_state(num_qubits, dtype, seed=10 * k + index)
+        matrix = random_unitary(1 << k, seed=k + index).data.astype(dtype)
+        expected = evolve(state, matrix, qubits)
+        cpu.apply_matrix(state, qubits, matrix)
+        assert state.dtype == dtype
+        np.testing.assert_allclose(state, expected, rtol=0, atol=ATOL[dtype])
+
+
+def test_apply_matrix_argument_order_matters():
+    """CX(control=0, target=1) and CX(1, 0) differ; the kernel must tell them apart."""
+    cx = np.array([[1, 0, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0], [0, 1, 0, 0]], dtype=complex)
+    plus_zero = np.array([1, 1, 0, 0], dtype=complex) / np.sqrt(2)  # q0 = |+>, q1 = |0>
+    forward = plus_zero.copy()
+    cpu.apply_matrix(forward, np.array([0, 1], dtype=np.int64), cx)
+    backward = plus_zero.copy()
+    cpu.apply_matrix(backward, np.array([1, 0], dtype=np.int64), cx)
+    np.testing.assert_allclose(forward, np.array([1, 0, 0, 1]) / np.sqrt(2), atol=1e-15)
+    np.testing.assert_allclose(backward, plus_zero, atol=1e-15)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_apply_diagonal_matches_qiskit(num_qubits, dtype, k):
+    rng = np.random.default_rng(k)
+    for index, qubits in enumerate(qubit_lists(num_qubits, k, seed=k)):
+        state = random_state(num_qubits, dtype, seed=20 * k + index)
+        diagonal = np.exp(1j * rng.uniform(0, 2 * np.pi, 1 << k)).astype(dtype)
+        expected = evolve(state, np.diag(diagonal), qubits)
+        cpu.apply_diagonal(state, qubits, diagonal)
+        np.testing.assert_allclose(state, expected, rtol=0, atol=ATOL[dtype])
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_apply_permutation_matches_qiskit(num_qubits, dtype, k):
+    rng = np.random.default_rng(k)
+    for index, qubits in enumerate(qubit_lists(num_qubits, k, seed=k)):
+        state = random_state(num_qubits, dtype, seed=30 * k + index)
+        permutation = rng.permutation(1 << k).astype(np.int64)
+        if k == 1:
+            permutation = np.array([1, 0], dtype=np.int64)
+        phases = np.exp(1j * rng.uniform(0, 2 * np.pi, 1 << k)).astype(dtype)
+        matrix = np.zeros((1 << k, 1 << k), dtype=complex)
+        matrix[np.arange(1 << k), permutation] = phases
+        expected = evolve(state, matrix, qubits)
+        cpu.apply_permutation(state, qubits, permutation, phases)
+        np.testing.assert_allclose(state, expected, rtol=0, atol=ATOL[dtype])
+
+
+def test_probability_of_one_matches_qiskit(num_qubits, dtype):
+    state = random_state(num_qubits, dtype, seed=40)
+    reference = Statevector(state.astype(np.complex128))
+    tolerance = 1e-13 if dtype is np.complex128 else 1e-6
+    for qubit in range(num_qubits):
+        expected = reference.probabilities([qubit])[1]
+        assert cpu.probability_of_one(state, qubit) == pytest.approx(expected, abs=tolerance)
+
+
+def test_probability_of_one_of_basis_state():
+    state = np.zeros(1 << SERIAL_QUBITS, dtype=complex)
+    state[0b10110] = 1
+    observed = [cpu.probability_of_one(state, q) for q in range(SERIAL_QUBITS)]
+    assert observed == [0.0, 1.0, 1.0, 0.0, 1.0]
+
+
+@pytest.mark.parametrize("to_zero", [False, True], ids=["measure", "reset"])
+@pytest.mark.parametrize("outcome", [0, 1])
+def test_project_matches_numpy(num_qubits, dtype, outcome, to_zero):
+    indices = np.arange(1 << num_qubits)
+    for qubit in (0, num_qubits // 2, num_qubits - 1):
+        state = random_state(num_qubits, dtype, seed=50 + qubit)
+        bit = (indices >> qubit) & 1
+        exact = state.astype(np.complex128)
+        probability = float(np.sum(np.abs(exact[bit == outcome]) ** 2))
+        expected = np.where(bit == outcome, exact, 0) / np.sqrt(probability)
+        if to_zero and outcome == 1:
+            expected = expected[indices ^ (1 << qubit)]
+        cpu.project(state, qubit, outcome, probability, to_zero=to_zero)
+        assert state.dtype == dtype
+        np.testing.assert_allclose(state, expected, rtol=0, atol=ATOL[dtype])
+        assert np.linalg.norm(state.astype(np.complex128)) == pytest.approx(1, abs=1e-5)
+        kept_bit = 0 if to_zero else outcome
+        assert not np.any(state[bit != kept_bit])
+
+
+def inverse_cdf(probabilities: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
+    """The index whose cumulative-probability interval [cdf[i-1], cdf[i]) holds each uniform."""
+    cdf = np.cumsum(probabilities)
+    return np.searchsorted(cdf / cdf[-1], uniforms, side="right")
+
+
+def sparse_state(num_qubits: int, dtype, support: int, seed: int) -> np.ndarray:
+    """A random state on ``support`` basis states spread over the whole index range."""
+    rng = np.random.default_rng(seed)
+    state = np.zeros(1 << num_qubits, dtype=np.complex128)
+    where = rng.choice(1 << num_qubits, size=support, replace=False)
+    state[where] = rng.normal(size=support) + 1j * rng.normal(size=support)
+    return (state / np.linalg.norm(state)).astype(dtype)
+
+
+def test_sample_is_the_inverse_cdf(num_qubits, dtype):
+    """Each uniform picks the index whose cumulative interval holds it (zeros are skipped)."""
+    state = random_state(num_qubits, dtype, seed=60)
+    state[np.random.default_rng(61).random(state.size) < 0.3] = 0
+    probabilities = np.abs(state.astype(np.complex128)) ** 2
+    uniforms = np.random.default_rng(62).random(2000)
+    out = cpu.sample(state, uniforms)
+    expected = np.sort(inverse_cdf(probabilities, uniforms))
+    edges = np.concatenate(([0.0], np.cumsum(probabilities) / probabilities.sum()))
+    ordered = np.sort(uniforms)
+    above = np.clip(np.searchsorted(edges, ordered), 1, edges.size - 1)
+    gap = np.minimum(ordered - edges[above - 1], edges[above] - ordered)
+    clear = np.abs(gap) > 1e-6  # far from an interval edge, where float32 rounding may differ
+    assert clear.mean() > 0.9
+    assert out.dtype == np.int64 and out.shape == uniforms.shape
+    assert np.all(np.diff(out) >= 0), "sample returns indices in sorted order"
+    np.testing.assert_array_equal(out[clear], expected[clear])
+    assert np.all(probabilities[out] > 0)
+
+
+def test_sample_extreme_uniforms_hit_first_and_last_nonzero():
+    state = np.zeros(1 << PARALLEL_QUBITS, dtype=np.complex128)
+    state[[5, 9000, 30000]] = np.sqrt([0.25, 0.5, 0.25])
+    out = cpu.sample(state, np.array([0.0, 0.2, 0.5, np.nextafter(1.0, 0.0)]))
+    np.testing.assert_array_equal(out, [5, 5, 9000, 30000])
+
+
+def test_sample_of_basis_state_is_that_index(num_qubits, dtype):
+    state = np.zeros(1 << num_qubits, dtype=dtype)
+    state[(1 << num_qubits) - 3] = 1j
+    out = cpu.sample(state, np.random.default_rng(0).random(100))
+    assert np.all(out == (1 << num_qubits) - 3)
+
+
+def test_sample_never_returns_zero_probability_near_block_edges():
+    """Uniforms a few ulps below a block's cumulative edge must still land on a non-zero
+    amplitude: the sampler must not walk past the block's last non-zero amplitude."""
+    num_qubits = cpu.SAMPLE_BLOCK_QUBITS + 1  # two blocks
+    block = 1 << cpu.SAMPLE_BLOCK_QUBITS
+    for seed in range(5):
+        state = sparse_state(num_qubits, np.complex128, support=40, seed=seed)
+        probabilities = np.abs(state) ** 2
+        edges = np.cumsum(probabilities.reshape(-1, block).sum(axis=1))
+        uniforms = []
+        for edge in edges:
+            value = edge
+            for _ in range(8):
+                value = np.nextafter(value, 0.0)
+                uniforms.append(value / edges[-1])
+        uniforms = np.array([u for u in uniforms if 0 <= u < 1])
+        out = cpu.sample(state, uniforms)
+        assert np.all(probabilities[out] > 0), f"seed {seed}: zero-probability index {out}"
+
+
+def chi_square_pvalue(counts: np.ndarray, probabilities: np.ndarray) -> float:
+    expected = probabilities / probabilities.sum() * counts.sum()
+    return float(stats.chisquare(counts, expected).pvalue)
+
+
+def test_sample_distribution_chi_square(dtype):
+    """20 000 draws from a random 4-qubit state pass chi-square at p > 1e-4, while the
+    same counts reject a subtly wrong distribution (one adjacent pair of outcomes swapped)."""
+    state = random_state(4, dtype, seed=70)
+    probabilities = np.abs(state.astype(np.complex128)) ** 2
+    out = cpu.sample(state, np.random.default_rng(71).random(20_000))
+    counts = np.bincount(out, minlength=16)
+    assert chi_square_pvalue(counts, probabilities) > 1e-4
+    pair = np.argsort(np.abs(np.diff(probabilities)))[-1]
+    wrong = probabilities.copy()
+    wrong[[pair, pair + 1]] = wrong[[pair + 1, pair]]
+    assert chi_square_pvalue(counts, wrong) < 1e-10
+
+
+def test_sample_distribution_across_blocks(dtype):
+    """A 15-qubit state with 24 non-zero amplitudes spread over all sampling blocks."""
+    state = sparse_state(PARALLEL_QUBITS, dtype, support=24, seed=80)
+    probabilities = np.abs(state.astype(np.complex128)) ** 2
+    support = np.flatnonzero(probabilities)
+    out = cpu.sample(state, np.random.default_rng(81).random(30_000))
+    assert np.all(np.isin(out, support))
+    counts = np.array([np.count_nonzero(out == i) for i in support])
+    assert chi_square_pvalue(counts, probabilities[support]) > 1e-4
+    assert chi_square_pvalue(counts, np.roll(probabilities[support], 1)) < 1e-10
+
+
+def test_reset_all_gives_zero_state_in_place(num_qubits, dtype):
+    state = random_state(num_qubits, dtype, seed=90)
+    cpu.reset_all(state)
+    expected = np.zeros(1 << num_qubits)
+    expected[0] = 1
+    assert state.dtype == dtype
+    np.testing.assert_array_equal(state, expected)
+
+
+def unitary_with_first_column(column: np.ndarray) -> np.ndarray:
+    """A unitary whose first column is ``column`` (QR completion, phase fixed)."""
+    rng = np.random.default_rng(0)
+    seed = rng.normal(size=(column.size, column.size)) + 0j
+    seed[:, 0] = column
+    q, r = np.linalg.qr(seed)
+    return q * (r[0, 0] / abs(r[0, 0]))
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_prepare_qubits_matches_qiskit(num_qubits, dtype, k):
+    """Qubits in |0> (the others in a random state) are put into ``amplitudes``; the result
+    equals applying any unitary whose first column is ``amplitudes``."""
+    indices = np.arange(1 << num_qubits)
+    for index, qubits in enumerate(qubit_lists(num_qubits, k, seed=k)):
+        state = random_state(num_qubits, np.complex128, seed=100 * k + index)
+        mask = sum(1 << int(q) for q in qubits)
+        state[(indices & mask) != 0] = 0
+        state = (state / np.linalg.norm(state)).astype(dtype)
+        amplitudes = random_state(k, dtype, seed=200 * k + index)
+        expected = evolve(state, unitary_with_first_column(amplitudes), qubits)
+        cpu.prepare_qubits(state, qubits, amplitudes)
+        assert state.dtype == dtype
+        np.testing.assert_allclose(state, expected, rtol=0, atol=ATOL[dtype])
+
+
+def test_clone_is_independent(num_qubits, dtype):
+    state = random_state(num_qubits, dtype, seed=91)
+    copy = cpu.clone(state)
+    np.testing.assert_array_equal(copy, state)
+    assert copy.dtype == dtype
+    cpu.apply_matrix(copy, np.array([0], dtype=np.int64), np.array([[0, 1], [1, 0]], dtype=dtype))
+    assert not np.array_equal(copy, state)
+    np.testing.assert_array_equal(state, random_state(num_qubits, dtype, seed=91))
+
+
+def test_copy_into_overwrites_destination(num_qubits, dtype):
+    source = random_state(num_qubits, dtype, seed=92)
+    destination = cpu.allocate(num_qubits, dtype)
+    cpu.copy_into(destination, source)
+    np.testing.assert_array_equal(destination, source)
+    source[1] = 5
+    assert destination[1] != 5
+
+
+def test_to_host_is_an_equal_copy(num_qubits, dtype):
+    state = random_state(num_qubits, dtype, seed=93)
+    host = cpu.to_host(state)
+    assert isinstance(host, np.ndarray) and host.dtype == dtype
+    np.testing.assert_array_equal(host, state)
+    host[0] = 3
+    assert state[0] != 3
+
+
+def test_probabilities_are_squared_magnitudes(dtype):
+    state = random_state(SERIAL_QUBITS, dtype, seed=94)
+    probabilities = cpu.probabilities(state)
+    np.testing.assert_allclose(
+        probabilities, np.abs(state.astype(np.complex128)) ** 2, rtol=1e-6, atol=0
+    )

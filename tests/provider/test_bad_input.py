@@ -1,0 +1,256 @@
+"""Bad input is rejected by run() itself, before any job exists, with a message that names
+the value at fault and what is accepted; the backend keeps working afterwards."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+import pytest
+from qiskit import QuantumCircuit, transpile
+from qiskit.circuit import Parameter
+from qiskit.circuit.library import QFTGate, UnitaryGate
+from qiskit.quantum_info import Statevector
+
+import gpuprovider.backend as backend_module
+from gpuprovider import GPUSimulator
+from gpuprovider.exceptions import (
+    CapacityError,
+    DeviceUnavailableError,
+    InvalidCircuitError,
+    InvalidOptionError,
+)
+from gpuprovider.instructions import SaveStatevector
+from gpuprovider.kernels import select
+
+JOB_THREAD_PREFIX = "gpuprovider-job-"
+
+
+def bell_circuit() -> QuantumCircuit:
+    circuit = QuantumCircuit(2, 2, name="bell")
+    circuit.h(0)
+    circuit.cx(0, 1)
+    circuit.measure([0, 1], [0, 1])
+    return circuit
+
+
+def job_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith(JOB_THREAD_PREFIX)}
+
+
+@pytest.fixture
+def created_jobs(monkeypatch) -> list:
+    """Every GPUJob the backend module constructs during the test."""
+    created = []
+    original = backend_module.GPUJob
+
+    class RecordingJob(original):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            created.append(self)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(backend_module, "GPUJob", RecordingJob)
+    return created
+
+
+@pytest.fixture
+def reject(created_jobs):
+    """``reject(backend, run_input, error, *fragments, **options)``: run() must raise ``error``
+    naming every fragment, create no job and start no thread, and the backend must then run
+    a good circuit."""
+
+    def check(
+        backend: GPUSimulator, run_input: Any, error: type[Exception], *fragments: str,
+        **options: Any,
+    ) -> str:
+        threads_before = job_threads()
+        with pytest.raises(error) as info:
+            backend.run(run_input, **options)
+        message = str(info.value)
+        for fragment in fragments:
+            assert fragment in message, f"{fragment!r} not in the message: {message}"
+        assert created_jobs == [], "run() created a job before rejecting its input"
+        assert job_threads() <= threads_before, "run() started a job thread"
+        counts = backend.run(bell_circuit(), shots=100, seed_simulator=1).result().get_counts()
+        assert set(counts) <= {"00", "11"} and sum(counts.values()) == 100
+        return message
+
+    return check
+
+
+# --- circuits -----------------------------------------------------------------------------------
+
+
+def test_un_transpiled_qft_gate_is_named_with_the_advice_to_transpile(backend, reject, tolerance):
+    circuit = QuantumCircuit(3, name="needs_qft")
+    circuit.x(0)
+    circuit.append(QFTGate(3), range(3))
+
+    reject(backend, circuit, InvalidCircuitError, "'qft'", "transpile", "needs_qft")
+
+    transpiled = transpile(circuit, backend)
+    expected = Statevector(transpiled)
+    transpiled.append(SaveStatevector(transpiled.num_qubits), transpiled.qubits)
+    saved = backend.run(transpiled).result().get_statevector()
+    np.testing.assert_allclose(saved.data, expected.data, atol=tolerance)
+
+
+def test_custom_gate_with_a_definition_is_named(backend, reject):
+    definition = QuantumCircuit(2)
+    definition.h(0)
+    definition.cx(0, 1)
+    custom = definition.to_gate(label="bell_prep")
+    custom.name = "bell_prep"
+    circuit = QuantumCircuit(2)
+    circuit.append(custom, [0, 1])
+
+    reject(backend, circuit, InvalidCircuitError, "'bell_prep'", "transpile")
+
+
+def test_bad_circuit_later_in_a_list_is_located_and_nothing_runs(backend, reject):
+    bad = QuantumCircuit(3, name="second")
+    bad.append(QFTGate(3), range(3))
+
+    reject(backend, [bell_circuit(), bad], InvalidCircuitError, "'second'", "index 1", "'qft'")
+
+
+def test_unbound_parameters_are_named(backend, reject):
+    theta, phi = Parameter("theta"), Parameter("phi")
+    circuit = QuantumCircuit(1)
+    circuit.rx(theta, 0)
+    circuit.rz(phi, 0)
+
+    reject(backend, circuit, InvalidCircuitError, "unbound", "theta", "phi")
+
+
+def test_non_unitary_matrix_is_rejected(backend, reject):
+    circuit = QuantumCircuit(2)
+    circuit.append(UnitaryGate(np.array([[1, 1], [0, 1]]), check_input=False), [1])
+
+    reject(backend, circuit, InvalidCircuitError, "'unitary'", "not unitary", "[1]")
+
+
+def test_unnormalised_initialize_vector_is_rejected(backend, reject):
+    circuit = QuantumCircuit(2)
+    circuit.initialize([2**-0.5, 2**-0.5], 0)
+    circuit.data[0].operation.params = [1, 1]
+
+    reject(backend, circuit, InvalidCircuitError, "'initialize'", "norm", "1.41421356")
+
+
+@pytest.mark.parametrize(
+    ("run_input", "fragments"),
+    [
+        pytest.param("not a circuit", ["str"], id="string"),
+        pytest.param(7, ["int"], id="int"),
+        pytest.param([QuantumCircuit(1), "x"], ["run_input[1]", "str"], id="list-with-string"),
+        pytest.param([], ["empty"], id="empty-list"),
+        pytest.param(None, ["NoneType"], id="none"),
+    ],
+)
+def test_input_that_is_not_circuits_is_rejected(backend, reject, run_input, fragments):
+    reject(backend, run_input, InvalidCircuitError, "QuantumCircuit", *fragments)
+
+
+# --- capacity -----------------------------------------------------------------------------------
+
+
+def test_circuit_larger_than_memory_raises_capacity_error(backend, reject):
+    circuit = QuantumCircuit(40, name="too_wide")
+    circuit.h(range(40))
+    circuit.measure_all()
+
+    message = reject(backend, circuit, CapacityError, "too_wide", "40 qubits", "bytes")
+    if backend.options.precision == "double":
+        assert "precision='single'" in message
+
+
+def test_more_qubits_than_indices_hold_raises_capacity_error(backend, reject):
+    circuit = QuantumCircuit(70)
+    circuit.h(0)
+
+    reject(backend, circuit, CapacityError, "70 qubits", "62")
+
+
+def test_capacity_is_checked_before_lowering_allocates_a_full_width_initialize(backend, reject):
+    circuit = QuantumCircuit(40, name="wide_init")
+    circuit.initialize(5, circuit.qubits)
+
+    reject(backend, circuit, CapacityError, "wide_init", "40 qubits", "bytes")
+
+
+# --- options ------------------------------------------------------------------------------------
+
+BAD_OPTION_VALUES = [
+    pytest.param("shots", 0, ["positive integer"], id="shots-0"),
+    pytest.param("shots", -1, ["positive integer"], id="shots-negative"),
+    pytest.param("shots", 1.5, ["positive integer"], id="shots-float"),
+    pytest.param("shots", True, ["positive integer"], id="shots-bool"),
+    pytest.param("shots", "10", ["positive integer"], id="shots-string"),
+    pytest.param("seed_simulator", -1, [">= 0"], id="seed-negative"),
+    pytest.param("seed_simulator", "x", [">= 0"], id="seed-string"),
+    pytest.param("memory", "yes", ["True or False"], id="memory-string"),
+    pytest.param("precision", "half", ["'double'", "'single'"], id="precision-half"),
+    pytest.param("device", "TPU", ["'auto'", "'GPU'", "'CPU'"], id="device-tpu"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "limits"), BAD_OPTION_VALUES)
+def test_bad_run_option_is_rejected_naming_value_and_limit(backend, reject, name, value, limits):
+    reject(
+        backend, bell_circuit(), InvalidOptionError, name, repr(value), *limits,
+        **{name: value},
+    )
+
+
+@pytest.mark.parametrize(("name", "value", "limits"), BAD_OPTION_VALUES)
+def test_set_options_with_a_bad_value_raises_and_changes_nothing(name, value, limits):
+    backend = GPUSimulator(device="CPU")
+    before = dict(backend.options.__dict__)
+
+    valid_change = {"memory": True} if name == "shots" else {"shots": 10}
+
+    with pytest.raises(InvalidOptionError, match=name):
+        backend.set_options(**valid_change, **{name: value})
+
+    assert dict(backend.options.__dict__) == before
+
+
+def test_constructor_rejects_bad_precision():
+    with pytest.raises(InvalidOptionError, match="half"):
+        GPUSimulator(precision="half")
+
+
+def test_set_options_with_an_unknown_name_raises_attribute_error():
+    backend = GPUSimulator(device="CPU")
+    with pytest.raises(AttributeError, match="no_such_option"):
+        backend.set_options(no_such_option=1)
+    with pytest.raises(AttributeError, match="no_such_option"):
+        GPUSimulator(device="CPU", no_such_option=1)
+
+
+def test_unknown_run_option_warns_and_the_run_still_works(backend, created_jobs):
+    with pytest.warns(UserWarning, match="not used by this backend") as record:
+        job = backend.run(bell_circuit(), shots=64, no_such_option=3)
+
+    assert any("no_such_option" in str(warning.message) for warning in record)
+    assert all(warning.filename == __file__ for warning in record), (
+        "the warning should point at the caller of run()"
+    )
+    assert sum(job.result().get_counts().values()) == 64
+    assert len(created_jobs) == 1
+
+
+def test_gpu_device_without_a_usable_gpu_raises_with_the_reason(reject):
+    report = select.gpu_report()
+    if report.usable:
+        pytest.skip(f"a GPU is usable here: {report.reason}")
+    backend = GPUSimulator(device="CPU")
+
+    reject(backend, bell_circuit(), DeviceUnavailableError, report.reason, device="GPU")
+    with pytest.raises(DeviceUnavailableError, match="no GPU is usable"):
+        backend.set_options(device="GPU")
+    assert backend.options.device == "CPU"
+    with pytest.raises(DeviceUnavailableError, match="no GPU is usable"):
+        GPUSimulator(device="GPU")
