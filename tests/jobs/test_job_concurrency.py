@@ -16,29 +16,12 @@ from qiskit.providers import JobStatus
 from qiskit.quantum_info import random_unitary
 
 from gpuprovider import GPUJob, GPUSimulator
+from circuit_helpers import random_circuit
 
 IDLE_MEASURE_SECONDS = 0.3
 BUSY_MEASURE_SECONDS = 0.6
 MIN_SHARE_OF_IDLE_RATE = 0.2
 """A caller thread must keep at least this share of its idle loop rate while a job runs."""
-
-
-def random_circuit(num_qubits: int, num_gates: int, seed: int) -> QuantumCircuit:
-    """Random rx / cx / rzz gates: dense, permutation and diagonal kernels in turn."""
-    rng = np.random.default_rng(seed)
-    circuit = QuantumCircuit(num_qubits)
-    for _ in range(num_gates):
-        kind = rng.integers(3)
-        angle = float(rng.uniform(0, 2 * np.pi))
-        if kind == 0:
-            circuit.rx(angle, int(rng.integers(num_qubits)))
-            continue
-        first, second = (int(q) for q in rng.choice(num_qubits, 2, replace=False))
-        if kind == 1:
-            circuit.cx(first, second)
-        else:
-            circuit.rzz(angle, first, second)
-    return circuit
 
 
 def basis_state_circuit(num_qubits: int, value: int, seed: int) -> QuantumCircuit:

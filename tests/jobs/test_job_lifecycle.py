@@ -19,28 +19,11 @@ from qiskit.providers import JobError, JobStatus, JobTimeoutError, JobV1
 
 import gpuprovider.kernels.cpu as cpu_kernels
 from gpuprovider import GPUJob, GPUSimulator
+from circuit_helpers import random_circuit
 
 JOB_THREAD_PREFIX = "gpuprovider-job-"
 CANCEL_BOUND_SECONDS = 1.0
 """The acceptance criterion: a cancelled running job is CANCELLED within this long."""
-
-
-def random_circuit(num_qubits: int, num_gates: int, seed: int) -> QuantumCircuit:
-    """Random rx / cx / rzz gates: dense, permutation and diagonal kernels in turn."""
-    rng = np.random.default_rng(seed)
-    circuit = QuantumCircuit(num_qubits)
-    for _ in range(num_gates):
-        kind = rng.integers(3)
-        angle = float(rng.uniform(0, 2 * np.pi))
-        if kind == 0:
-            circuit.rx(angle, int(rng.integers(num_qubits)))
-            continue
-        first, second = (int(q) for q in rng.choice(num_qubits, 2, replace=False))
-        if kind == 1:
-            circuit.cx(first, second)
-        else:
-            circuit.rzz(angle, first, second)
-    return circuit
 
 
 def bell_circuit() -> QuantumCircuit:

@@ -1,0 +1,24 @@
+"""Circuits shared by several test modules (tests/ is on sys.path via pytest's pythonpath)."""
+
+from __future__ import annotations
+
+import numpy as np
+from qiskit import QuantumCircuit
+
+
+def random_circuit(num_qubits: int, num_gates: int, seed: int) -> QuantumCircuit:
+    """Random rx / cx / rzz gates: dense, permutation and diagonal kernels in turn."""
+    rng = np.random.default_rng(seed)
+    circuit = QuantumCircuit(num_qubits)
+    for _ in range(num_gates):
+        kind = rng.integers(3)
+        angle = float(rng.uniform(0, 2 * np.pi))
+        if kind == 0:
+            circuit.rx(angle, int(rng.integers(num_qubits)))
+            continue
+        first, second = (int(q) for q in rng.choice(num_qubits, 2, replace=False))
+        if kind == 1:
+            circuit.cx(first, second)
+        else:
+            circuit.rzz(angle, first, second)
+    return circuit
