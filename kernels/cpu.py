@@ -365,6 +365,12 @@ def apply_permutation(
     state: np.ndarray, qubits: np.ndarray, permutation: np.ndarray, phases: np.ndarray
 ) -> None:
     """Apply the matrix whose row ``r`` is ``phases[r]`` at column ``permutation[r]``."""
+    if qubits.size <= 2:  # the unrolled dense kernels beat the generic gather here
+        dim = 1 << qubits.size
+        dense = np.zeros((dim, dim), dtype=state.dtype)
+        dense[np.arange(dim), permutation] = phases
+        apply_matrix(state, qubits, dense)
+        return
     groups = state.size >> qubits.size
     sorted_qubits = np.sort(qubits)
     _run(_permutation_range, _permutation_chunks, groups, state, sorted_qubits,

@@ -1,0 +1,1 @@
+"""The host-side compile stage: circuits in, device-independent Programs out."""
