@@ -68,6 +68,12 @@ class GPUSimulator(BackendV2):
         )
         self.set_options(device=device, precision=precision, **options)
 
+    def __repr__(self) -> str:
+        return (
+            f"GPUSimulator(device={self.options.device!r}, "
+            f"precision={self.options.precision!r})"
+        )
+
     @classmethod
     def _default_options(cls) -> Options:
         return Options(**DEFAULTS)

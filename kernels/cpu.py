@@ -13,13 +13,33 @@ matrix sets bit ``q_j`` of the amplitude index to bit ``j`` of ``m``.
 
 from __future__ import annotations
 
+import importlib
+import threading
+from contextlib import nullcontext
+
 import numba
 import numpy as np
 from numba import njit, prange
 
-# The default "workqueue" layer aborts when two jobs run parallel kernels at once; the
-# threadsafe layers (OpenMP, TBB) do not.
-numba.config.THREADING_LAYER = "threadsafe"
+
+def _choose_threading_layer() -> threading.Lock | None:
+    """Ask Numba for a threadsafe layer (OpenMP or TBB) when one loads, else workqueue.
+
+    Returns the lock parallel kernels must hold: workqueue aborts the process when two
+    threads run parallel kernels at once, so with it concurrent jobs take turns.
+    """
+    for pool in ("numba.np.ufunc.omppool", "numba.np.ufunc.tbbpool"):
+        try:
+            importlib.import_module(pool)
+        except ImportError:  # e.g. libgomp or libtbb missing on this machine
+            continue
+        numba.config.THREADING_LAYER = "threadsafe"
+        return None
+    numba.config.THREADING_LAYER = "workqueue"
+    return threading.Lock()
+
+
+_PARALLEL_LOCK = _choose_threading_layer()
 
 NAME = "CPU"
 PARALLEL_MIN_QUBITS = 14
@@ -299,7 +319,8 @@ def _run(range_kernel, chunk_kernel, items: int, state: np.ndarray, *args):
     """Run a kernel over ``items`` work items, in parallel when the state is large."""
     if state.size >= (1 << PARALLEL_MIN_QUBITS):
         chunks = max(1, min(items, numba.get_num_threads() * CHUNKS_PER_THREAD))
-        return chunk_kernel(items, chunks, state, *args)
+        with _PARALLEL_LOCK or nullcontext():
+            return chunk_kernel(items, chunks, state, *args)
     return range_kernel(state, *args, 0, items)
 
 

@@ -318,3 +318,26 @@ def test_probabilities_are_squared_magnitudes(dtype):
     np.testing.assert_allclose(
         probabilities, np.abs(state.astype(np.complex128)) ** 2, rtol=1e-6, atol=0
     )
+
+
+def test_threading_layer_falls_back_to_workqueue_with_a_lock(monkeypatch):
+    """Without OpenMP or TBB, parallel kernels must take turns instead of aborting."""
+    import numba
+
+    def no_pools(name):
+        raise ImportError(f"{name} cannot load here")
+
+    monkeypatch.setattr(cpu.importlib, "import_module", no_pools)
+    monkeypatch.setattr(numba.config, "THREADING_LAYER", numba.config.THREADING_LAYER)
+    lock = cpu._choose_threading_layer()
+    assert numba.config.THREADING_LAYER == "workqueue"
+    assert lock is not None and lock.acquire(blocking=False)
+    lock.release()
+
+
+def test_threading_layer_is_threadsafe_where_a_pool_loads(monkeypatch):
+    import numba
+
+    monkeypatch.setattr(numba.config, "THREADING_LAYER", numba.config.THREADING_LAYER)
+    assert cpu._choose_threading_layer() is None
+    assert numba.config.THREADING_LAYER == "threadsafe"

@@ -173,3 +173,11 @@ def test_import_gpuprovider_loads_neither_numba_nor_cupy():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert completed.stdout.strip() == "[]", completed.stdout + completed.stderr
+
+
+def test_repr_names_device_and_precision():
+    from gpuprovider import GPUSimulator
+
+    assert repr(GPUSimulator(device="cpu", precision="single")) == (
+        "GPUSimulator(device='CPU', precision='single')"
+    )
