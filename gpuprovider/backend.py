@@ -17,6 +17,7 @@ from qiskit.transpiler import Target
 
 from . import __version__
 from .compile.lower import lower_circuit
+from .compile.program import Program
 from .engine import run_program, total_steps
 from .exceptions import CapacityError, DeviceUnavailableError, InvalidCircuitError
 from .gates import supported_instructions

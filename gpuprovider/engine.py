@@ -43,7 +43,7 @@ class Outcome:
     program: Program
     shots: int
     memory: np.ndarray
-    """(shots, words) uint64: clbit ``c`` of shot ``s`` is bit ``c % 64`` of ``memory[s, c // 64]``."""
+    """(shots, words) uint64: clbit ``c`` of shot ``s`` is bit ``c % 64`` of word ``c // 64``."""
     statevectors: dict[str, np.ndarray] = field(default_factory=dict)
     sampled: bool = True
     time_taken: float = 0.0

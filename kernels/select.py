@@ -87,7 +87,8 @@ def gpu_report() -> DeviceReport:
     if count == 0:
         return DeviceReport("GPU", False, "the CUDA driver reports no GPU")
     properties = cupy.cuda.runtime.getDeviceProperties(0)
-    name = properties["name"].decode() if isinstance(properties["name"], bytes) else properties["name"]
+    name = properties["name"]
+    name = name.decode() if isinstance(name, bytes) else name
     total = int(properties["totalGlobalMem"])
     if "GPU" not in _KERNEL_MODULES:
         return DeviceReport(

@@ -7,7 +7,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
 import pytest
 from qiskit import QuantumCircuit
 from qiskit.circuit.library import UnitaryGate
@@ -16,7 +15,7 @@ from qiskit.providers import JobStatus
 from qiskit.quantum_info import random_unitary
 
 from gpuprovider import GPUJob, GPUSimulator
-from circuit_helpers import random_circuit
+from testkit import random_circuit, wait_until
 
 IDLE_MEASURE_SECONDS = 0.3
 BUSY_MEASURE_SECONDS = 0.6
@@ -37,15 +36,6 @@ def basis_state_circuit(num_qubits: int, value: int, seed: int) -> QuantumCircui
 
 def bitstring(value: int, num_qubits: int) -> str:
     return format(value, f"0{num_qubits}b")
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return predicate()
-        time.sleep(0.001)
-    return True
 
 
 def count_while(condition: Callable[[], bool], seconds: float) -> tuple[int, float]:

@@ -10,16 +10,14 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable
 
-import numpy as np
 import pytest
 from qiskit import QuantumCircuit
 from qiskit.providers import JobError, JobStatus, JobTimeoutError, JobV1
 
 import gpuprovider.kernels.cpu as cpu_kernels
 from gpuprovider import GPUJob, GPUSimulator
-from circuit_helpers import random_circuit
+from testkit import random_circuit, wait_until
 
 JOB_THREAD_PREFIX = "gpuprovider-job-"
 CANCEL_BOUND_SECONDS = 1.0
@@ -32,16 +30,6 @@ def bell_circuit() -> QuantumCircuit:
     circuit.cx(0, 1)
     circuit.measure([0, 1], [0, 1])
     return circuit
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float) -> bool:
-    """Poll ``predicate`` until it holds or ``timeout`` seconds pass; its last value."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return predicate()
-        time.sleep(0.001)
-    return True
 
 
 def job_thread_names() -> set[str]:

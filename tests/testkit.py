@@ -1,6 +1,9 @@
-"""Circuits shared by several test modules (tests/ is on sys.path via pytest's pythonpath)."""
+"""Helpers shared by several test modules (tests/ is on sys.path through pytest's pythonpath)."""
 
 from __future__ import annotations
+
+import time
+from collections.abc import Callable
 
 import numpy as np
 from qiskit import QuantumCircuit
@@ -22,3 +25,13 @@ def random_circuit(num_qubits: int, num_gates: int, seed: int) -> QuantumCircuit
         else:
             circuit.rzz(angle, first, second)
     return circuit
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float) -> bool:
+    """Poll ``predicate`` until it holds or ``timeout`` seconds pass; its last value."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return predicate()
+        time.sleep(0.001)
+    return True
