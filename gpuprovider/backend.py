@@ -25,7 +25,7 @@ from .job import GPUJob, JobControl
 from .kernels import select
 from .kernels.precision import dtype_of, statevector_bytes
 from .options import DEFAULTS, RunConfig, validate_option
-from .result import build_result, experiment_result
+from .result import build_result, circuit_header, experiment_result
 
 
 MAX_INDEX_QUBITS = 62
@@ -127,11 +127,12 @@ class GPUSimulator(BackendV2):
         self._check_capacity(
             [(p.name, p.num_qubits, p.states_needed) for p in programs], config
         )
+        headers = [circuit_header(circuit) for circuit in circuits]
         steps = sum(total_steps(program, config.shots) for program in programs)
         job_id = str(uuid.uuid4())
 
         def work(control: JobControl) -> Result:
-            return self._execute(job_id, circuits, programs, config, control)
+            return self._execute(job_id, headers, programs, config, control)
 
         job = GPUJob(self, job_id, work, total_steps=steps)
         job.submit()
@@ -188,7 +189,7 @@ class GPUSimulator(BackendV2):
                 )
 
     def _execute(
-        self, job_id: str, circuits: list[QuantumCircuit], programs: list[Program],
+        self, job_id: str, headers: list[dict[str, Any]], programs: list[Program],
         config: RunConfig, control: JobControl,
     ) -> Result:
         """The job's work, run on its thread."""
@@ -197,12 +198,12 @@ class GPUSimulator(BackendV2):
         metadata = {"device": config.device, "precision": config.precision}
         start = time.perf_counter()
         experiments = []
-        for index, (circuit, program) in enumerate(zip(circuits, programs)):
+        for index, (header, program) in enumerate(zip(headers, programs)):
             rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(index,)))
             outcome = run_program(program, kernels, dtype, config.shots, rng, control)
             experiments.append(
                 experiment_result(
-                    circuit, outcome, memory=config.memory, seed=config.seed, metadata=metadata
+                    header, outcome, memory=config.memory, seed=config.seed, metadata=metadata
                 )
             )
         elapsed = time.perf_counter() - start

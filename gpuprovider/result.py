@@ -19,7 +19,10 @@ from .engine import WORD_BITS, Outcome
 
 
 def circuit_header(circuit: QuantumCircuit) -> dict[str, Any]:
-    """The experiment header Qiskit's Result uses to format counts and memory."""
+    """The experiment header Qiskit's Result uses to format counts and memory.
+
+    Taken when the job is submitted, so later edits of the circuit do not reach the result.
+    """
     return {
         "name": circuit.name,
         "n_qubits": circuit.num_qubits,
@@ -54,12 +57,12 @@ def memory_to_counts(memory: np.ndarray, want_memory: bool) -> tuple[dict[str, i
 
 
 def experiment_result(
-    circuit: QuantumCircuit, outcome: Outcome, *, memory: bool, seed: int,
+    header: dict[str, Any], outcome: Outcome, *, memory: bool, seed: int,
     metadata: dict[str, Any],
 ) -> ExperimentResult:
-    """The ExperimentResult of one circuit."""
+    """The ExperimentResult of one circuit, given its :func:`circuit_header`."""
     data: dict[str, Any] = {}
-    if circuit.num_clbits:
+    if header["memory_slots"]:
         counts, per_shot = memory_to_counts(outcome.memory, memory)
         data["counts"] = counts
         if memory:
@@ -74,7 +77,7 @@ def experiment_result(
         data=ExperimentResultData(**data),
         status="DONE",
         seed_simulator=seed,
-        header=circuit_header(circuit),
+        header=header,
         time_taken=outcome.time_taken,
         metadata={
             **metadata,

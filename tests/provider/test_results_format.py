@@ -209,3 +209,16 @@ def test_more_than_64_clbits_random_outcomes(backend):
     assert set(result.results[0].data.counts) == {"0x0", hex(one)}
     assert Counter(result.get_memory()) == result.get_counts()
     assert set(result.get_counts()) == {"0" * 130, format(one, "0130b")}
+
+
+def test_editing_the_circuit_after_run_does_not_change_the_result(backend):
+    circuit = QuantumCircuit(2, 2, name="before")
+    circuit.x(0)
+    circuit.measure([0, 1], [0, 1])
+    job = backend.run(circuit, shots=10, seed_simulator=1)
+    circuit.name = "after"
+    circuit.add_register(ClassicalRegister(3, "late"))
+    result = job.result()
+    assert result.results[0].header["name"] == "before"
+    assert result.results[0].header["memory_slots"] == 2
+    assert result.get_counts(0) == {"01": 10}
