@@ -1,15 +1,18 @@
 """GPUJob: a Qiskit ``JobV1`` whose work runs on its own background thread.
 
-Status moves INITIALIZING -> QUEUED (submitted) -> RUNNING (the thread started simulating)
--> DONE, ERROR or CANCELLED. ``status()`` only reads; ``cancel()`` sets a flag that the
-engine checks between operations, so a running job stops within one operation.
+Status moves INITIALIZING -> QUEUED (submitted, waiting for admission, e.g. for device
+memory) -> RUNNING (admitted, simulating) -> DONE, ERROR or CANCELLED. ``status()`` only
+reads; ``cancel()`` sets a flag that admission and the engine check, so a waiting job stops
+within one admission poll and a running one within one operation.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+import traceback
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from qiskit.providers import JobError, JobStatus, JobTimeoutError, JobV1
@@ -38,6 +41,14 @@ class JobControl:
         self.steps_done += steps
 
 
+Admit = Callable[[JobControl], AbstractContextManager[object]]
+"""Blocks until the job may run and holds what it was granted (memory) until exited."""
+
+
+def _admit_at_once(control: JobControl) -> AbstractContextManager[object]:
+    return nullcontext()
+
+
 class GPUJob(JobV1):
     """A simulation job running on a background thread.
 
@@ -53,6 +64,7 @@ class GPUJob(JobV1):
         job_id: str,
         work: Callable[[JobControl], Result],
         total_steps: int = 0,
+        admit: Admit = _admit_at_once,
     ) -> None:
         """
         Args:
@@ -60,9 +72,14 @@ class GPUJob(JobV1):
             job_id: a unique id.
             work: the simulation; called once on the job's thread with the job's control.
             total_steps: how many progress steps ``work`` reports in all.
+            admit: entered on the job's thread before ``work`` (the job stays QUEUED while
+                it blocks) and exited when ``work`` ends, however it ends; it raises
+                ``JobCancelledError`` when the control's cancellation is requested while
+                it waits. By default a job is admitted at once.
         """
         super().__init__(backend, job_id)
         self._work = work
+        self._admit = admit
         self._control = JobControl(total_steps)
         self._lock = threading.Lock()
         self._finished = threading.Event()
@@ -87,21 +104,25 @@ class GPUJob(JobV1):
             self._thread.start()
 
     def _run(self) -> None:
-        with self._lock:
-            if self._control.cancel_requested.is_set():
-                self._finish(JobStatus.CANCELLED)
-                return
-            self._status = JobStatus.RUNNING
         try:
-            result = self._work(self._control)
+            with self._admit(self._control):
+                self._start_running()
+                result = self._work(self._control)
         except JobCancelledError:
             self._finish(JobStatus.CANCELLED)
         except BaseException as exc:  # noqa: BLE001 - every failure must reach result()
+            # The traceback's frames would otherwise keep the job's state allocated.
+            traceback.clear_frames(exc.__traceback__)
             self._error = exc
             self._finish(JobStatus.ERROR)
         else:
             self._result = result
             self._finish(JobStatus.DONE)
+
+    def _start_running(self) -> None:
+        with self._lock:
+            self._control.check()
+            self._status = JobStatus.RUNNING
 
     def _finish(self, status: JobStatus) -> None:
         self._status = status
@@ -143,8 +164,9 @@ class GPUJob(JobV1):
     def cancel(self) -> bool:
         """Stop the job if it has not finished.
 
-        A queued job is cancelled at once; a running one stops at its next operation (this
-        call waits up to a couple of seconds for that).
+        An unsubmitted job is cancelled at once, one waiting for admission at its next
+        poll, a running one at its next operation (this call waits up to a couple of
+        seconds for the last two).
 
         Returns:
             True if the job is (or will shortly be) CANCELLED, False if it had already
