@@ -16,6 +16,7 @@ from qiskit.result import Result
 from qiskit.transpiler import Target
 
 from . import __version__
+from .admission import Reservation, admission_for
 from .compile.lower import lower_circuit
 from .compile.program import Program
 from .engine import run_program, total_steps
@@ -41,6 +42,15 @@ def _build_target(num_qubits: int) -> Target:
 
 def _format_bytes(count: int) -> str:
     return f"{count:,} bytes ({count / 2**30:.2f} GiB)"
+
+
+def _capacity_hint(config: RunConfig) -> str:
+    hints = []
+    if config.precision == "double":
+        hints.append("precision='single' halves it")
+    if config.device == "GPU":
+        hints.append("device='CPU' runs it in host memory")
+    return "; " + ", or ".join(hints) if hints else ""
 
 
 class GPUSimulator(BackendV2):
@@ -113,7 +123,8 @@ class GPUSimulator(BackendV2):
             InvalidCircuitError: a circuit cannot be simulated (unsupported instruction,
                 unbound parameter, non-unitary matrix, unnormalised initialize vector).
             InvalidOptionError: an option value is not accepted.
-            CapacityError: a circuit does not fit in the device's memory.
+            CapacityError: a circuit can never fit in the device's memory. One that does
+                not fit now waits in QUEUED until running jobs free enough.
             DeviceUnavailableError: device="GPU" where no GPU is usable.
         """
         config = self._run_config(options)
@@ -124,17 +135,25 @@ class GPUSimulator(BackendV2):
             lower_circuit(circuit, dtype, where=f"circuit '{circuit.name}' (index {index})")
             for index, circuit in enumerate(circuits)
         ]
-        self._check_capacity(
-            [(p.name, p.num_qubits, p.states_needed) for p in programs], config
-        )
+        needs = [(p.name, p.num_qubits, p.states_needed) for p in programs]
+        self._check_capacity(needs, config)
         headers = [circuit_header(circuit) for circuit in circuits]
         steps = sum(total_steps(program, config.shots) for program in programs)
         job_id = str(uuid.uuid4())
+        admission = admission_for(config.device)
+        # The circuits run one after another, so the job holds one circuit's states at a time.
+        job_bytes = max(
+            states * statevector_bytes(num_qubits, config.precision)
+            for _, num_qubits, states in needs
+        )
 
         def work(control: JobControl) -> Result:
             return self._execute(job_id, headers, programs, config, control)
 
-        job = GPUJob(self, job_id, work, total_steps=steps)
+        def admit(control: JobControl) -> Reservation:
+            return admission.reserve(job_bytes, control.cancel_requested)
+
+        job = GPUJob(self, job_id, work, total_steps=steps, admit=admit)
         job.submit()
         return job
 
@@ -171,8 +190,11 @@ class GPUSimulator(BackendV2):
 
     @staticmethod
     def _check_capacity(needs: list[tuple[str, int, int]], config: RunConfig) -> None:
-        """Raise CapacityError unless each (name, qubits, statevectors) fits on the device."""
-        available = select.available_memory(config.device)
+        """Raise CapacityError unless each (name, qubits, statevectors) can ever fit.
+
+        Whether it fits now is for the job's memory admission to wait for.
+        """
+        admission = admission_for(config.device)
         for index, (name, num_qubits, states) in enumerate(needs):
             where = f"circuit '{name}' (index {index}) has {num_qubits} qubits"
             if num_qubits > MAX_INDEX_QUBITS:
@@ -180,12 +202,12 @@ class GPUSimulator(BackendV2):
                     f"{where}; amplitude indices are 64-bit, so at most {MAX_INDEX_QUBITS}"
                 )
             needed = states * statevector_bytes(num_qubits, config.precision)
-            if needed > available:
-                hint = "; precision='single' halves it" if config.precision == "double" else ""
+            if needed > admission.capacity:
                 raise CapacityError(
                     f"{where}: its {states} {config.precision}-precision statevector(s) need "
-                    f"{_format_bytes(needed)} but {_format_bytes(available)} is available on "
-                    f"the {config.device}{hint}"
+                    f"{_format_bytes(needed)} but at most {_format_bytes(admission.capacity)} "
+                    f"of the {config.device}'s {_format_bytes(admission.total_memory)} is "
+                    f"available to a job{_capacity_hint(config)}"
                 )
 
     def _execute(

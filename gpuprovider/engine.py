@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import cmath
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Protocol
@@ -67,6 +69,15 @@ def _set_clbit(memory: np.ndarray, clbit: int, bits: np.ndarray) -> None:
     memory[:, word] = (memory[:, word] & ~mask) | (bits.astype(np.uint64) << np.uint64(bit))
 
 
+@contextmanager
+def _held(kernels: ModuleType, state) -> Iterator:
+    """Yield ``state`` and give its memory back however the block ends."""
+    try:
+        yield state
+    finally:
+        kernels.release(state)
+
+
 def _save(kernels: ModuleType, state, op: SaveStatevectorOp, saved: dict[str, np.ndarray]) -> None:
     vector = kernels.to_host(state)
     if op.order is not None:
@@ -93,18 +104,48 @@ def _run_sampled(
     program: Program, kernels: ModuleType, dtype: np.dtype, shots: int,
     rng: np.random.Generator, control: RunControl,
 ) -> Outcome:
-    state = kernels.allocate(program.num_qubits, dtype)
     saved: dict[str, np.ndarray] = {}
-    _run_deterministic(kernels, state, program.ops, saved, control)
     memory = np.zeros((shots, _words(program.num_clbits)), dtype=np.uint64)
     measurements = program.measurements
+    with _held(kernels, kernels.allocate(program.num_qubits, dtype)) as state:
+        _run_deterministic(kernels, state, program.ops, saved, control)
+        if measurements:
+            control.check()
+            indices = kernels.sample(state, rng.random(shots))
     if measurements:
-        control.check()
-        indices = kernels.sample(state, rng.random(shots))
         indices = indices[rng.permutation(shots)]  # sampled in sorted order; shots are iid
         for op in measurements:
             _set_clbit(memory, op.clbit, (indices >> op.qubit) & 1)
     return Outcome(program, shots, memory, saved, sampled=True)
+
+
+def _run_shot(
+    kernels: ModuleType, state, suffix: list, finals: list[MeasureOp], row: np.ndarray,
+    saved: dict[str, np.ndarray] | None, rng: np.random.Generator, control: RunControl,
+) -> None:
+    """One shot from the snapshot: collapse on each measurement and reset, then sample the
+    final measurements once. ``saved`` is None for shots whose saves are not kept."""
+    for op in suffix:
+        control.check()
+        if isinstance(op, (MeasureOp, ResetOp)):
+            if not (isinstance(op, MeasureOp) and op.final):
+                p_one = kernels.probability_of_one(state, op.qubit)
+                outcome = int(rng.random() < p_one)
+                probability = p_one if outcome else 1.0 - p_one
+                kernels.project(state, op.qubit, outcome, probability,
+                                to_zero=isinstance(op, ResetOp))
+                if isinstance(op, MeasureOp):
+                    _set_clbit(row, op.clbit, np.array([outcome]))
+        elif isinstance(op, SaveStatevectorOp):
+            if saved is not None:  # like Aer, a per-shot state is saved from one shot
+                _save(kernels, state, op, saved)
+        else:
+            op.apply(kernels, state)
+        control.advance()
+    if finals:
+        index = kernels.sample(state, rng.random(1))[0]
+        for op in finals:
+            _set_clbit(row, op.clbit, np.array([(index >> op.qubit) & 1]))
 
 
 def _run_per_shot(
@@ -112,38 +153,18 @@ def _run_per_shot(
     rng: np.random.Generator, control: RunControl,
 ) -> Outcome:
     split = program.first_stochastic_index
-    snapshot = kernels.allocate(program.num_qubits, dtype)
     saved: dict[str, np.ndarray] = {}
-    _run_deterministic(kernels, snapshot, program.ops[:split], saved, control)
     suffix = program.ops[split:]
     finals = [op for op in program.measurements if op.final]
     memory = np.zeros((shots, _words(program.num_clbits)), dtype=np.uint64)
-    state = kernels.clone(snapshot)
-    for shot in range(shots):
-        if shot:
-            kernels.copy_into(state, snapshot)
-        row = memory[shot : shot + 1]
-        for op in suffix:
-            control.check()
-            if isinstance(op, (MeasureOp, ResetOp)):
-                if not (isinstance(op, MeasureOp) and op.final):
-                    p_one = kernels.probability_of_one(state, op.qubit)
-                    outcome = int(rng.random() < p_one)
-                    probability = p_one if outcome else 1.0 - p_one
-                    kernels.project(state, op.qubit, outcome, probability,
-                                    to_zero=isinstance(op, ResetOp))
-                    if isinstance(op, MeasureOp):
-                        _set_clbit(row, op.clbit, np.array([outcome]))
-            elif isinstance(op, SaveStatevectorOp):
-                if shot == 0:  # like Aer, a per-shot state is saved from one shot
-                    _save(kernels, state, op, saved)
-            else:
-                op.apply(kernels, state)
-            control.advance()
-        if finals:
-            index = kernels.sample(state, rng.random(1))[0]
-            for op in finals:
-                _set_clbit(row, op.clbit, np.array([(index >> op.qubit) & 1]))
+    with _held(kernels, kernels.allocate(program.num_qubits, dtype)) as snapshot:
+        _run_deterministic(kernels, snapshot, program.ops[:split], saved, control)
+        with _held(kernels, kernels.clone(snapshot)) as state:
+            for shot in range(shots):
+                if shot:
+                    kernels.copy_into(state, snapshot)
+                _run_shot(kernels, state, suffix, finals, memory[shot : shot + 1],
+                          saved if shot == 0 else None, rng, control)
     return Outcome(program, shots, memory, saved, sampled=False)
 
 

@@ -42,6 +42,8 @@ def _choose_threading_layer() -> threading.Lock | None:
 _PARALLEL_LOCK = _choose_threading_layer()
 
 NAME = "CPU"
+MAX_MATRIX_QUBITS: int | None = None
+"""Largest dense, permutation or prepare operation; None: any that fits in memory."""
 PARALLEL_MIN_QUBITS = 14
 """States below this many qubits are processed on the calling thread."""
 CHUNKS_PER_THREAD = 4
@@ -455,3 +457,7 @@ def probabilities(state: np.ndarray) -> np.ndarray:
 
 def synchronize(state: np.ndarray) -> None:
     """Wait until every operation enqueued on the state has finished (immediate on the CPU)."""
+
+
+def release(state: np.ndarray) -> None:
+    """Give the state's memory back (on the CPU the garbage collector does it)."""

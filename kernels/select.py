@@ -1,7 +1,7 @@
 """Which device runs a job: probed once, cached with the reason.
 
 ``device="auto"`` takes the GPU when :func:`gpu_report` says it is usable, else the CPU.
-Probing imports CuPy only when asked, so ``import gpuprovider`` stays fast and never fails
+Probing imports numba-cuda only when asked, so ``import gpuprovider`` stays fast and never fails
 on a machine without CUDA.
 """
 
@@ -19,8 +19,8 @@ from .precision import bytes_per_amplitude
 DEVICES = ("auto", "GPU", "CPU")
 """The values of the ``device`` option (matched case-insensitively)."""
 
-_KERNEL_MODULES = {"CPU": "gpuprovider.kernels.cpu"}
-"""Device -> module with the kernel operation set. The CUDA engine adds "GPU" here."""
+_KERNEL_MODULES = {"CPU": "gpuprovider.kernels.cpu", "GPU": "gpuprovider.kernels.cuda"}
+"""Device -> module with the kernel operation set."""
 
 
 @dataclass(frozen=True)
@@ -73,30 +73,29 @@ def cpu_report() -> DeviceReport:
 def gpu_report() -> DeviceReport:
     """Probe for a usable NVIDIA GPU once; the reason says what was found or missing."""
     try:
-        cupy = importlib.import_module("cupy")
-    except Exception as exc:  # ImportError, or a CuPy that fails to load its CUDA libraries
+        from numba import config as numba_config
+        from numba import cuda
+    except Exception as exc:  # ImportError, or numba-cuda failing to load its libraries
         return DeviceReport(
             "GPU", False,
-            f"CuPy is not importable ({exc.__class__.__name__}: {exc}); "
-            "install it with pip install 'gpuprovider[cuda12]' or 'gpuprovider[cuda13]'",
+            f"numba-cuda is not importable ({exc.__class__.__name__}: {exc}); install it with "
+            "pip install 'gpuprovider[cuda12]' or 'gpuprovider[cuda13]'",
+        )
+    if numba_config.ENABLE_CUDASIM:
+        return DeviceReport(
+            "GPU", False, "NUMBA_ENABLE_CUDASIM=1: Numba's CUDA simulator is not a GPU"
         )
     try:
-        count = cupy.cuda.runtime.getDeviceCount()
-    except Exception as exc:  # CUDARuntimeError: no driver, or a driver too old
-        return DeviceReport("GPU", False, f"no usable CUDA driver: {exc}")
-    if count == 0:
-        return DeviceReport("GPU", False, "the CUDA driver reports no GPU")
-    properties = cupy.cuda.runtime.getDeviceProperties(0)
-    name = properties["name"]
-    name = name.decode() if isinstance(name, bytes) else name
-    total = int(properties["totalGlobalMem"])
-    if "GPU" not in _KERNEL_MODULES:
-        return DeviceReport(
-            "GPU", False,
-            f"found {name}, but this version of gpuprovider has no CUDA engine yet",
-            name, total,
-        )
-    return DeviceReport("GPU", True, f"{name} via CuPy", name, total)
+        context = cuda.current_context()
+        device = context.device
+        total = int(context.get_memory_info().total)
+    except Exception as exc:  # CudaSupportError: no driver, no device, driver too old
+        return DeviceReport("GPU", False, f"no usable CUDA device: {' '.join(str(exc).split())}")
+    name = device.name.decode() if isinstance(device.name, bytes) else str(device.name)
+    capability = ".".join(map(str, device.compute_capability))
+    return DeviceReport(
+        "GPU", True, f"{name} (compute capability {capability}) via numba-cuda", name, total
+    )
 
 
 def report(device: str) -> DeviceReport:
@@ -136,9 +135,9 @@ def kernels_for(device: str) -> ModuleType:
 def available_memory(device: str) -> int:
     """Bytes a new job on ``device`` could allocate now."""
     if device == "GPU":
-        cupy = importlib.import_module("cupy")
-        free, _total = cupy.cuda.runtime.memGetInfo()
-        return int(free)
+        from numba import cuda
+
+        return int(cuda.current_context().get_memory_info().free)
     return cpu_available_memory()
 
 

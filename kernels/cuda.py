@@ -1,0 +1,432 @@
+"""CUDA statevector kernels (numba-cuda): the operation set of ``cpu.py``, on an NVIDIA GPU.
+
+A state is a :class:`CudaState`: the amplitudes in device memory and the CUDA stream (one
+per job) every operation on them is enqueued on. Launches are asynchronous; only reads that
+return host values (``probability_of_one``, ``sample``, ``to_host``) wait for the stream.
+Kernels compile on first use (lazily, never at import) for the dtypes actually used.
+
+Index convention as in ``cpu.py``: amplitude ``i`` has qubit ``q`` in bit ``q`` of ``i``; row
+``m`` of a gate matrix on qubits ``(q_0, ..., q_{k-1})`` sets bit ``q_j`` to bit ``j`` of ``m``.
+Every kernel walks its work items with a grid-stride loop, so any grid size is correct and
+indices are 64-bit (states beyond 2**31 amplitudes).
+
+The same code runs under Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``), which is how
+machines without a GPU test it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numba import complex128, cuda, float64, int64
+
+NAME = "GPU"
+MAX_MATRIX_QUBITS = 5
+"""Largest dense, permutation or prepare operation (each thread holds 2**k amplitudes)."""
+THREADS = 256
+"""Threads per block of every kernel."""
+MAX_BLOCKS = 32 * 1024
+"""Most blocks of a grid-stride launch (enough to fill any current GPU many times)."""
+SAMPLE_BLOCK_QUBITS = 12
+"""Sampling scans blocks of 2**SAMPLE_BLOCK_QUBITS amplitudes in shared memory."""
+_MAX_DIM = 1 << MAX_MATRIX_QUBITS
+_SAMPLE_BLOCK = 1 << SAMPLE_BLOCK_QUBITS
+_PER_THREAD = _SAMPLE_BLOCK // THREADS
+
+
+@dataclass
+class CudaState:
+    """A statevector on the GPU and the stream its operations run on."""
+
+    array: Any
+    stream: Any
+
+    @property
+    def size(self) -> int:
+        return self.array.size
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.array.dtype
+
+
+def _grid(items: int) -> int:
+    return max(1, min(MAX_BLOCKS, -(-items // THREADS)))
+
+
+@cuda.jit(device=True, inline=True)
+def _insert_zero_bits(index, sorted_qubits):
+    for j in range(sorted_qubits.size):
+        q = sorted_qubits[j]
+        low = index & ((int64(1) << q) - 1)
+        index = ((index >> q) << (q + 1)) | low
+    return index
+
+
+@cuda.jit
+def _fill_basis(state, index):
+    for i in range(cuda.grid(1), state.size, cuda.gridsize(1)):
+        state[i] = 1 if i == index else 0
+
+
+@cuda.jit
+def _matrix1(state, qubit, m00, m01, m10, m11):
+    stride = int64(1) << qubit
+    for g in range(cuda.grid(1), state.size >> 1, cuda.gridsize(1)):
+        i0 = ((g >> qubit) << (qubit + 1)) | (g & (stride - 1))
+        i1 = i0 | stride
+        a0 = state[i0]
+        a1 = state[i1]
+        state[i0] = m00 * a0 + m01 * a1
+        state[i1] = m10 * a0 + m11 * a1
+
+
+@cuda.jit
+def _matrix2(state, q_low, q_high, offset1, offset2, m):
+    for g in range(cuda.grid(1), state.size >> 2, cuda.gridsize(1)):
+        i = ((g >> q_low) << (q_low + 1)) | (g & ((int64(1) << q_low) - 1))
+        i0 = ((i >> q_high) << (q_high + 1)) | (i & ((int64(1) << q_high) - 1))
+        i1 = i0 + offset1
+        i2 = i0 + offset2
+        i3 = i1 + offset2
+        a0 = state[i0]
+        a1 = state[i1]
+        a2 = state[i2]
+        a3 = state[i3]
+        state[i0] = m[0, 0] * a0 + m[0, 1] * a1 + m[0, 2] * a2 + m[0, 3] * a3
+        state[i1] = m[1, 0] * a0 + m[1, 1] * a1 + m[1, 2] * a2 + m[1, 3] * a3
+        state[i2] = m[2, 0] * a0 + m[2, 1] * a1 + m[2, 2] * a2 + m[2, 3] * a3
+        state[i3] = m[3, 0] * a0 + m[3, 1] * a1 + m[3, 2] * a2 + m[3, 3] * a3
+
+
+@cuda.jit
+def _matrix_gather(state, sorted_qubits, offsets, matrix):
+    """Dense matrix on up to MAX_MATRIX_QUBITS qubits: one thread per group of 2**k."""
+    gathered = cuda.local.array(_MAX_DIM, dtype=complex128)
+    dim = offsets.size
+    for g in range(cuda.grid(1), state.size // dim, cuda.gridsize(1)):
+        base = _insert_zero_bits(g, sorted_qubits)
+        for m in range(dim):
+            gathered[m] = state[base + offsets[m]]
+        for row in range(dim):
+            acc = 0j
+            for col in range(dim):
+                acc += matrix[row, col] * gathered[col]
+            state[base + offsets[row]] = acc
+
+
+@cuda.jit
+def _permutation_gather(state, sorted_qubits, offsets, permutation, phases):
+    gathered = cuda.local.array(_MAX_DIM, dtype=complex128)
+    dim = offsets.size
+    for g in range(cuda.grid(1), state.size // dim, cuda.gridsize(1)):
+        base = _insert_zero_bits(g, sorted_qubits)
+        for m in range(dim):
+            gathered[m] = state[base + offsets[m]]
+        for row in range(dim):
+            state[base + offsets[row]] = phases[row] * gathered[permutation[row]]
+
+
+@cuda.jit
+def _prepare(state, sorted_qubits, offsets, amplitudes):
+    dim = offsets.size
+    for g in range(cuda.grid(1), state.size // dim, cuda.gridsize(1)):
+        base = _insert_zero_bits(g, sorted_qubits)
+        a = state[base]
+        for m in range(dim):
+            state[base + offsets[m]] = amplitudes[m] * a
+
+
+@cuda.jit
+def _diagonal(state, qubits, diagonal):
+    for i in range(cuda.grid(1), state.size, cuda.gridsize(1)):
+        m = 0
+        for j in range(qubits.size):
+            m |= ((i >> qubits[j]) & 1) << j
+        state[i] *= diagonal[m]
+
+
+@cuda.jit(device=True, inline=True)
+def _block_sum(shared, value):
+    """Sum ``value`` over the block through ``shared`` (THREADS float64); thread 0 gets it."""
+    t = cuda.threadIdx.x
+    shared[t] = value
+    cuda.syncthreads()
+    step = THREADS // 2
+    while step > 0:
+        if t < step:
+            shared[t] += shared[t + step]
+        cuda.syncthreads()
+        step //= 2
+    return shared[0]
+
+
+@cuda.jit
+def _probability_one_partials(state, qubit, partials):
+    shared = cuda.shared.array(THREADS, dtype=float64)
+    stride = int64(1) << qubit
+    total = 0.0
+    for g in range(cuda.grid(1), state.size >> 1, cuda.gridsize(1)):
+        a = state[(((g >> qubit) << (qubit + 1)) | (g & (stride - 1))) | stride]
+        total += a.real * a.real + a.imag * a.imag
+    block_total = _block_sum(shared, total)
+    if cuda.threadIdx.x == 0:
+        partials[cuda.blockIdx.x] = block_total
+
+
+@cuda.jit
+def _project(state, qubit, outcome, scale, to_zero):
+    stride = int64(1) << qubit
+    for g in range(cuda.grid(1), state.size >> 1, cuda.gridsize(1)):
+        i0 = ((g >> qubit) << (qubit + 1)) | (g & (stride - 1))
+        i1 = i0 | stride
+        if outcome == 0:
+            state[i0] = state[i0] * scale
+            state[i1] = 0
+        elif to_zero:
+            state[i0] = state[i1] * scale
+            state[i1] = 0
+        else:
+            state[i0] = 0
+            state[i1] = state[i1] * scale
+
+
+@cuda.jit
+def _block_probabilities(state, block_size, out):
+    """One CUDA block per sampling block: its total probability."""
+    shared = cuda.shared.array(THREADS, dtype=float64)
+    b = cuda.blockIdx.x
+    total = 0.0
+    for i in range(b * block_size + cuda.threadIdx.x, (b + 1) * block_size, THREADS):
+        a = state[i]
+        total += a.real * a.real + a.imag * a.imag
+    block_total = _block_sum(shared, total)
+    if cuda.threadIdx.x == 0:
+        out[b] = block_total
+
+
+@cuda.jit
+def _sample_in_blocks(state, block_size, block_starts, targets, first_target, out):
+    """One CUDA block per sampling block with targets: scan it in shared memory, then place
+    each of its sorted targets by binary search.
+
+    Thread ``t`` owns the ``_PER_THREAD`` contiguous amplitudes from ``t * _PER_THREAD``: it
+    scans them serially, the block scans the per-thread totals, and each thread adds the total
+    before it. Rounding can carry a target past the last non-zero amplitude; it is clamped to it.
+    """
+    prefix = cuda.shared.array(_SAMPLE_BLOCK, dtype=float64)
+    chunk_totals = cuda.shared.array(THREADS, dtype=float64)
+    last_nonzero = cuda.shared.array(1, dtype=int64)
+    b = cuda.blockIdx.x
+    t = cuda.threadIdx.x
+    if first_target[b] == first_target[b + 1]:
+        return
+    if t == 0:
+        last_nonzero[0] = -1
+    cuda.syncthreads()
+    base = b * block_size
+    running = 0.0
+    for j in range(t * _PER_THREAD, (t + 1) * _PER_THREAD):
+        p = 0.0
+        if j < block_size:
+            a = state[base + j]
+            p = a.real * a.real + a.imag * a.imag
+            if p > 0:
+                cuda.atomic.max(last_nonzero, 0, j)
+        running += p
+        prefix[j] = running
+    chunk_totals[t] = running
+    cuda.syncthreads()
+    step = 1
+    while step < THREADS:  # Hillis-Steele inclusive scan of the chunk totals
+        value = chunk_totals[t - step] if t >= step else 0.0
+        cuda.syncthreads()
+        chunk_totals[t] += value
+        cuda.syncthreads()
+        step *= 2
+    before = chunk_totals[t - 1] if t > 0 else 0.0
+    for j in range(t * _PER_THREAD, (t + 1) * _PER_THREAD):
+        prefix[j] += before
+    cuda.syncthreads()
+    for k in range(first_target[b] + t, first_target[b + 1], THREADS):
+        r = targets[k] - block_starts[b]
+        low = 0
+        high = block_size  # first index whose prefix exceeds r, by bisection
+        while low < high:
+            mid = (low + high) // 2
+            if prefix[mid] > r:
+                high = mid
+            else:
+                low = mid + 1
+        out[k] = base + min(low, last_nonzero[0])
+
+
+# --- the operation set (the same names and signatures as cpu.py) ------------------------------
+
+
+def _offsets(qubits: np.ndarray) -> np.ndarray:
+    dim = 1 << qubits.size
+    rows = np.arange(dim, dtype=np.int64)
+    offsets = np.zeros(dim, dtype=np.int64)
+    for j, q in enumerate(qubits):
+        offsets |= ((rows >> j) & 1) << int(q)
+    return offsets
+
+
+def _upload(state: CudaState, host: np.ndarray):
+    return cuda.to_device(np.ascontiguousarray(host), stream=state.stream)
+
+
+def allocate(num_qubits: int, dtype: np.dtype) -> CudaState:
+    """A new state |0...0> on a new non-blocking stream."""
+    stream = cuda.stream()
+    state = CudaState(cuda.device_array(1 << num_qubits, dtype=dtype, stream=stream), stream)
+    reset_all(state)
+    return state
+
+
+def reset_all(state: CudaState) -> None:
+    """Set the state to |0...0>."""
+    _fill_basis[_grid(state.size), THREADS, state.stream](state.array, 0)
+
+
+def clone(state: CudaState) -> CudaState:
+    """An independent copy of the state, on the same stream."""
+    copy = CudaState(
+        cuda.device_array(state.size, dtype=state.dtype, stream=state.stream), state.stream
+    )
+    copy_into(copy, state)
+    return copy
+
+
+def copy_into(destination: CudaState, source: CudaState) -> None:
+    """Overwrite ``destination`` with ``source`` (device to device)."""
+    destination.array.copy_to_device(source.array, stream=destination.stream)
+
+
+def to_host(state: CudaState) -> np.ndarray:
+    """A host (NumPy) copy of the state; waits for the stream."""
+    host = state.array.copy_to_host(stream=state.stream)
+    state.stream.synchronize()
+    return host
+
+
+def apply_matrix(state: CudaState, qubits: np.ndarray, matrix: np.ndarray) -> None:
+    """Apply a dense ``2**k x 2**k`` matrix to ``qubits`` (int64, argument order)."""
+    launch = (_grid(state.size >> qubits.size), THREADS, state.stream)
+    if qubits.size == 1:
+        m = matrix
+        _matrix1[launch](state.array, np.int64(qubits[0]), m[0, 0], m[0, 1], m[1, 0], m[1, 1])
+    elif qubits.size == 2:
+        q0, q1 = int(qubits[0]), int(qubits[1])
+        _matrix2[launch](state.array, np.int64(min(q0, q1)), np.int64(max(q0, q1)),
+                         np.int64(1 << q0), np.int64(1 << q1), _upload(state, matrix))
+    else:
+        _matrix_gather[launch](state.array, _upload(state, np.sort(qubits)),
+                               _upload(state, _offsets(qubits)), _upload(state, matrix))
+
+
+def apply_permutation(
+    state: CudaState, qubits: np.ndarray, permutation: np.ndarray, phases: np.ndarray
+) -> None:
+    """Apply the matrix whose row ``r`` is ``phases[r]`` at column ``permutation[r]``."""
+    if qubits.size <= 2:  # the unrolled dense kernels need no gather
+        dim = 1 << qubits.size
+        dense = np.zeros((dim, dim), dtype=state.dtype)
+        dense[np.arange(dim), permutation] = phases
+        apply_matrix(state, qubits, dense)
+        return
+    launch = (_grid(state.size >> qubits.size), THREADS, state.stream)
+    _permutation_gather[launch](state.array, _upload(state, np.sort(qubits)),
+                                _upload(state, _offsets(qubits)),
+                                _upload(state, permutation), _upload(state, phases))
+
+
+def prepare_qubits(state: CudaState, qubits: np.ndarray, amplitudes: np.ndarray) -> None:
+    """Put ``qubits`` (int64, argument order), which must be |0>, into ``amplitudes``."""
+    launch = (_grid(state.size >> qubits.size), THREADS, state.stream)
+    _prepare[launch](state.array, _upload(state, np.sort(qubits)),
+                     _upload(state, _offsets(qubits)), _upload(state, amplitudes))
+
+
+def apply_diagonal(state: CudaState, qubits: np.ndarray, diagonal: np.ndarray) -> None:
+    """Multiply each amplitude by ``diagonal[m]``, ``m`` spelled by its bits at ``qubits``."""
+    _diagonal[_grid(state.size), THREADS, state.stream](
+        state.array, _upload(state, qubits), _upload(state, diagonal)
+    )
+
+
+def probability_of_one(state: CudaState, qubit: int) -> float:
+    """Probability that measuring ``qubit`` gives 1 (waits for the stream)."""
+    blocks = _grid(state.size >> 1)
+    partials = cuda.device_array(blocks, dtype=np.float64, stream=state.stream)
+    _probability_one_partials[blocks, THREADS, state.stream](
+        state.array, np.int64(qubit), partials
+    )
+    host = partials.copy_to_host(stream=state.stream)
+    state.stream.synchronize()
+    return float(host.sum())
+
+
+def project(state: CudaState, qubit: int, outcome: int, probability: float,
+            to_zero: bool = False) -> None:
+    """Collapse ``qubit`` onto ``outcome`` (seen with ``probability``) and renormalise.
+
+    With ``to_zero`` the qubit is then flipped to 0, which together is a reset.
+    """
+    scale = state.dtype.type(1.0 / math.sqrt(probability))
+    _project[_grid(state.size >> 1), THREADS, state.stream](
+        state.array, np.int64(qubit), np.int64(outcome), scale, bool(to_zero)
+    )
+
+
+def sample(state: CudaState, uniforms: np.ndarray) -> np.ndarray:
+    """Basis indices drawn from |amplitude|**2, one per uniform in [0, 1), in sorted order.
+
+    One read of the state for the block totals and one more of the blocks that hold targets;
+    only the block totals and the targets cross to and from the host.
+    """
+    block_size = min(state.size, _SAMPLE_BLOCK)
+    blocks = state.size // block_size
+    totals = cuda.device_array(blocks, dtype=np.float64, stream=state.stream)
+    _block_probabilities[blocks, THREADS, state.stream](state.array, np.int64(block_size), totals)
+    host_totals = totals.copy_to_host(stream=state.stream)
+    state.stream.synchronize()
+    block_starts = np.concatenate(([0.0], np.cumsum(host_totals)))
+    targets = np.sort(uniforms) * block_starts[-1]
+    first_target = np.searchsorted(targets, block_starts, side="left").astype(np.int64)
+    first_target[-1] = targets.size
+    out = cuda.device_array(targets.size, dtype=np.int64, stream=state.stream)
+    _sample_in_blocks[blocks, THREADS, state.stream](
+        state.array, np.int64(block_size), _upload(state, block_starts), _upload(state, targets),
+        _upload(state, first_target), out,
+    )
+    indices = out.copy_to_host(stream=state.stream)
+    state.stream.synchronize()
+    return indices
+
+
+def probabilities(state: CudaState) -> np.ndarray:
+    """|amplitude|**2 of every basis state, as float64 on the host."""
+    return np.abs(to_host(state)) ** 2
+
+
+def synchronize(state: CudaState) -> None:
+    """Wait until every operation enqueued on the state's stream has finished."""
+    state.stream.synchronize()
+
+
+def release(state: CudaState) -> None:
+    """Wait for the stream, then free the state's device memory now.
+
+    Numba defers frees of device arrays; clearing its pending deallocations returns the memory
+    to the driver before the next job is admitted.
+    """
+    state.stream.synchronize()
+    state.array = None
+    pending = getattr(cuda.current_context(), "deallocations", None)  # absent in the simulator
+    if pending is not None:
+        pending.clear()

@@ -1,0 +1,64 @@
+"""Every CUDA kernel compiles to PTX for sm_90 (the H200), in both precisions, with no GPU.
+
+This is what keeps a type or syntax error in ``kernels/cuda.py`` from landing unseen on
+machines without a GPU: numba-cuda compiles through NVVM from the CUDA wheels.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("NUMBA_ENABLE_CUDASIM") == "1", reason="the CUDA simulator cannot compile"
+)
+
+HOPPER = (9, 0)
+
+
+def _kernel_arguments(dtype) -> dict[str, tuple]:
+    """Each kernel's name and arguments shaped as the operation set passes them."""
+    state = np.zeros(8, dtype=dtype)
+    scalar = dtype(1)
+    qubits = np.zeros(3, dtype=np.int64)
+    small = np.zeros(8, dtype=dtype)
+    matrix = np.zeros((8, 8), dtype=dtype)
+    floats = np.zeros(4, dtype=np.float64)
+    indices = np.zeros(4, dtype=np.int64)
+    one = np.int64(1)
+    return {
+        "_fill_basis": (state, 0),
+        "_matrix1": (state, one, scalar, scalar, scalar, scalar),
+        "_matrix2": (state, one, one, one, one, np.zeros((4, 4), dtype=dtype)),
+        "_matrix_gather": (state, qubits, indices, matrix),
+        "_permutation_gather": (state, qubits, indices, indices, small),
+        "_prepare": (state, qubits, indices, small),
+        "_diagonal": (state, qubits, small),
+        "_probability_one_partials": (state, one, floats),
+        "_project": (state, one, one, scalar, True),
+        "_block_probabilities": (state, one, floats),
+        "_sample_in_blocks": (state, one, floats, floats, indices, indices),
+    }
+
+
+@pytest.mark.parametrize("dtype", [np.complex128, np.complex64], ids=["c128", "c64"])
+def test_every_kernel_compiles_for_sm_90(dtype):
+    pytest.importorskip("numba.cuda", reason="numba-cuda is in the [test] extra")
+    import numba
+    from numba import cuda
+
+    from gpuprovider.kernels import cuda as cuda_kernels
+
+    arguments = _kernel_arguments(dtype)
+    dispatcher_type = type(cuda_kernels._matrix1)
+    launched = {
+        name for name, value in vars(cuda_kernels).items()
+        if isinstance(value, dispatcher_type) and not value.targetoptions.get("device")
+    }
+    assert launched == set(arguments), "a kernel was added or removed: list its arguments here"
+    for name, args in arguments.items():
+        signature = tuple(numba.typeof(arg) for arg in args)
+        ptx, _ = cuda.compile_ptx(getattr(cuda_kernels, name).py_func, signature, cc=HOPPER)
+        assert ".target sm_90" in ptx, name

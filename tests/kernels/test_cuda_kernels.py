@@ -1,0 +1,149 @@
+"""The CUDA kernels against the CPU kernels, operation by operation.
+
+They run where numba-cuda has a device: a real GPU, or Numba's CUDA simulator. On a machine
+without a GPU, ``test_cuda_kernels_under_the_simulator`` reruns this file in a subprocess with
+``NUMBA_ENABLE_CUDASIM=1``, so the kernels' index arithmetic, reductions and scans are checked
+everywhere (the simulator runs each CUDA thread in Python: small states only).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from gpuprovider.kernels import cpu
+
+SIMULATED = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
+TOLERANCE = {np.complex128: 1e-12, np.complex64: 2e-6}
+
+
+def _cuda_or_skip():
+    cuda_kernels = pytest.importorskip("gpuprovider.kernels.cuda")
+    from numba import cuda
+
+    if not cuda.is_available():
+        pytest.skip("no CUDA device (real or simulated); the simulator run covers these")
+    return cuda_kernels
+
+
+@pytest.fixture
+def gpu():
+    return _cuda_or_skip()
+
+
+@pytest.fixture(params=[np.complex128, np.complex64], ids=["c128", "c64"])
+def dtype(request):
+    return request.param
+
+
+def _random_state(rng, num_qubits, dtype):
+    amplitudes = rng.normal(size=1 << num_qubits) + 1j * rng.normal(size=1 << num_qubits)
+    return (amplitudes / np.linalg.norm(amplitudes)).astype(dtype)
+
+
+def _upload(gpu, host):
+    state = gpu.allocate(int(np.log2(host.size)), host.dtype)
+    state.array.copy_to_device(host, stream=state.stream)
+    return state
+
+
+def _random_unitary(rng, dim, dtype):
+    q, r = np.linalg.qr(rng.normal(size=(dim, dim)) + 1j * rng.normal(size=(dim, dim)))
+    return (q * (np.diag(r) / np.abs(np.diag(r)))).astype(dtype)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
+def test_gate_kernels_match_the_cpu(gpu, dtype, k):
+    rng = np.random.default_rng(k)
+    num_qubits = 7
+    host = _random_state(rng, num_qubits, dtype)
+    device_state = _upload(gpu, host)
+    for _ in range(2):
+        qubits = rng.choice(num_qubits, k, replace=False).astype(np.int64)
+        matrix = _random_unitary(rng, 1 << k, dtype)
+        diagonal = np.exp(1j * rng.normal(size=1 << k)).astype(dtype)
+        permutation = rng.permutation(1 << k).astype(np.int64)
+        phases = np.exp(1j * rng.normal(size=1 << k)).astype(dtype)
+        for kernels, state in ((cpu, host), (gpu, device_state)):
+            kernels.apply_matrix(state, qubits, matrix)
+            kernels.apply_diagonal(state, qubits, diagonal)
+            kernels.apply_permutation(state, qubits, permutation, phases)
+    np.testing.assert_allclose(gpu.to_host(device_state), host, atol=TOLERANCE[dtype])
+    assert np.abs(host).max() > 0.01  # the comparison is not between two zero states
+
+
+def test_prepare_reset_all_and_copies_match_the_cpu(gpu, dtype):
+    rng = np.random.default_rng(7)
+    qubits = np.array([4, 1, 2], dtype=np.int64)
+    amplitudes = _random_state(rng, 3, dtype)
+    rotation = _random_unitary(rng, 2, dtype)
+    host = cpu.allocate(6, dtype)
+    device_state = gpu.allocate(6, dtype)
+    for kernels, state in ((cpu, host), (gpu, device_state)):
+        kernels.apply_matrix(state, np.array([0], dtype=np.int64), rotation)
+        kernels.prepare_qubits(state, qubits, amplitudes)
+    np.testing.assert_allclose(gpu.to_host(device_state), host, atol=TOLERANCE[dtype])
+    copy = gpu.clone(device_state)
+    gpu.reset_all(device_state)
+    expected_zero = cpu.allocate(6, dtype)
+    np.testing.assert_array_equal(gpu.to_host(device_state), expected_zero)
+    np.testing.assert_allclose(gpu.to_host(copy), host, atol=TOLERANCE[dtype])
+    gpu.copy_into(device_state, copy)
+    np.testing.assert_allclose(gpu.to_host(device_state), host, atol=TOLERANCE[dtype])
+    gpu.release(copy)
+
+
+@pytest.mark.parametrize("to_zero", [False, True], ids=["collapse", "reset"])
+def test_measurement_kernels_match_the_cpu(gpu, dtype, to_zero):
+    rng = np.random.default_rng(11)
+    host = _random_state(rng, 6, dtype)
+    device_state = _upload(gpu, host)
+    for qubit in (0, 3, 5):
+        p_one = cpu.probability_of_one(host, qubit)
+        assert gpu.probability_of_one(device_state, qubit) == pytest.approx(p_one, abs=1e-6)
+        outcome = int(p_one > 0.5)
+        probability = p_one if outcome else 1 - p_one
+        cpu.project(host, qubit, outcome, probability, to_zero)
+        gpu.project(device_state, qubit, outcome, probability, to_zero)
+    np.testing.assert_allclose(gpu.to_host(device_state), host, atol=TOLERANCE[dtype])
+    assert np.linalg.norm(host) == pytest.approx(1, abs=1e-5)
+
+
+@pytest.mark.parametrize("num_qubits", [5, 13], ids=["one-block", "two-blocks"])
+def test_sample_picks_the_same_indices_as_the_cpu(gpu, num_qubits):
+    """Both samplers invert the same cumulative distribution, so equal uniforms give equal
+    indices (up to rounding at exact ties, which random uniforms do not hit)."""
+    rng = np.random.default_rng(num_qubits)
+    host = _random_state(rng, num_qubits, np.complex128)
+    host[rng.choice(host.size, host.size // 4, replace=False)] = 0  # zero-probability gaps
+    host /= np.linalg.norm(host)
+    device_state = _upload(gpu, host)
+    uniforms = rng.random(400)
+    indices = gpu.sample(device_state, uniforms)
+    np.testing.assert_array_equal(indices, cpu.sample(host, uniforms))
+    assert np.all(np.abs(host[indices]) > 0)
+    if num_qubits > cpu.SAMPLE_BLOCK_QUBITS:
+        assert len(set(indices >> gpu.SAMPLE_BLOCK_QUBITS)) > 1, "the test must span blocks"
+
+
+@pytest.mark.skipif(SIMULATED, reason="this is the simulator run itself")
+def test_cuda_kernels_under_the_simulator():
+    """Rerun this file on Numba's CUDA simulator (skipped inside it, and where a real GPU ran
+    the tests above directly)."""
+    pytest.importorskip("numba.cuda")
+    from numba import cuda
+
+    if cuda.is_available():
+        pytest.skip("a real GPU ran the kernel tests directly")
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}
+    completed = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__],
+        capture_output=True, text=True, env=env, timeout=900,
+    )
+    summary = completed.stdout.strip().splitlines()[-1] if completed.stdout.strip() else ""
+    assert completed.returncode == 0, completed.stdout[-6000:] + completed.stderr[-3000:]
+    assert " passed" in summary and "1 skipped" in summary, summary
