@@ -137,6 +137,7 @@ class GPUSimulator(BackendV2):
         ]
         needs = [(p.name, p.num_qubits, p.states_needed) for p in programs]
         self._check_capacity(needs, config)
+        self._check_engine_limits(programs, config)
         headers = [circuit_header(circuit) for circuit in circuits]
         steps = sum(total_steps(program, config.shots) for program in programs)
         job_id = str(uuid.uuid4())
@@ -208,6 +209,19 @@ class GPUSimulator(BackendV2):
                     f"{_format_bytes(needed)} but at most {_format_bytes(admission.capacity)} "
                     f"of the {config.device}'s {_format_bytes(admission.total_memory)} is "
                     f"available to a job{_capacity_hint(config)}"
+                )
+
+    @staticmethod
+    def _check_engine_limits(programs: list[Program], config: RunConfig) -> None:
+        """Raise InvalidCircuitError for an operation wider than the device's kernels take."""
+        limit = select.kernels_for(config.device).MAX_MATRIX_QUBITS
+        for index, program in enumerate(programs):
+            if limit is not None and program.widest_gather > limit:
+                raise InvalidCircuitError(
+                    f"circuit '{program.name}' (index {index}) has a {program.widest_gather}-"
+                    f"qubit dense operation (unitary, initialize or permutation); the "
+                    f"{config.device} engine applies at most {limit} qubits at once; run it "
+                    "with device='CPU'"
                 )
 
     def _execute(

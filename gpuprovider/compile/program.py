@@ -139,6 +139,15 @@ class Program:
         return len(self.ops)
 
     @property
+    def widest_gather(self) -> int:
+        """Most qubits of one dense, permutation or prepare op (0 if none)."""
+        return max(
+            (op.qubits.size for op in self.ops
+             if isinstance(op, (MatrixOp, PermutationOp, PrepareOp))),
+            default=0,
+        )
+
+    @property
     def states_needed(self) -> int:
         """How many full statevectors a run holds at once (a per-shot run keeps a snapshot)."""
         return 1 if self.is_sampled else 2

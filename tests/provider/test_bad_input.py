@@ -254,3 +254,16 @@ def test_gpu_device_without_a_usable_gpu_raises_with_the_reason(reject):
     assert backend.options.device == "CPU"
     with pytest.raises(DeviceUnavailableError, match="no GPU is usable"):
         GPUSimulator(device="GPU")
+
+
+def test_operation_wider_than_the_engine_takes_is_rejected(monkeypatch, device, backend, reject):
+    """The GPU engine gathers at most MAX_MATRIX_QUBITS qubits per thread; the run must say so
+    up front (shown on every device by lowering its engine's limit to 2)."""
+    from qiskit.quantum_info import random_unitary
+
+    from gpuprovider.kernels import select
+
+    monkeypatch.setattr(select.kernels_for(device), "MAX_MATRIX_QUBITS", 2)
+    circuit = QuantumCircuit(3)
+    circuit.unitary(random_unitary(8, seed=1), [0, 1, 2])
+    reject(backend, circuit, InvalidCircuitError, "3-qubit", "at most 2")
