@@ -17,7 +17,8 @@ machines without a GPU test it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -39,10 +40,13 @@ _PER_THREAD = _SAMPLE_BLOCK // THREADS
 
 @dataclass
 class CudaState:
-    """A statevector on the GPU and the stream its operations run on."""
+    """A statevector on the GPU, the stream its operations run on, and the events that keep
+    the host from running far ahead of the device (see :func:`_throttle`)."""
 
     array: Any
     stream: Any
+    launches: int = 0
+    events: deque = field(default_factory=deque)
 
     @property
     def size(self) -> int:
@@ -51,6 +55,25 @@ class CudaState:
     @property
     def dtype(self) -> np.dtype:
         return self.array.dtype
+
+
+LAUNCHES_PER_EVENT = 16
+EVENTS_IN_FLIGHT = 2
+"""The host waits once more than EVENTS_IN_FLIGHT * LAUNCHES_PER_EVENT gate kernels are
+queued, so a cancelled job stops after at most that many more passes over the state."""
+
+
+def _throttle(state: CudaState) -> None:
+    """Count a gate launch; every LAUNCHES_PER_EVENT record an event, and wait for the oldest
+    event while more than EVENTS_IN_FLIGHT are pending."""
+    state.launches += 1
+    if state.launches % LAUNCHES_PER_EVENT:
+        return
+    event = cuda.event()
+    event.record(state.stream)
+    state.events.append(event)
+    while len(state.events) > EVENTS_IN_FLIGHT:
+        state.events.popleft().synchronize()
 
 
 def _grid(items: int) -> int:
@@ -327,6 +350,7 @@ def apply_matrix(state: CudaState, qubits: np.ndarray, matrix: np.ndarray) -> No
     else:
         _matrix_gather[launch](state.array, _upload(state, np.sort(qubits)),
                                _upload(state, _offsets(qubits)), _upload(state, matrix))
+    _throttle(state)
 
 
 def apply_permutation(
@@ -343,6 +367,7 @@ def apply_permutation(
     _permutation_gather[launch](state.array, _upload(state, np.sort(qubits)),
                                 _upload(state, _offsets(qubits)),
                                 _upload(state, permutation), _upload(state, phases))
+    _throttle(state)
 
 
 def prepare_qubits(state: CudaState, qubits: np.ndarray, amplitudes: np.ndarray) -> None:
@@ -350,6 +375,7 @@ def prepare_qubits(state: CudaState, qubits: np.ndarray, amplitudes: np.ndarray)
     launch = (_grid(state.size >> qubits.size), THREADS, state.stream)
     _prepare[launch](state.array, _upload(state, np.sort(qubits)),
                      _upload(state, _offsets(qubits)), _upload(state, amplitudes))
+    _throttle(state)
 
 
 def apply_diagonal(state: CudaState, qubits: np.ndarray, diagonal: np.ndarray) -> None:
@@ -357,6 +383,7 @@ def apply_diagonal(state: CudaState, qubits: np.ndarray, diagonal: np.ndarray) -
     _diagonal[_grid(state.size), THREADS, state.stream](
         state.array, _upload(state, qubits), _upload(state, diagonal)
     )
+    _throttle(state)
 
 
 def probability_of_one(state: CudaState, qubit: int) -> float:
@@ -381,6 +408,7 @@ def project(state: CudaState, qubit: int, outcome: int, probability: float,
     _project[_grid(state.size >> 1), THREADS, state.stream](
         state.array, np.int64(qubit), np.int64(outcome), scale, bool(to_zero)
     )
+    _throttle(state)
 
 
 def sample(state: CudaState, uniforms: np.ndarray) -> np.ndarray:

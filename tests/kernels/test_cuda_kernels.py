@@ -147,3 +147,16 @@ def test_cuda_kernels_under_the_simulator():
     summary = completed.stdout.strip().splitlines()[-1] if completed.stdout.strip() else ""
     assert completed.returncode == 0, completed.stdout[-6000:] + completed.stderr[-3000:]
     assert " passed" in summary and "1 skipped" in summary, summary
+
+
+def test_host_waits_for_the_device_past_a_bounded_queue(gpu):
+    """A cancelled job stops within a bounded number of passes: the host never has more than
+    EVENTS_IN_FLIGHT events (of LAUNCHES_PER_EVENT launches each) pending."""
+    state = gpu.allocate(3, np.complex128)
+    hadamard = np.array([[1, 1], [1, -1]], dtype=np.complex128) / np.sqrt(2)
+    launches = 5 * gpu.LAUNCHES_PER_EVENT
+    for _ in range(launches):
+        gpu.apply_matrix(state, np.array([1], dtype=np.int64), hadamard)
+    assert state.launches == launches
+    assert len(state.events) == gpu.EVENTS_IN_FLIGHT
+    np.testing.assert_allclose(gpu.to_host(state), cpu.allocate(3, np.complex128), atol=1e-12)
