@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Run on the development machine (it has network): download into .whl/ the wheels that the GPU
+# machine lacks (CPython 3.12, manylinux x86_64), so that ci/gpu.sh can install them there
+# without network. The folder is git-ignored through .git/info/exclude and travels with
+#     run(command="bash ci/gpu.sh", carry=[".whl"])
+#
+# Not fetched because the GPU machine already has them: numpy, scipy, typing-extensions
+# (qiskit), psutil and python-dateutil (qiskit-aer), numba, numba-cuda, pytest, hypothesis.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+DEST=.whl
+
+# Exact pins: one version of each (two wheels of one name stop the whole install there).
+WHEELS=(
+    qiskit==2.6.2
+    rustworkx==0.18.1              # qiskit
+    dill==0.4.1                    # qiskit
+    stevedore==5.10.0              # qiskit (needs no pbr at run time since 5.x)
+    qiskit-aer==0.18.2             # optional peer, for side-by-side numbers
+    qiskit-qasm3-import==0.6.0     # gpuprovider: OpenQASM 3 files
+    openqasm3==1.0.1               # qiskit-qasm3-import
+    antlr4-python3-runtime==4.13.2 # openqasm3[parser]
+    tqdm==4.70.1                   # gpuprovider (the machine has a tqdm too; this pins ours)
+)
+
+exclude=.git/info/exclude
+if [ -d .git ] && ! grep -qx '/.whl/' "$exclude" 2>/dev/null; then
+    echo '/.whl/' >>"$exclude"
+fi
+
+rm -rf "$DEST"
+mkdir -p "$DEST"
+"$PYTHON" -m pip download --quiet --no-deps --only-binary=:all: \
+    --python-version 3.12 --implementation cp \
+    --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
+    --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+    --platform manylinux1_x86_64 \
+    -d "$DEST" "${WHEELS[@]}"
+
+# A dependency that none of the pins above (nor the GPU machine) provides would fail there.
+echo "Requires-Dist of the downloaded wheels (extras skipped):"
+for wheel in "$DEST"/*.whl; do
+    unzip -p "$wheel" '*.dist-info/METADATA' | grep '^Requires-Dist' | grep -v 'extra ==' \
+        | sed "s|^|  $(basename "$wheel" | cut -d- -f1): |" || true
+done
+ls -l "$DEST"
+echo "total: $(du -sh "$DEST" | cut -f1) in $(ls "$DEST" | wc -l) wheels"

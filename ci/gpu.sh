@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The one-command check on the GPU machine (H200, no network), from the repo root. After
+# `bash ci/fetch_gpu_wheels.sh` on the development machine, call the device tool with
+#     run(command="bash ci/gpu.sh", carry=[".whl"])
+# It installs the carried wheels and the project into /tmp/site, prints the GPU and
+# `gpuprovider info`, runs the whole test suite (the `device` tests run on "GPU" too), then
+# benchmarks/gpu_bench.py, whose table is printed last. pytest.log, gpu_bench.log and
+# gpu_bench.json land in $OUT (else /tmp). It keeps to the device's 10-minute limit: pytest
+# gets PYTEST_S seconds, the benchmark what is left of TOTAL_S. A failing test does not stop
+# the benchmark, but the script then exits non-zero.
+#
+# Extra benchmark options go in BENCH_ARGS (later options win), e.g. a quick partial run:
+#     BENCH_ARGS="--max-qubits 28 --skip-end-to-end" bash ci/gpu.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+SITE=${SITE:-/tmp/site}
+OUT_DIR=${OUT:-/tmp}
+TOTAL_S=${TOTAL_S:-570}
+PYTEST_S=${PYTEST_S:-270}
+BENCH_ARGS=${BENCH_ARGS:-}
+export PYTHONUNBUFFERED=1
+export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
+# The repo root holds a `gpuprovider/` without its `kernels` subpackage (it lives in
+# kernels/): `python -m` from here must not put the root first on sys.path.
+SAFE=(env PYTHONSAFEPATH=1)
+
+section() { printf '\n=== %s (at %d s)\n' "$1" "$SECONDS"; }
+
+install_wheels() {
+    if compgen -G ".whl/*.whl" >/dev/null; then
+        "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+            --target "$SITE" .whl/*.whl
+    else
+        echo "no .whl/*.whl: using the packages already installed (run ci/fetch_gpu_wheels.sh)"
+    fi
+}
+
+install_project() {
+    local log="$OUT_DIR/pip-project.log"
+    if "$PY" -m pip install -q --no-index --no-deps --no-build-isolation --no-compile \
+        --upgrade --target "$SITE" . >"$log" 2>&1; then
+        return
+    fi
+    grep -m1 -iE 'error' "$log" || true
+    echo "pip could not build the project here (see $log); copying its packages instead"
+    rm -rf "$SITE/gpuprovider"
+    cp -r gpuprovider "$SITE/gpuprovider"
+    cp -r kernels "$SITE/gpuprovider/kernels"
+}
+
+section "install into $SITE"
+mkdir -p "$SITE" "$OUT_DIR"
+install_wheels
+install_project
+"$PY" -m pip list 2>/dev/null \
+    | grep -iE '^(qiskit|qiskit-aer|rustworkx|numba|numba-cuda|numpy|scipy|pytest) ' || true
+
+section "GPU"
+nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used,clocks.sm,clocks.max.sm \
+    --format=csv 2>&1 || echo "nvidia-smi failed"
+"${SAFE[@]}" "$PY" -m gpuprovider.cli info
+
+section "tests (at most $PYTEST_S s)"
+pytest_status=0
+"${SAFE[@]}" timeout "$PYTEST_S" "$PY" -m pytest -q -p no:cacheprovider 2>&1 \
+    | tee "$OUT_DIR/pytest.log" || pytest_status=$?
+echo  # a stopped run leaves its progress line open
+case "$pytest_status" in
+    0) echo "pytest passed" ;;
+    124) echo "pytest FAILED: stopped after $PYTEST_S s (log: $OUT_DIR/pytest.log)" ;;
+    *) echo "pytest FAILED: exit status $pytest_status (log: $OUT_DIR/pytest.log)" ;;
+esac
+
+# New sizes start for bench_budget s; the minute after it lets the last ones finish.
+bench_limit=$((TOTAL_S - SECONDS > 90 ? TOTAL_S - SECONDS : 90))
+bench_budget=$((bench_limit - 60))
+section "benchmark (new sizes started for $bench_budget s; figures: $OUT_DIR/gpu_bench.json)"
+bench_status=0
+# shellcheck disable=SC2086  # BENCH_ARGS is a list of options
+timeout "$bench_limit" "$PY" benchmarks/gpu_bench.py --json "$OUT_DIR/gpu_bench.json" \
+    --budget-s "$bench_budget" $BENCH_ARGS 2>&1 | tee "$OUT_DIR/gpu_bench.log" \
+    || bench_status=$?
+if [ "$bench_status" -ne 0 ]; then
+    echo "benchmark FAILED: exit status $bench_status (log: $OUT_DIR/gpu_bench.log)"
+fi
+# Nothing more is printed on success: the benchmark's table stays last.
+[ "$pytest_status" -eq 0 ] && [ "$bench_status" -eq 0 ]
