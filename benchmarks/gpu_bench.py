@@ -43,10 +43,11 @@ from numba import cuda
 from gpuprovider.kernels import cpu
 from gpuprovider.kernels import cuda as gpu
 from gpuprovider.kernels import select
+from gpuprovider.kernels.precision import PRECISIONS, dtype_of
 
 SIMULATED = bool(numba_config.ENABLE_CUDASIM)
 REPO = Path(__file__).resolve().parent.parent
-DTYPES = {"double": np.dtype(np.complex128), "single": np.dtype(np.complex64)}
+DTYPES = {precision: dtype_of(precision) for precision in PRECISIONS}
 TOLERANCE = {"double": 1e-12, "single": 2e-6}
 """Largest |GPU - CPU| accepted per amplitude or probability."""
 SAMPLE_TOLERANCE = 1e-3

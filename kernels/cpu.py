@@ -21,6 +21,8 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from .layout import basis_offsets, permutation_matrix
+
 
 def _choose_threading_layer() -> threading.Lock | None:
     """Ask Numba for a threadsafe layer (OpenMP or TBB) when one loads, else workqueue.
@@ -326,15 +328,6 @@ def _run(range_kernel, chunk_kernel, items: int, state: np.ndarray, *args):
     return range_kernel(state, *args, 0, items)
 
 
-def _offsets(qubits: np.ndarray) -> np.ndarray:
-    """Index offset of each row of a gate matrix on ``qubits`` (in argument order)."""
-    dim = 1 << qubits.size
-    rows = np.arange(dim, dtype=np.int64)
-    offsets = np.zeros(dim, dtype=np.int64)
-    for j, q in enumerate(qubits):
-        offsets |= ((rows >> j) & 1) << int(q)
-    return offsets
-
 
 # --- the operation set (the same names and signatures on every device) ------------------------
 
@@ -381,7 +374,7 @@ def apply_matrix(state: np.ndarray, qubits: np.ndarray, matrix: np.ndarray) -> N
              1 << q0, 1 << q1, matrix)
         return
     sorted_qubits = np.sort(qubits)
-    _run(_matrix_range, _matrix_chunks, groups, state, sorted_qubits, _offsets(qubits), matrix)
+    _run(_matrix_range, _matrix_chunks, groups, state, sorted_qubits, basis_offsets(qubits), matrix)
 
 
 def apply_permutation(
@@ -389,21 +382,18 @@ def apply_permutation(
 ) -> None:
     """Apply the matrix whose row ``r`` is ``phases[r]`` at column ``permutation[r]``."""
     if qubits.size <= 2:  # the unrolled dense kernels beat the generic gather here
-        dim = 1 << qubits.size
-        dense = np.zeros((dim, dim), dtype=state.dtype)
-        dense[np.arange(dim), permutation] = phases
-        apply_matrix(state, qubits, dense)
+        apply_matrix(state, qubits, permutation_matrix(permutation, phases))
         return
     groups = state.size >> qubits.size
     sorted_qubits = np.sort(qubits)
     _run(_permutation_range, _permutation_chunks, groups, state, sorted_qubits,
-         _offsets(qubits), permutation, phases)
+         basis_offsets(qubits), permutation, phases)
 
 
 def prepare_qubits(state: np.ndarray, qubits: np.ndarray, amplitudes: np.ndarray) -> None:
     """Put ``qubits`` (int64, argument order), which must be |0>, into ``amplitudes``."""
     groups = state.size >> qubits.size
-    _run(_prepare_range, _prepare_chunks, groups, state, np.sort(qubits), _offsets(qubits),
+    _run(_prepare_range, _prepare_chunks, groups, state, np.sort(qubits), basis_offsets(qubits),
          amplitudes)
 
 

@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 from numba import complex128, cuda, float64, int64
 
+from .layout import basis_offsets, permutation_matrix
+
 NAME = "GPU"
 MAX_MATRIX_QUBITS = 5
 """Largest dense, permutation or prepare operation (each thread holds 2**k amplitudes)."""
@@ -290,14 +292,6 @@ def _sample_in_blocks(state, block_size, block_starts, targets, first_target, ou
 # --- the operation set (the same names and signatures as cpu.py) ------------------------------
 
 
-def _offsets(qubits: np.ndarray) -> np.ndarray:
-    dim = 1 << qubits.size
-    rows = np.arange(dim, dtype=np.int64)
-    offsets = np.zeros(dim, dtype=np.int64)
-    for j, q in enumerate(qubits):
-        offsets |= ((rows >> j) & 1) << int(q)
-    return offsets
-
 
 def _upload(state: CudaState, host: np.ndarray):
     return cuda.to_device(np.ascontiguousarray(host), stream=state.stream)
@@ -349,7 +343,7 @@ def apply_matrix(state: CudaState, qubits: np.ndarray, matrix: np.ndarray) -> No
                          np.int64(1 << q0), np.int64(1 << q1), _upload(state, matrix))
     else:
         _matrix_gather[launch](state.array, _upload(state, np.sort(qubits)),
-                               _upload(state, _offsets(qubits)), _upload(state, matrix))
+                               _upload(state, basis_offsets(qubits)), _upload(state, matrix))
     _throttle(state)
 
 
@@ -358,14 +352,11 @@ def apply_permutation(
 ) -> None:
     """Apply the matrix whose row ``r`` is ``phases[r]`` at column ``permutation[r]``."""
     if qubits.size <= 2:  # the unrolled dense kernels need no gather
-        dim = 1 << qubits.size
-        dense = np.zeros((dim, dim), dtype=state.dtype)
-        dense[np.arange(dim), permutation] = phases
-        apply_matrix(state, qubits, dense)
+        apply_matrix(state, qubits, permutation_matrix(permutation, phases))
         return
     launch = (_grid(state.size >> qubits.size), THREADS, state.stream)
     _permutation_gather[launch](state.array, _upload(state, np.sort(qubits)),
-                                _upload(state, _offsets(qubits)),
+                                _upload(state, basis_offsets(qubits)),
                                 _upload(state, permutation), _upload(state, phases))
     _throttle(state)
 
@@ -374,7 +365,7 @@ def prepare_qubits(state: CudaState, qubits: np.ndarray, amplitudes: np.ndarray)
     """Put ``qubits`` (int64, argument order), which must be |0>, into ``amplitudes``."""
     launch = (_grid(state.size >> qubits.size), THREADS, state.stream)
     _prepare[launch](state.array, _upload(state, np.sort(qubits)),
-                     _upload(state, _offsets(qubits)), _upload(state, amplitudes))
+                     _upload(state, basis_offsets(qubits)), _upload(state, amplitudes))
     _throttle(state)
 
 

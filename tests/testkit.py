@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 
 import numpy as np
 from qiskit import QuantumCircuit
+
+from gpuprovider.kernels import cpu as cpu_kernels
 
 
 def random_circuit(num_qubits: int, num_gates: int, seed: int) -> QuantumCircuit:
@@ -35,3 +38,18 @@ def wait_until(predicate: Callable[[], bool], timeout: float) -> bool:
             return predicate()
         time.sleep(0.001)
     return True
+
+
+class KernelGate:
+    """Holds a job thread at its first CPU ``apply_matrix`` call until ``release`` is set."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self._original = cpu_kernels.apply_matrix
+
+    def __call__(self, *args, **kwargs):
+        self.entered.set()
+        if not self.release.wait(30):
+            raise RuntimeError("KernelGate was never released")
+        return self._original(*args, **kwargs)

@@ -14,6 +14,7 @@ from qiskit.circuit import CircuitInstruction, QuantumCircuit
 
 from ..exceptions import InvalidCircuitError
 from ..gates import NO_OP_NAMES, supported_instructions
+from ..kernels.layout import basis_offsets
 from .program import (
     DiagonalOp,
     MatrixOp,
@@ -58,14 +59,6 @@ class _Lowering:
         self.ops.append(gate_op(qubits, matrix, self.dtype))
         self.touched.update(qubits)
 
-
-def basis_positions(qubits: list[int]) -> np.ndarray:
-    """Index in the full state of each basis state of ``qubits`` (bit j of m -> qubits[j])."""
-    rows = np.arange(1 << len(qubits), dtype=np.int64)
-    positions = np.zeros_like(rows)
-    for j, q in enumerate(qubits):
-        positions |= ((rows >> j) & 1) << q
-    return positions
 
 
 def gate_op(qubits: list[int], matrix: np.ndarray, dtype: np.dtype) -> Op:
@@ -185,7 +178,7 @@ def _lower_save_statevector(low: _Lowering, instruction: CircuitInstruction) -> 
     if label in low.labels:
         raise low.error(f"two save instructions use the label '{label}'; labels must differ")
     low.labels.add(label)
-    order = None if qubits == sorted(qubits) else basis_positions(qubits)
+    order = None if qubits == sorted(qubits) else basis_offsets(qubits)
     low.ops.append(SaveStatevectorOp(label, low.global_phase, order))
     low.touched.update(qubits)
 

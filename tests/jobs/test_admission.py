@@ -20,7 +20,7 @@ from gpuprovider import GPUJob, GPUSimulator
 from gpuprovider.admission import POLL_SECONDS, MemoryAdmission, admission_for
 from gpuprovider.exceptions import CapacityError, JobCancelledError
 from gpuprovider.kernels.precision import statevector_bytes
-from testkit import wait_until
+from testkit import KernelGate, wait_until
 
 WAIT_BOUND_SECONDS = 1.0
 """A request or job that should be admitted, or withdrawn on cancel, is within this long."""
@@ -70,21 +70,6 @@ class HeldWork:
         return self.result
 
 
-class KernelGate:
-    """Holds a job thread at its first ``apply_matrix`` call until ``release`` is set."""
-
-    def __init__(self) -> None:
-        self.entered = threading.Event()
-        self.release = threading.Event()
-        self._original = cpu_kernels.apply_matrix
-
-    def __call__(self, *args, **kwargs):
-        self.entered.set()
-        if not self.release.wait(30):
-            raise RuntimeError("KernelGate was never released")
-        return self._original(*args, **kwargs)
-
-
 @pytest.fixture
 def memory() -> FakeMemory:
     return FakeMemory(total=100)
@@ -93,15 +78,6 @@ def memory() -> FakeMemory:
 @pytest.fixture
 def admission(memory: FakeMemory) -> MemoryAdmission:
     return MemoryAdmission(memory.free, memory.total, headroom=0.0)
-
-
-@pytest.fixture
-def reaper():
-    """Jobs appended here are cancelled at teardown, so a failing test leaves none running."""
-    jobs: list[GPUJob] = []
-    yield jobs
-    for job in jobs:
-        job.cancel()
 
 
 class Request:

@@ -68,15 +68,6 @@ def cpu_backend() -> GPUSimulator:
     return GPUSimulator(device="CPU")
 
 
-@pytest.fixture
-def reaper():
-    """Jobs appended here are cancelled at teardown, so a failing test leaves none running."""
-    jobs: list[GPUJob] = []
-    yield jobs
-    for job in jobs:
-        job.cancel()
-
-
 def test_caller_thread_keeps_running_while_a_22_qubit_job_simulates(cpu_backend, reaper):
     # Each 5-qubit dense unitary on 22 qubits is one kernel call of a few tenths of a second;
     # a kernel holding the GIL would freeze this thread for the whole call, leaving it only

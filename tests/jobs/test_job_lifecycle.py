@@ -17,7 +17,7 @@ from qiskit.providers import JobError, JobStatus, JobTimeoutError, JobV1
 
 import gpuprovider.kernels.cpu as cpu_kernels
 from gpuprovider import GPUJob, GPUSimulator
-from testkit import random_circuit, wait_until
+from testkit import KernelGate, random_circuit, wait_until
 
 JOB_THREAD_PREFIX = "gpuprovider-job-"
 CANCEL_BOUND_SECONDS = 1.0
@@ -62,21 +62,6 @@ class ControlledWork:
         return self.result
 
 
-class KernelGate:
-    """Holds the job thread at its first ``apply_matrix`` call until ``release`` is set."""
-
-    def __init__(self) -> None:
-        self.entered = threading.Event()
-        self.release = threading.Event()
-        self._original = cpu_kernels.apply_matrix
-
-    def __call__(self, *args, **kwargs):
-        self.entered.set()
-        if not self.release.wait(30):
-            raise RuntimeError("KernelGate was never released")
-        return self._original(*args, **kwargs)
-
-
 @pytest.fixture(scope="module", autouse=True)
 def warm_kernels() -> None:
     """Load the compiled CPU kernels (serial and parallel) before any timing bound."""
@@ -97,15 +82,6 @@ def kernel_gate(monkeypatch) -> KernelGate:
     monkeypatch.setattr(cpu_kernels, "apply_matrix", gate)
     yield gate
     gate.release.set()
-
-
-@pytest.fixture
-def reaper():
-    """Jobs appended here are cancelled at teardown, so a failing test leaves none running."""
-    jobs: list[GPUJob] = []
-    yield jobs
-    for job in jobs:
-        job.cancel()
 
 
 def gated_circuit() -> QuantumCircuit:
