@@ -53,3 +53,25 @@ class KernelGate:
         if not self.release.wait(30):
             raise RuntimeError("KernelGate was never released")
         return self._original(*args, **kwargs)
+
+
+class ControlledWork:
+    """A job's work function that blocks until released, then reports its steps."""
+
+    def __init__(self, steps: int = 3, error: BaseException | None = None) -> None:
+        self.steps = steps
+        self.error = error
+        self.started = threading.Event()
+        self.release = threading.Event()
+        self.calls = 0
+        self.result = object()
+
+    def __call__(self, control) -> object:
+        self.calls += 1
+        self.started.set()
+        if not self.release.wait(30):
+            raise RuntimeError("ControlledWork was never released")
+        if self.error is not None:
+            raise self.error
+        control.advance(self.steps)
+        return self.result

@@ -20,7 +20,7 @@ from gpuprovider import GPUJob, GPUSimulator
 from gpuprovider.admission import POLL_SECONDS, MemoryAdmission, admission_for
 from gpuprovider.exceptions import CapacityError, JobCancelledError
 from gpuprovider.kernels.precision import statevector_bytes
-from testkit import KernelGate, wait_until
+from testkit import ControlledWork, KernelGate, wait_until
 
 WAIT_BOUND_SECONDS = 1.0
 """A request or job that should be admitted, or withdrawn on cancel, is within this long."""
@@ -48,26 +48,6 @@ class FakeMemory:
     def deallocate(self, num_bytes: int) -> None:
         with self._lock:
             self.used -= num_bytes
-
-
-class HeldWork:
-    """A job's work that blocks until released; counts its calls."""
-
-    def __init__(self) -> None:
-        self.started = threading.Event()
-        self.release = threading.Event()
-        self.calls = 0
-        self.error: BaseException | None = None
-        self.result = object()
-
-    def __call__(self, control) -> object:
-        self.calls += 1
-        self.started.set()
-        if not self.release.wait(30):
-            raise RuntimeError("HeldWork was never released")
-        if self.error is not None:
-            raise self.error
-        return self.result
 
 
 @pytest.fixture
@@ -106,7 +86,7 @@ class Request:
         assert not self._thread.is_alive()
 
 
-def queued_job(admission: MemoryAdmission, num_bytes: int, work: HeldWork) -> GPUJob:
+def queued_job(admission: MemoryAdmission, num_bytes: int, work: ControlledWork) -> GPUJob:
     def admit(control):
         return admission.reserve(num_bytes, control.cancel_requested)
 
@@ -276,7 +256,7 @@ def test_admission_for_gives_one_controller_per_device():
 
 def test_job_stays_queued_until_admitted_then_runs(admission, reaper):
     holder = admission.reserve(60)
-    work = HeldWork()
+    work = ControlledWork()
     job = queued_job(admission, 60, work)
     reaper.append(job)
     job.submit()
@@ -298,7 +278,7 @@ def test_cancel_while_waiting_for_memory_cancels_promptly_and_reserves_nothing(
     admission, reaper
 ):
     holder = admission.reserve(60)
-    work = HeldWork()
+    work = ControlledWork()
     job = queued_job(admission, 60, work)
     reaper.append(job)
     job.submit()
@@ -319,7 +299,7 @@ def test_cancel_while_waiting_for_memory_cancels_promptly_and_reserves_nothing(
 
 @pytest.mark.parametrize("fails", [False, True], ids=["DONE", "ERROR"])
 def test_reservation_is_released_when_the_job_ends(admission, fails):
-    work = HeldWork()
+    work = ControlledWork()
     if fails:
         work.error = RuntimeError("simulated failure")
     job = queued_job(admission, 70, work)

@@ -17,7 +17,7 @@ from qiskit.providers import JobError, JobStatus, JobTimeoutError, JobV1
 
 import gpuprovider.kernels.cpu as cpu_kernels
 from gpuprovider import GPUJob, GPUSimulator
-from testkit import KernelGate, random_circuit, wait_until
+from testkit import ControlledWork, KernelGate, random_circuit, wait_until
 
 JOB_THREAD_PREFIX = "gpuprovider-job-"
 CANCEL_BOUND_SECONDS = 1.0
@@ -38,28 +38,6 @@ def job_thread_names() -> set[str]:
 
 def thread_name_of(job: GPUJob) -> str:
     return JOB_THREAD_PREFIX + job.job_id()[:8]
-
-
-class ControlledWork:
-    """A job's work function that blocks until released, then reports its steps."""
-
-    def __init__(self, steps: int = 3, error: BaseException | None = None) -> None:
-        self.steps = steps
-        self.error = error
-        self.started = threading.Event()
-        self.release = threading.Event()
-        self.calls = 0
-        self.result = object()
-
-    def __call__(self, control) -> object:
-        self.calls += 1
-        self.started.set()
-        if not self.release.wait(30):
-            raise RuntimeError("ControlledWork was never released")
-        if self.error is not None:
-            raise self.error
-        control.advance(self.steps)
-        return self.result
 
 
 @pytest.fixture(scope="module", autouse=True)
