@@ -24,7 +24,7 @@ from .exceptions import CapacityError, DeviceUnavailableError, InvalidCircuitErr
 from .gates import supported_instructions
 from .job import GPUJob, JobControl
 from .kernels import select
-from .kernels.precision import dtype_of, statevector_bytes
+from .kernels.precision import dtype_of
 from .options import DEFAULTS, RunConfig, validate_option
 from .result import build_result, circuit_header, experiment_result
 
@@ -129,24 +129,19 @@ class GPUSimulator(BackendV2):
         """
         config = self._run_config(options)
         circuits = self._circuit_list(run_input)
-        self._check_capacity([(c.name, c.num_qubits, 1) for c in circuits], config)
         dtype = dtype_of(config.precision)
         programs = [
             lower_circuit(circuit, dtype, where=f"circuit '{circuit.name}' (index {index})")
             for index, circuit in enumerate(circuits)
         ]
-        needs = [(p.name, p.num_qubits, p.states_needed) for p in programs]
-        self._check_capacity(needs, config)
+        self._check_capacity(programs, config)
         self._check_engine_limits(programs, config)
         headers = [circuit_header(circuit) for circuit in circuits]
         steps = sum(total_steps(program, config.shots) for program in programs)
         job_id = str(uuid.uuid4())
         admission = admission_for(config.device)
         # The circuits run one after another, so the job holds one circuit's states at a time.
-        job_bytes = max(
-            states * statevector_bytes(num_qubits, config.precision)
-            for _, num_qubits, states in needs
-        )
+        job_bytes = max(program.bytes_needed(config.precision) for program in programs)
 
         def work(control: JobControl) -> Result:
             return self._execute(job_id, headers, programs, config, control)
@@ -190,25 +185,26 @@ class GPUSimulator(BackendV2):
         )
 
     @staticmethod
-    def _check_capacity(needs: list[tuple[str, int, int]], config: RunConfig) -> None:
-        """Raise CapacityError unless each (name, qubits, statevectors) can ever fit.
+    def _check_capacity(programs: list[Program], config: RunConfig) -> None:
+        """Raise CapacityError unless each program's statevectors can ever fit.
 
-        Whether it fits now is for the job's memory admission to wait for.
+        Whether they fit now is for the job's memory admission to wait for.
         """
         admission = admission_for(config.device)
-        for index, (name, num_qubits, states) in enumerate(needs):
-            where = f"circuit '{name}' (index {index}) has {num_qubits} qubits"
-            if num_qubits > MAX_INDEX_QUBITS:
+        for index, program in enumerate(programs):
+            where = f"circuit '{program.name}' (index {index}) has {program.num_qubits} qubits"
+            if program.num_qubits > MAX_INDEX_QUBITS:
                 raise CapacityError(
                     f"{where}; amplitude indices are 64-bit, so at most {MAX_INDEX_QUBITS}"
                 )
-            needed = states * statevector_bytes(num_qubits, config.precision)
+            needed = program.bytes_needed(config.precision)
             if needed > admission.capacity:
                 raise CapacityError(
-                    f"{where}: its {states} {config.precision}-precision statevector(s) need "
-                    f"{_format_bytes(needed)} but at most {_format_bytes(admission.capacity)} "
-                    f"of the {config.device}'s {_format_bytes(admission.total_memory)} is "
-                    f"available to a job{_capacity_hint(config)}"
+                    f"{where}: its {program.states_needed} {config.precision}-precision "
+                    f"statevector(s) need {_format_bytes(needed)} but at most "
+                    f"{_format_bytes(admission.capacity)} of the {config.device}'s "
+                    f"{_format_bytes(admission.total_memory)} is available to a job"
+                    f"{_capacity_hint(config)}"
                 )
 
     @staticmethod

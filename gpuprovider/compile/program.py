@@ -13,6 +13,8 @@ from types import ModuleType
 
 import numpy as np
 
+from ..kernels.precision import statevector_bytes
+
 
 @dataclass(frozen=True)
 class MatrixOp:
@@ -151,3 +153,7 @@ class Program:
     def states_needed(self) -> int:
         """How many full statevectors a run holds at once (a per-shot run keeps a snapshot)."""
         return 1 if self.is_sampled else 2
+
+    def bytes_needed(self, precision: str) -> int:
+        """Device bytes a run holds at once in ``precision``."""
+        return self.states_needed * statevector_bytes(self.num_qubits, precision)
