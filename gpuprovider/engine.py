@@ -87,15 +87,28 @@ def _save(kernels: ModuleType, state, op: SaveStatevectorOp, saved: dict[str, np
     saved[op.label] = vector
 
 
-def _run_deterministic(
-    kernels: ModuleType, state, ops: list, saved: dict[str, np.ndarray], control: RunControl
+def _apply_ops(
+    kernels: ModuleType, state, ops: list, saved: dict[str, np.ndarray] | None,
+    row: np.ndarray | None, rng: np.random.Generator, control: RunControl,
 ) -> None:
-    """Apply gate and save ops in order; measurements are left for sampling."""
+    """Apply ``ops`` in order. Final measurements are left for sampling; mid-circuit ones and
+    resets collapse the state and write ``row`` (a deterministic prefix has none). Saves go to
+    ``saved`` unless it is None (per-shot runs keep one shot's, as Aer does)."""
     for op in ops:
         control.check()
-        if isinstance(op, SaveStatevectorOp):
-            _save(kernels, state, op, saved)
-        elif not isinstance(op, MeasureOp):
+        if isinstance(op, (MeasureOp, ResetOp)):
+            if not (isinstance(op, MeasureOp) and op.final):
+                p_one = kernels.probability_of_one(state, op.qubit)
+                outcome = int(rng.random() < p_one)
+                probability = p_one if outcome else 1.0 - p_one
+                kernels.project(state, op.qubit, outcome, probability,
+                                to_zero=isinstance(op, ResetOp))
+                if isinstance(op, MeasureOp):
+                    _set_clbit(row, op.clbit, np.array([outcome]))
+        elif isinstance(op, SaveStatevectorOp):
+            if saved is not None:
+                _save(kernels, state, op, saved)
+        else:
             op.apply(kernels, state)
         control.advance()
 
@@ -108,7 +121,7 @@ def _run_sampled(
     memory = np.zeros((shots, _words(program.num_clbits)), dtype=np.uint64)
     measurements = program.measurements
     with _held(kernels, kernels.allocate(program.num_qubits, dtype)) as state:
-        _run_deterministic(kernels, state, program.ops, saved, control)
+        _apply_ops(kernels, state, program.ops, saved, None, rng, control)
         if measurements:
             control.check()
             indices = kernels.sample(state, rng.random(shots))
@@ -123,25 +136,8 @@ def _run_shot(
     kernels: ModuleType, state, suffix: list, finals: list[MeasureOp], row: np.ndarray,
     saved: dict[str, np.ndarray] | None, rng: np.random.Generator, control: RunControl,
 ) -> None:
-    """One shot from the snapshot: collapse on each measurement and reset, then sample the
-    final measurements once. ``saved`` is None for shots whose saves are not kept."""
-    for op in suffix:
-        control.check()
-        if isinstance(op, (MeasureOp, ResetOp)):
-            if not (isinstance(op, MeasureOp) and op.final):
-                p_one = kernels.probability_of_one(state, op.qubit)
-                outcome = int(rng.random() < p_one)
-                probability = p_one if outcome else 1.0 - p_one
-                kernels.project(state, op.qubit, outcome, probability,
-                                to_zero=isinstance(op, ResetOp))
-                if isinstance(op, MeasureOp):
-                    _set_clbit(row, op.clbit, np.array([outcome]))
-        elif isinstance(op, SaveStatevectorOp):
-            if saved is not None:  # like Aer, a per-shot state is saved from one shot
-                _save(kernels, state, op, saved)
-        else:
-            op.apply(kernels, state)
-        control.advance()
+    """One shot from the snapshot, then its final measurements sampled once."""
+    _apply_ops(kernels, state, suffix, saved, row, rng, control)
     if finals:
         index = kernels.sample(state, rng.random(1))[0]
         for op in finals:
@@ -158,7 +154,7 @@ def _run_per_shot(
     finals = [op for op in program.measurements if op.final]
     memory = np.zeros((shots, _words(program.num_clbits)), dtype=np.uint64)
     with _held(kernels, kernels.allocate(program.num_qubits, dtype)) as snapshot:
-        _run_deterministic(kernels, snapshot, program.ops[:split], saved, control)
+        _apply_ops(kernels, snapshot, program.ops[:split], saved, None, rng, control)
         with _held(kernels, kernels.clone(snapshot)) as state:
             for shot in range(shots):
                 if shot:
