@@ -7,6 +7,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from .exceptions import DeviceUnavailableError, InvalidOptionError
 from .kernels import select
 from .kernels.precision import PRECISIONS
@@ -35,7 +37,7 @@ def _seed(value: Any) -> int | None:
 
 
 def _memory(value: Any) -> bool:
-    if not isinstance(value, bool) and type(value).__name__ != "bool_":
+    if not isinstance(value, (bool, np.bool_)):
         raise InvalidOptionError(f"memory={value!r} must be True or False")
     return bool(value)
 
