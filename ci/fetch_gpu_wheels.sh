@@ -4,8 +4,10 @@
 # without network. The folder is git-ignored through .git/info/exclude and travels with
 #     run(command="bash ci/gpu.sh", carry=[".whl"])
 #
-# Not fetched because the GPU machine already has them: numpy, scipy, typing-extensions
-# (qiskit), psutil and python-dateutil (qiskit-aer), numba, numba-cuda, pytest, hypothesis.
+# Not fetched because the GPU machine already has them: scipy, typing-extensions (qiskit),
+# psutil and python-dateutil (qiskit-aer), numba, numba-cuda, pytest, hypothesis.
+# numpy is fetched although the machine has one: its numpy 2.5.2 lacks np.row_stack, which
+# numba-cuda 0.30.4 still uses, so every CUDA kernel failed to compile there (2026-11-24).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +16,7 @@ DEST=.whl
 
 # Exact pins: one version of each (two wheels of one name stop the whole install there).
 WHEELS=(
+    numpy==2.4.6                   # numba-cuda 0.30.4 needs numpy < 2.5 (see above)
     qiskit==2.6.2
     rustworkx==0.18.1              # qiskit
     dill==0.4.1                    # qiskit

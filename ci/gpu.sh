@@ -7,7 +7,9 @@
 # benchmarks/gpu_bench.py, whose table is printed last. pytest.log, gpu_bench.log and
 # gpu_bench.json land in $OUT (else /tmp). It keeps to the device's 10-minute limit: pytest
 # gets PYTEST_S seconds, the benchmark what is left of TOTAL_S. A failing test does not stop
-# the benchmark, but the script then exits non-zero.
+# the benchmark, but the script then exits non-zero. Only the tests that touch the GPU run
+# (PYTEST_K, a pytest -k expression: the "GPU" device parameter and the CUDA kernel files);
+# CI runs the rest on every commit.
 #
 # Extra benchmark options go in BENCH_ARGS (later options win), e.g. a quick partial run:
 #     BENCH_ARGS="--max-qubits 28 --skip-end-to-end" bash ci/gpu.sh
@@ -19,6 +21,7 @@ SITE=${SITE:-/tmp/site}
 OUT_DIR=${OUT:-/tmp}
 TOTAL_S=${TOTAL_S:-570}
 PYTEST_S=${PYTEST_S:-270}
+PYTEST_K=${PYTEST_K:-GPU or cuda}
 BENCH_ARGS=${BENCH_ARGS:-}
 export PYTHONUNBUFFERED=1
 export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
@@ -64,7 +67,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used,clocks.sm,cl
 
 section "tests (at most $PYTEST_S s)"
 pytest_status=0
-"${SAFE[@]}" timeout "$PYTEST_S" "$PY" -m pytest -q -p no:cacheprovider 2>&1 \
+"${SAFE[@]}" timeout "$PYTEST_S" "$PY" -m pytest -q -p no:cacheprovider -k "$PYTEST_K" 2>&1 \
     | tee "$OUT_DIR/pytest.log" || pytest_status=$?
 echo  # a stopped run leaves its progress line open
 case "$pytest_status" in
