@@ -21,7 +21,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from .layout import basis_offsets, permutation_matrix
+from .layout import basis_offsets, controlled_layout, pauli_pairing, permutation_matrix
 
 
 def _choose_threading_layer() -> threading.Lock | None:
@@ -51,6 +51,9 @@ PARALLEL_MIN_QUBITS = 14
 CHUNKS_PER_THREAD = 4
 SAMPLE_BLOCK_QUBITS = 12
 """Sampling sums probabilities in blocks of 2**SAMPLE_BLOCK_QUBITS amplitudes."""
+MARGINAL_RUN_QUBITS = 10
+"""Marginal probabilities work in runs of 2**MARGINAL_RUN_QUBITS amplitudes, whose bins'
+bits from the qubits below that are looked up in a table made once per call."""
 
 _SERIAL = {"nogil": True, "cache": True}
 _PARALLEL = {"nogil": True, "cache": True, "parallel": True}
@@ -120,6 +123,20 @@ def _matrix_range(state, sorted_qubits, offsets, matrix, start, stop):
 
 
 @njit(**_SERIAL)
+def _controlled_matrix1_range(state, sorted_qubits, control_bits, stride, m00, m01, m10, m11,
+                              start, stop):
+    """One-target matrix where the controls read ``control_bits``: ``sorted_qubits`` are the
+    controls and the target, ``stride`` is the target's bit."""
+    for g in range(start, stop):
+        i0 = _insert_zero_bits(g, sorted_qubits) | control_bits
+        i1 = i0 | stride
+        a0 = state[i0]
+        a1 = state[i1]
+        state[i0] = m00 * a0 + m01 * a1
+        state[i1] = m10 * a0 + m11 * a1
+
+
+@njit(**_SERIAL)
 def _permutation_range(state, sorted_qubits, offsets, permutation, phases, start, stop):
     dim = offsets.size
     gathered = np.empty(dim, dtype=state.dtype)
@@ -161,6 +178,66 @@ def _probability_one_range(state, qubit, start, stop):
         a = state[(((g >> qubit) << (qubit + 1)) | (g & low_mask)) | stride]
         total += a.real * a.real + a.imag * a.imag
     return total
+
+
+@njit(**_SERIAL)
+def _parity(value):
+    """1 when ``value`` (non-negative) has an odd number of set bits, else 0."""
+    for shift in (32, 16, 8, 4, 2, 1):
+        value ^= value >> shift
+    return value & 1
+
+
+@njit(**_SERIAL)
+def _pauli_range(state, pivot, x_mask, z_mask, use_imag, start, stop):
+    """The sum over amplitude pairs that ``layout.pauli_pairing`` defines, in float64."""
+    stride = 1 << pivot
+    low_mask = stride - 1
+    pivot_sign = 1.0 - 2.0 * ((z_mask >> pivot) & 1)  # s(i0 | stride) / s(i0)
+    total = 0.0
+    for g in range(start, stop):
+        i0 = ((g >> pivot) << (pivot + 1)) | (g & low_mask)
+        i1 = i0 ^ x_mask if x_mask else i0 | stride
+        sign0 = 1.0 - 2.0 * _parity(i0 & z_mask)
+        a0 = state[i0]
+        a1 = state[i1]
+        r0, j0 = np.float64(a0.real), np.float64(a0.imag)
+        r1, j1 = np.float64(a1.real), np.float64(a1.imag)
+        if x_mask == 0:
+            total += sign0 * ((r0 * r0 + j0 * j0) + pivot_sign * (r1 * r1 + j1 * j1))
+        elif use_imag:  # Im(conj(a1) * a0)
+            total += sign0 * (r1 * j0 - j1 * r0)
+        else:  # Re(conj(a1) * a0)
+            total += sign0 * (r1 * r0 + j1 * j0)
+    return total
+
+
+@njit(**_SERIAL)
+def _marginal_range(state, qubits, run_qubits, block_qubits, low_bins, out, start, stop):
+    """Add |amplitude|**2 into ``out[m]``, ``m`` spelled by the amplitude's bits at ``qubits``.
+
+    Work item ``r`` is the run of ``2**run_qubits`` amplitudes from ``r << run_qubits``, cut
+    into blocks of ``2**block_qubits`` that each fall in one bin (no measured qubit is below
+    ``block_qubits``). A block's bin is ``high | low_bins[b]``: ``high`` spelled once per run by
+    the qubits at or above ``run_qubits``, ``low_bins[b]`` by those below for block ``b``. A
+    block is summed in a local total first: a chain ``out[m] += p`` per amplitude costs
+    twice the read.
+    """
+    k = qubits.size
+    block = 1 << block_qubits
+    for r in range(start, stop):
+        first = r << run_qubits
+        high = 0
+        for j in range(k):
+            high |= ((first >> qubits[j]) & 1) << j
+        for b in range(low_bins.size):
+            begin = first + (b << block_qubits)
+            total = 0.0
+            for i in range(begin, begin + block):
+                a = state[i]
+                re, im = np.float64(a.real), np.float64(a.imag)
+                total += re * re + im * im
+            out[high | low_bins[b]] += total
 
 
 @njit(**_SERIAL)
@@ -257,6 +334,16 @@ def _matrix_chunks(items, chunks, state, sorted_qubits, offsets, matrix):
 
 
 @njit(**_PARALLEL)
+def _controlled_matrix1_chunks(items, chunks, state, sorted_qubits, control_bits, stride,
+                               m00, m01, m10, m11):
+    per_chunk = (items + chunks - 1) // chunks
+    for c in prange(chunks):
+        start = c * per_chunk
+        _controlled_matrix1_range(state, sorted_qubits, control_bits, stride, m00, m01, m10, m11,
+                                  start, min(items, start + per_chunk))
+
+
+@njit(**_PARALLEL)
 def _permutation_chunks(items, chunks, state, sorted_qubits, offsets, permutation, phases):
     per_chunk = (items + chunks - 1) // chunks
     for c in prange(chunks):
@@ -319,6 +406,35 @@ def _probability_one_chunks(items, chunks, state, qubit):
     return total
 
 
+@njit(**_PARALLEL)
+def _pauli_chunks(items, chunks, state, pivot, x_mask, z_mask, use_imag):
+    per_chunk = (items + chunks - 1) // chunks
+    total = 0.0
+    for c in prange(chunks):
+        start = c * per_chunk
+        stop = min(items, start + per_chunk)
+        total += _pauli_range(state, pivot, x_mask, z_mask, use_imag, start, stop)
+    return total
+
+
+@njit(**_PARALLEL)
+def _marginal_chunks(items, chunks, state, qubits, run_qubits, block_qubits, low_bins, out):
+    """Each chunk fills its own histogram, then the histograms are summed bin by bin. Fewer
+    chunks when the histograms would hold more values than the state has amplitudes."""
+    chunks = max(1, min(chunks, state.size // out.size))
+    per_chunk = (items + chunks - 1) // chunks
+    partial = np.zeros((chunks, out.size), dtype=np.float64)
+    for c in prange(chunks):
+        start = c * per_chunk
+        _marginal_range(state, qubits, run_qubits, block_qubits, low_bins, partial[c], start,
+                        min(items, start + per_chunk))
+    for m in prange(out.size):
+        total = 0.0
+        for c in range(chunks):
+            total += partial[c, m]
+        out[m] += total
+
+
 def _run(range_kernel, chunk_kernel, items: int, state: np.ndarray, *args):
     """Run a kernel over ``items`` work items, in parallel when the state is large."""
     if state.size >= (1 << PARALLEL_MIN_QUBITS):
@@ -377,6 +493,31 @@ def apply_matrix(state: np.ndarray, qubits: np.ndarray, matrix: np.ndarray) -> N
     _run(_matrix_range, _matrix_chunks, groups, state, sorted_qubits, basis_offsets(qubits), matrix)
 
 
+def apply_controlled_matrix(
+    state: np.ndarray, controls: np.ndarray, control_state: int, targets: np.ndarray,
+    matrix: np.ndarray,
+) -> None:
+    """Apply a dense ``2**k x 2**k`` matrix to ``targets`` (int64, argument order) on the
+    amplitudes whose ``controls`` (int64) read ``control_state``: bit ``j`` of it is the
+    wanted value of ``controls[j]``. The others are left unchanged.
+
+    Raises:
+        ValueError: a qubit is named twice, or ``control_state`` does not fit the controls.
+    """
+    sorted_qubits, offsets, control_bits = controlled_layout(controls, control_state, targets)
+    if controls.size == 0:
+        apply_matrix(state, targets, matrix)
+        return
+    groups = state.size >> sorted_qubits.size
+    if targets.size == 1:
+        m = matrix
+        _run(_controlled_matrix1_range, _controlled_matrix1_chunks, groups, state, sorted_qubits,
+             np.int64(control_bits), np.int64(1 << int(targets[0])),
+             m[0, 0], m[0, 1], m[1, 0], m[1, 1])
+        return
+    _run(_matrix_range, _matrix_chunks, groups, state, sorted_qubits, offsets, matrix)
+
+
 def apply_permutation(
     state: np.ndarray, qubits: np.ndarray, permutation: np.ndarray, phases: np.ndarray
 ) -> None:
@@ -406,6 +547,42 @@ def probability_of_one(state: np.ndarray, qubit: int) -> float:
     """Probability that measuring ``qubit`` gives 1."""
     return float(_run(_probability_one_range, _probability_one_chunks, state.size >> 1,
                       state, qubit))
+
+
+def expectation_pauli(state: np.ndarray, x_mask: int, z_mask: int) -> complex:
+    """``<psi| P |psi>`` of the Pauli string with X on the qubits only in ``x_mask``, Z on
+    those only in ``z_mask`` and Y on those in both; no overall phase, so the value is real
+    (convention and evaluation: :func:`~gpuprovider.kernels.layout.pauli_pairing`).
+
+    One pass over the state, summed in float64 in either precision.
+
+    Raises:
+        ValueError: a mask names a qubit the state does not have.
+    """
+    pivot, use_imag, scale = pauli_pairing(x_mask, z_mask, state.size.bit_length() - 1)
+    total = _run(_pauli_range, _pauli_chunks, state.size >> 1, state, np.int64(pivot),
+                 np.int64(x_mask), np.int64(z_mask), use_imag)
+    return complex(scale * total)
+
+
+def marginal_probabilities(state: np.ndarray, qubits: np.ndarray) -> np.ndarray:
+    """Probabilities of the outcomes of measuring ``qubits`` (int64), as float64: entry ``m``
+    is the probability that ``qubits[j]`` reads bit ``j`` of ``m`` for every ``j``.
+
+    One pass over the state. In parallel each chunk fills its own histogram, with fewer chunks
+    when those would hold more values than the state has amplitudes.
+    """
+    run_qubits = min(MARGINAL_RUN_QUBITS, state.size.bit_length() - 1)
+    block_qubits = min([run_qubits, *qubits.tolist()])
+    block_starts = np.arange(1 << (run_qubits - block_qubits), dtype=np.int64) << block_qubits
+    low_bins = np.zeros_like(block_starts)
+    for j, q in enumerate(qubits.tolist()):
+        if q < run_qubits:
+            low_bins |= ((block_starts >> q) & 1) << j
+    out = np.zeros(1 << qubits.size, dtype=np.float64)
+    _run(_marginal_range, _marginal_chunks, state.size >> run_qubits, state, qubits,
+         np.int64(run_qubits), np.int64(block_qubits), low_bins, out)
+    return out
 
 
 def project(state: np.ndarray, qubit: int, outcome: int, probability: float,

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from numba import complex128, cuda, float64, int64
 
-from .layout import basis_offsets, permutation_matrix
+from .layout import basis_offsets, controlled_layout, pauli_pairing, permutation_matrix
 
 NAME = "GPU"
 MAX_MATRIX_QUBITS = 5
@@ -128,11 +128,27 @@ def _matrix2(state, q_low, q_high, offset1, offset2, m):
 
 
 @cuda.jit
+def _controlled_matrix1(state, sorted_qubits, control_bits, stride, m00, m01, m10, m11):
+    """One-target matrix where the controls read ``control_bits``: one thread per pair, at the
+    index with zeros at ``sorted_qubits`` (controls and target) and the control bits set;
+    ``stride`` is the target's bit."""
+    for g in range(cuda.grid(1), state.size >> sorted_qubits.size, cuda.gridsize(1)):
+        i0 = _insert_zero_bits(g, sorted_qubits) | control_bits
+        i1 = i0 | stride
+        a0 = state[i0]
+        a1 = state[i1]
+        state[i0] = m00 * a0 + m01 * a1
+        state[i1] = m10 * a0 + m11 * a1
+
+
+@cuda.jit
 def _matrix_gather(state, sorted_qubits, offsets, matrix):
-    """Dense matrix on up to MAX_MATRIX_QUBITS qubits: one thread per group of 2**k."""
+    """Dense matrix on up to MAX_MATRIX_QUBITS qubits: one thread per group of 2**k, at the
+    index with zeros at ``sorted_qubits``. With controls among ``sorted_qubits`` (and their bits
+    in ``offsets``) it is the controlled matrix, on ``state.size >> sorted_qubits.size`` groups."""
     gathered = cuda.local.array(_MAX_DIM, dtype=complex128)
     dim = offsets.size
-    for g in range(cuda.grid(1), state.size // dim, cuda.gridsize(1)):
+    for g in range(cuda.grid(1), state.size >> sorted_qubits.size, cuda.gridsize(1)):
         base = _insert_zero_bits(g, sorted_qubits)
         for m in range(dim):
             gathered[m] = state[base + offsets[m]]
@@ -200,6 +216,84 @@ def _probability_one_partials(state, qubit, partials):
     block_total = _block_sum(shared, total)
     if cuda.threadIdx.x == 0:
         partials[cuda.blockIdx.x] = block_total
+
+
+@cuda.jit(device=True, inline=True)
+def _block_bin_sums(shared, value, bins):
+    """Sum ``value`` over the threads of the block with equal ``threadIdx.x % bins`` through
+    ``shared`` (THREADS float64), for ``bins`` a power of two up to THREADS; thread ``t < bins``
+    gets bin ``t``'s sum."""
+    t = cuda.threadIdx.x
+    shared[t] = value
+    cuda.syncthreads()
+    step = THREADS // 2
+    while step >= bins:
+        if t < step:
+            shared[t] += shared[t + step]
+        cuda.syncthreads()
+        step //= 2
+    return shared[t]
+
+
+@cuda.jit(device=True, inline=True)
+def _parity(value):
+    return cuda.popc(value) & 1
+
+
+@cuda.jit
+def _pauli_partials(state, pivot, x_mask, z_mask, use_imag, partials):
+    """Each block's part of the pair sum that ``layout.pauli_pairing`` defines, in float64:
+    one thread per pair ``(i0, i1)``, ``i0`` with bit ``pivot`` clear."""
+    shared = cuda.shared.array(THREADS, dtype=float64)
+    stride = int64(1) << pivot
+    pivot_sign = 1.0 - 2.0 * ((z_mask >> pivot) & 1)  # s(i0 | stride) / s(i0)
+    total = 0.0
+    for g in range(cuda.grid(1), state.size >> 1, cuda.gridsize(1)):
+        i0 = ((g >> pivot) << (pivot + 1)) | (g & (stride - 1))
+        i1 = i0 ^ x_mask if x_mask else i0 | stride
+        sign0 = 1.0 - 2.0 * _parity(i0 & z_mask)
+        a0 = state[i0]
+        a1 = state[i1]
+        r0, j0 = float64(a0.real), float64(a0.imag)
+        r1, j1 = float64(a1.real), float64(a1.imag)
+        if x_mask == 0:
+            total += sign0 * ((r0 * r0 + j0 * j0) + pivot_sign * (r1 * r1 + j1 * j1))
+        elif use_imag:  # Im(conj(a1) * a0)
+            total += sign0 * (r1 * j0 - j1 * r0)
+        else:  # Re(conj(a1) * a0)
+            total += sign0 * (r1 * r0 + j1 * j0)
+    block_total = _block_sum(shared, total)
+    if cuda.threadIdx.x == 0:
+        partials[cuda.blockIdx.x] = block_total
+
+
+@cuda.jit
+def _marginal(state, sorted_qubits, offsets, out):
+    """Add |amplitude|**2 into ``out[m]`` (float64, zeroed), ``m`` spelled by the amplitude's
+    bits at the measured qubits (``offsets`` = their basis offsets, ``sorted_qubits`` sorted).
+
+    Work item ``w`` is bin ``m = w % bins`` of group ``w // bins``: the amplitude at the index
+    with zeros at ``sorted_qubits`` plus ``offsets[m]``. The grid is a multiple of ``bins``, so
+    a thread keeps the bin of its first item and sums in a register. With fewer bins than
+    threads the block first sums its threads bin by bin; then one atomic add per bin (or per
+    thread) into ``out``.
+    """
+    shared = cuda.shared.array(THREADS, dtype=float64)
+    bins = offsets.size
+    k = sorted_qubits.size
+    first = cuda.grid(1)
+    m = first & (bins - 1)
+    total = 0.0
+    for w in range(first, state.size, cuda.gridsize(1)):
+        a = state[_insert_zero_bits(w >> k, sorted_qubits) + offsets[m]]
+        re, im = float64(a.real), float64(a.imag)
+        total += re * re + im * im
+    if bins >= THREADS:
+        cuda.atomic.add(out, m, total)
+    else:
+        bin_total = _block_bin_sums(shared, total, bins)
+        if cuda.threadIdx.x < bins:
+            cuda.atomic.add(out, cuda.threadIdx.x, bin_total)
 
 
 @cuda.jit
@@ -347,6 +441,39 @@ def apply_matrix(state: CudaState, qubits: np.ndarray, matrix: np.ndarray) -> No
     _throttle(state)
 
 
+def apply_controlled_matrix(
+    state: CudaState, controls: np.ndarray, control_state: int, targets: np.ndarray,
+    matrix: np.ndarray,
+) -> None:
+    """Apply a dense ``2**k x 2**k`` matrix to ``targets`` (int64, argument order) on the
+    amplitudes whose ``controls`` (int64) read ``control_state``: bit ``j`` of it is the
+    wanted value of ``controls[j]``. The others are left unchanged.
+
+    Raises:
+        ValueError: a qubit is named twice, ``control_state`` does not fit the controls, or
+            there are more than MAX_MATRIX_QUBITS targets.
+    """
+    if targets.size > MAX_MATRIX_QUBITS:
+        raise ValueError(
+            f"a controlled matrix on {targets.size} targets; the GPU applies at most "
+            f"{MAX_MATRIX_QUBITS}"
+        )
+    sorted_qubits, offsets, control_bits = controlled_layout(controls, control_state, targets)
+    if controls.size == 0:
+        apply_matrix(state, targets, matrix)
+        return
+    launch = (_grid(state.size >> sorted_qubits.size), THREADS, state.stream)
+    if targets.size == 1:
+        m = matrix
+        _controlled_matrix1[launch](state.array, _upload(state, sorted_qubits),
+                                    np.int64(control_bits), np.int64(1 << int(targets[0])),
+                                    m[0, 0], m[0, 1], m[1, 0], m[1, 1])
+    else:
+        _matrix_gather[launch](state.array, _upload(state, sorted_qubits),
+                               _upload(state, offsets), _upload(state, matrix))
+    _throttle(state)
+
+
 def apply_permutation(
     state: CudaState, qubits: np.ndarray, permutation: np.ndarray, phases: np.ndarray
 ) -> None:
@@ -387,6 +514,46 @@ def probability_of_one(state: CudaState, qubit: int) -> float:
     host = partials.copy_to_host(stream=state.stream)
     state.stream.synchronize()
     return float(host.sum())
+
+
+def expectation_pauli(state: CudaState, x_mask: int, z_mask: int) -> complex:
+    """``<psi| P |psi>`` of the Pauli string with X on the qubits only in ``x_mask``, Z on
+    those only in ``z_mask`` and Y on those in both; no overall phase, so the value is real
+    (convention and evaluation: :func:`~gpuprovider.kernels.layout.pauli_pairing`).
+
+    One pass over the state, summed in float64 in either precision; waits for the stream.
+
+    Raises:
+        ValueError: a mask names a qubit the state does not have.
+    """
+    pivot, use_imag, scale = pauli_pairing(x_mask, z_mask, state.size.bit_length() - 1)
+    blocks = _grid(state.size >> 1)
+    partials = cuda.device_array(blocks, dtype=np.float64, stream=state.stream)
+    _pauli_partials[blocks, THREADS, state.stream](
+        state.array, np.int64(pivot), np.int64(x_mask), np.int64(z_mask), use_imag, partials
+    )
+    host = partials.copy_to_host(stream=state.stream)
+    state.stream.synchronize()
+    return complex(scale * host.sum())
+
+
+def marginal_probabilities(state: CudaState, qubits: np.ndarray) -> np.ndarray:
+    """Probabilities of the outcomes of measuring ``qubits`` (int64), as float64 on the host:
+    entry ``m`` is the probability that ``qubits[j]`` reads bit ``j`` of ``m`` for every ``j``.
+
+    One pass over the state; waits for the stream. Any number of qubits: the device holds 16
+    bytes per outcome (offsets and sums) besides the state, and with more outcomes than
+    THREADS each thread makes one float64 atomic add.
+    """
+    bins = 1 << qubits.size
+    blocks = max(_grid(state.size), bins // THREADS)  # powers of two: bins divide the grid
+    out = _upload(state, np.zeros(bins, dtype=np.float64))
+    _marginal[blocks, THREADS, state.stream](
+        state.array, _upload(state, np.sort(qubits)), _upload(state, basis_offsets(qubits)), out
+    )
+    host = out.copy_to_host(stream=state.stream)
+    state.stream.synchronize()
+    return host
 
 
 def project(state: CudaState, qubit: int, outcome: int, probability: float,

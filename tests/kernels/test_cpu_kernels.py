@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from qiskit.quantum_info import Operator, Statevector, random_unitary
+from qiskit.circuit.library import UnitaryGate
+from qiskit.quantum_info import Operator, Pauli, Statevector, random_unitary
 from scipy import stats
 
 from gpuprovider.kernels import cpu
@@ -111,6 +112,169 @@ def test_apply_permutation_matches_qiskit(num_qubits, dtype, k):
         expected = evolve(state, matrix, qubits)
         cpu.apply_permutation(state, qubits, permutation, phases)
         np.testing.assert_allclose(state, expected, rtol=0, atol=ATOL[dtype])
+
+
+def controlled_cases(num_qubits: int) -> list[tuple[list[int], int, list[int]]]:
+    """(controls, control_state, targets): controls above, below and between the targets,
+    control states not all ones."""
+    top = num_qubits - 1
+    return [
+        ([top, 0], 0b01, [2]),
+        ([1], 0, [3]),
+        ([3, 0, 4], 0b101, [1]),
+        ([1], 1, [3, 0]),
+        ([2, top], 0b10, [3, 0]),
+        ([top], 0, [1, 2, 0]),
+    ]
+
+
+def test_apply_controlled_matrix_matches_qiskit(num_qubits, dtype):
+    """Against the full matrix of Qiskit's ``UnitaryGate(m).control(c, ctrl_state=...)`` on
+    ``controls + targets`` (Qiskit puts the controls first, control ``j`` on bit ``j``)."""
+    for index, (controls, control_state, targets) in enumerate(controlled_cases(num_qubits)):
+        state = random_state(num_qubits, dtype, seed=300 + index)
+        matrix = random_unitary(1 << len(targets), seed=index).data
+        gate = UnitaryGate(matrix).control(len(controls), ctrl_state=control_state)
+        expected = evolve(state, Operator(gate).data, controls + targets)
+        cpu.apply_controlled_matrix(state, np.array(controls, dtype=np.int64), control_state,
+                                    np.array(targets, dtype=np.int64), matrix.astype(dtype))
+        assert state.dtype == dtype
+        np.testing.assert_allclose(state, expected, rtol=0, atol=ATOL[dtype])
+
+
+def controlled_reference(state, controls, control_state, targets, matrix) -> np.ndarray:
+    """NumPy: gather the groups whose controls read ``control_state``, multiply, scatter."""
+    indices = np.arange(state.size)
+    chosen = np.ones(state.size, dtype=bool)
+    for j, q in enumerate(controls):
+        chosen &= ((indices >> q) & 1) == ((control_state >> j) & 1)
+    for q in targets:
+        chosen &= ((indices >> q) & 1) == 0
+    rows = np.arange(1 << len(targets))
+    offsets = sum(((rows >> j) & 1) << q for j, q in enumerate(targets))
+    groups = indices[chosen][:, None] + offsets[None, :]
+    result = state.astype(np.complex128)
+    result[groups] = result[groups] @ matrix.T
+    return result
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_apply_controlled_matrix_with_many_controls(num_qubits, dtype, k):
+    """All qubits but the targets and one spare are controls (11 on 15 qubits: an mcx)."""
+    targets = [1, 3][:k]
+    controls = [q for q in range(num_qubits - 1, -1, -1) if q not in targets][:-1]
+    control_state = int(np.random.default_rng(k).integers(1 << len(controls)))
+    state = random_state(num_qubits, dtype, seed=310 + k)
+    matrix = random_unitary(1 << k, seed=k).data
+    expected = controlled_reference(state, controls, control_state, targets, matrix)
+    changed = np.flatnonzero(~np.isclose(expected, state, rtol=0, atol=1e-7))
+    assert changed.size == 2 << k, "the reference changes exactly one group's 2 * 2**k amplitudes"
+    cpu.apply_controlled_matrix(state, np.array(controls, dtype=np.int64), control_state,
+                                np.array(targets, dtype=np.int64), matrix.astype(dtype))
+    np.testing.assert_allclose(state, expected, rtol=0, atol=ATOL[dtype])
+
+
+def test_apply_controlled_matrix_without_controls_is_apply_matrix(dtype):
+    qubits = np.array([3, 1], dtype=np.int64)
+    matrix = random_unitary(4, seed=5).data.astype(dtype)
+    state = random_state(SERIAL_QUBITS, dtype, seed=320)
+    expected = state.copy()
+    cpu.apply_matrix(expected, qubits, matrix)
+    cpu.apply_controlled_matrix(state, np.array([], dtype=np.int64), 0, qubits, matrix)
+    np.testing.assert_array_equal(state, expected)
+
+
+@pytest.mark.parametrize(
+    ("controls", "control_state", "targets", "message"),
+    [([1, 2], 0, [2], "distinct"), ([1, 1], 0, [2], "distinct"), ([1, 2], 4, [0], "fit")],
+)
+def test_apply_controlled_matrix_rejects_bad_layouts(controls, control_state, targets, message):
+    state = random_state(SERIAL_QUBITS, np.complex128, seed=321)
+    with pytest.raises(ValueError, match=message):
+        cpu.apply_controlled_matrix(state, np.array(controls, dtype=np.int64), control_state,
+                                    np.array(targets, dtype=np.int64), np.eye(2, dtype=complex))
+
+
+def pauli_masks(label: str) -> tuple[int, int]:
+    """x and z masks of a Qiskit Pauli label (rightmost character is qubit 0)."""
+    x_mask = sum(1 << q for q, char in enumerate(reversed(label)) if char in "XY")
+    z_mask = sum(1 << q for q, char in enumerate(reversed(label)) if char in "ZY")
+    return x_mask, z_mask
+
+
+def pauli_labels(num_qubits: int, seed: int) -> list[str]:
+    """Random labels with each of I, X, Y, Z, the identity, and single and edge operators."""
+    rng = np.random.default_rng(seed)
+    labels = []
+    while len(labels) < 12:
+        label = "".join(rng.choice(list("IXYZ"), num_qubits))
+        if len(set(label)) == 4:
+            labels.append(label)
+    rest = "I" * (num_qubits - 2)
+    return labels + [
+        "I" * num_qubits, "Z" * num_qubits, "Y" * num_qubits, "Y" + rest + "X",
+        "X" + rest + "I", "Z" + rest + "Y", rest + "YY", rest + "XZ",
+    ]
+
+
+def test_expectation_pauli_matches_qiskit(num_qubits, dtype):
+    """Summed in float64 from the stored amplitudes, so even complex64 states match Qiskit's
+    double-precision value of the same amplitudes to rounding."""
+    state = random_state(num_qubits, dtype, seed=330)
+    reference = Statevector(state.astype(np.complex128))
+    for label in pauli_labels(num_qubits, seed=num_qubits):
+        value = cpu.expectation_pauli(state, *pauli_masks(label))
+        expected = reference.expectation_value(Pauli(label))
+        assert isinstance(value, complex) and value.imag == 0, label
+        assert value == pytest.approx(expected, abs=1e-12), label
+
+
+def test_expectation_pauli_of_eigenstates():
+    """|+i> on qubit 0 and |1> on qubit 2: <Y0> = 1, <Z2> = -1, <Y0 Z2> = -1, <X0> = 0."""
+    state = np.zeros(8, dtype=complex)
+    state[0b100] = 1 / np.sqrt(2)
+    state[0b101] = 1j / np.sqrt(2)
+    expected = {"IIY": 1, "ZII": -1, "ZIY": -1, "IIX": 0, "IZI": 1}
+    for label, value in expected.items():
+        assert cpu.expectation_pauli(state, *pauli_masks(label)) == pytest.approx(value, abs=1e-15)
+
+
+@pytest.mark.parametrize(("x_mask", "z_mask"), [(1 << SERIAL_QUBITS, 0), (0, -1)])
+def test_expectation_pauli_rejects_masks_beyond_the_state(x_mask, z_mask):
+    state = random_state(SERIAL_QUBITS, np.complex128, seed=331)
+    with pytest.raises(ValueError, match="must name qubits 0 .. 4"):
+        cpu.expectation_pauli(state, x_mask, z_mask)
+
+
+def marginal_qubit_lists(num_qubits: int) -> list[list[int]]:
+    """Single edge qubits, unsorted sets, every qubit reversed, none; on 15 qubits also sets
+    above and across ``cpu.MARGINAL_RUN_QUBITS``."""
+    top = num_qubits - 1
+    lists = [[0], [top], [3, 0, top], [1, 2], [4, 2], list(range(top, -1, -1)), []]
+    if num_qubits > cpu.MARGINAL_RUN_QUBITS + 2:
+        lists += [[12, 11], [10, 3, 9, 14], [13, 0, 10, 5, 11]]
+    return lists
+
+
+def test_marginal_probabilities_match_qiskit(num_qubits, dtype):
+    """``Statevector.probabilities(qargs)`` puts ``qargs[0]`` on bit 0 of the outcome, the
+    same argument order as the kernel."""
+    state = random_state(num_qubits, dtype, seed=340)
+    reference = Statevector(state.astype(np.complex128))
+    for qubits in marginal_qubit_lists(num_qubits):
+        observed = cpu.marginal_probabilities(state, np.array(qubits, dtype=np.int64))
+        expected = reference.probabilities(qubits) if qubits else np.array([reference.trace()])
+        assert observed.dtype == np.float64 and observed.shape == (1 << len(qubits),)
+        np.testing.assert_allclose(observed, expected, rtol=0, atol=1e-13, err_msg=str(qubits))
+
+
+def test_marginal_probabilities_argument_order():
+    """Basis state with qubit 2 = 1 and qubit 0 = 0: measuring (2, 0) reads outcome 0b01."""
+    state = np.zeros(1 << SERIAL_QUBITS, dtype=complex)
+    state[0b00110] = 1
+    qubits = np.array([2, 0], dtype=np.int64)
+    np.testing.assert_array_equal(cpu.marginal_probabilities(state, qubits), [0, 1, 0, 0])
+    np.testing.assert_array_equal(Statevector(state).probabilities([2, 0]), [0, 1, 0, 0])
 
 
 def test_probability_of_one_matches_qiskit(num_qubits, dtype):

@@ -97,6 +97,88 @@ def test_prepare_reset_all_and_copies_match_the_cpu(gpu, dtype):
     gpu.release(copy)
 
 
+CONTROLLED_CASES = [  # (controls, control_state, targets) on 6 qubits
+    ([], 0, [4]),
+    ([], 0, [5, 1, 3]),
+    ([5, 0], 0b01, [2]),
+    ([3, 0, 4, 1, 5], 0b10110, [2]),
+    ([1], 1, [3, 0]),
+    ([2, 5], 0b10, [4, 0]),
+    ([5], 0, [1, 2, 0]),
+    ([4], 0, [0, 1, 2, 3, 5]),
+]
+
+
+def test_controlled_matrix_kernels_match_the_cpu(gpu, dtype):
+    """No controls (apply_matrix), one target (the unrolled kernel) and up to five targets
+    (the gather), with controls above, below and between the targets."""
+    rng = np.random.default_rng(5)
+    host = _random_state(rng, 6, dtype)
+    device_state = _upload(gpu, host)
+    for controls, control_state, targets in CONTROLLED_CASES:
+        matrix = _random_unitary(rng, 1 << len(targets), dtype)
+        for kernels, state in ((cpu, host), (gpu, device_state)):
+            kernels.apply_controlled_matrix(state, np.array(controls, dtype=np.int64),
+                                            control_state, np.array(targets, dtype=np.int64),
+                                            matrix)
+    np.testing.assert_allclose(gpu.to_host(device_state), host, atol=TOLERANCE[dtype])
+    assert np.abs(host).max() > 0.01
+
+
+def test_controlled_matrix_on_too_many_targets_is_refused(gpu):
+    state = gpu.allocate(7, np.complex128)
+    targets = np.arange(gpu.MAX_MATRIX_QUBITS + 1, dtype=np.int64)
+    with pytest.raises(ValueError, match="at most 5"):
+        gpu.apply_controlled_matrix(state, np.array([6], dtype=np.int64), 1, targets,
+                                    np.eye(1 << targets.size, dtype=np.complex128))
+
+
+PAULI_MASKS = [  # (x_mask, z_mask) on 6 qubits: identity, Z strings, X and Y strings
+    (0, 0), (0, 0b100101), (0b000001, 0), (0b100000, 0b100000), (0b110110, 0b011011),
+    (0b111111, 0b111111), (0b010100, 0b000100),
+]
+
+
+def test_expectation_pauli_matches_the_cpu(gpu, dtype):
+    """Both sum the same stored amplitudes in float64: equal to rounding in either precision."""
+    host = _random_state(np.random.default_rng(13), 6, dtype)
+    device_state = _upload(gpu, host)
+    for x_mask, z_mask in PAULI_MASKS:
+        value = gpu.expectation_pauli(device_state, x_mask, z_mask)
+        assert isinstance(value, complex) and value.imag == 0
+        assert value == pytest.approx(cpu.expectation_pauli(host, x_mask, z_mask), abs=1e-12)
+
+
+@pytest.mark.parametrize("qubits", [[], [0], [5], [3, 0, 5], [4, 2], [5, 4, 3, 2, 1, 0]],
+                         ids=str)
+def test_marginal_probabilities_match_the_cpu(gpu, dtype, qubits):
+    host = _random_state(np.random.default_rng(17), 6, dtype)
+    qubits = np.array(qubits, dtype=np.int64)
+    observed = gpu.marginal_probabilities(_upload(gpu, host), qubits)
+    assert observed.dtype == np.float64
+    np.testing.assert_allclose(observed, cpu.marginal_probabilities(host, qubits), atol=1e-13)
+
+
+def test_reductions_add_up_over_two_blocks(gpu):
+    """The smallest states whose work spans two blocks of THREADS: 2**10 amplitudes for the
+    Pauli pairs, 2**9 for the marginal bins, with fewer outcomes than threads (summed per block,
+    then added across blocks) and with more (each thread adds its own outcome)."""
+    rng = np.random.default_rng(19)
+    host = _random_state(rng, 10, np.complex128)
+    assert gpu._grid(host.size >> 1) == 2
+    x_mask, z_mask = 0b1000110110, 0b0110011011
+    assert gpu.expectation_pauli(_upload(gpu, host), x_mask, z_mask) == pytest.approx(
+        cpu.expectation_pauli(host, x_mask, z_mask), abs=1e-12
+    )
+    host = _random_state(rng, 9, np.complex128)
+    assert gpu._grid(host.size) == 2
+    device_state = _upload(gpu, host)
+    for qubits in ([3, 0, 8], [8, 0, 7, 1, 6, 2, 5, 3, 4]):
+        qubits = np.array(qubits, dtype=np.int64)
+        observed = gpu.marginal_probabilities(device_state, qubits)
+        np.testing.assert_allclose(observed, cpu.marginal_probabilities(host, qubits), atol=1e-13)
+
+
 @pytest.mark.parametrize("to_zero", [False, True], ids=["collapse", "reset"])
 def test_measurement_kernels_match_the_cpu(gpu, dtype, to_zero):
     rng = np.random.default_rng(11)
