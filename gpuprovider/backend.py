@@ -5,12 +5,14 @@ from __future__ import annotations
 import time
 import uuid
 import warnings
-from collections.abc import Sequence
-from functools import lru_cache
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
 from qiskit import QuantumCircuit
+from qiskit.circuit import Parameter
 from qiskit.providers import BackendV2, Options
 from qiskit.result import Result
 from qiskit.transpiler import Target
@@ -18,21 +20,43 @@ from qiskit.transpiler import Target
 from . import __version__
 from .admission import Reservation, admission_for
 from .compile.lower import lower_circuit
-from .compile.program import Program
+from .compile.program import DEFAULT_BRANCH_STATES, Program
+from .compile.sweep import Sweep, parse_parameter_binds
 from .engine import run_program, total_steps
 from .exceptions import CapacityError, InvalidCircuitError
 from .gates import supported_instructions
 from .job import GPUJob, JobControl
 from .kernels import select
-from .kernels.precision import dtype_of
+from .kernels.precision import dtype_of, statevector_bytes
 from .options import DEFAULTS, RunConfig, validate_option
 from .result import build_result, circuit_header, experiment_result
-
 
 MAX_INDEX_QUBITS = 62
 
 
-@lru_cache(maxsize=None)
+@dataclass(frozen=True)
+class _Experiment:
+    """One circuit of a run: its lowered program and, for a sweep, its bindings."""
+
+    header: dict[str, Any]
+    program: Program
+    max_states: int
+    sweep: Sweep | None
+
+    @property
+    def count(self) -> int:
+        return 1 if self.sweep is None else len(self.sweep)
+
+    def programs(self) -> Iterator[Program]:
+        """The program of each experiment, bound one at a time as the job reaches it."""
+        if self.sweep is None:
+            yield self.program
+            return
+        for values in self.sweep:
+            yield self.program.bind(values)
+
+
+@cache
 def _build_target(num_qubits: int) -> Target:
     target = Target(description="gpuprovider statevector simulator", num_qubits=num_qubits)
     for name, instruction in supported_instructions().items():
@@ -108,12 +132,18 @@ class GPUSimulator(BackendV2):
         return None
 
     def run(
-        self, run_input: QuantumCircuit | Sequence[QuantumCircuit], **options: Any
+        self, run_input: QuantumCircuit | Sequence[QuantumCircuit],
+        parameter_binds: Sequence[Mapping[Parameter, Sequence[float]]] | None = None,
+        **options: Any,
     ) -> GPUJob:
         """Validate the circuits and options, then submit a job that simulates them.
 
         Args:
             run_input: a circuit or a list of circuits (transpiled for this backend).
+            parameter_binds: qiskit-aer's sweep format: one ``{parameter: [values...]}``
+                per circuit, every list of one length ``m``; circuit ``i`` then gives ``m``
+                experiments, one per column, in order (circuit-major). Each circuit is
+                lowered once and only its parameterised gates are rebuilt per binding.
             options: overrides of the backend's options for this run; unknown names warn.
 
         Returns:
@@ -121,7 +151,8 @@ class GPUSimulator(BackendV2):
 
         Raises:
             InvalidCircuitError: a circuit cannot be simulated (unsupported instruction,
-                unbound parameter, non-unitary matrix, unnormalised initialize vector).
+                unbound parameter, non-unitary matrix, unnormalised initialize vector), or
+                ``parameter_binds`` does not match the circuits' parameters.
             InvalidOptionError: an option value is not accepted.
             CapacityError: a circuit can never fit in the device's memory. One that does
                 not fit now waits in QUEUED until running jobs free enough.
@@ -129,22 +160,34 @@ class GPUSimulator(BackendV2):
         """
         config = self._run_config(options)
         circuits = self._circuit_list(run_input)
+        sweeps = parse_parameter_binds(parameter_binds, circuits)
         dtype = dtype_of(config.precision)
         programs = [
-            lower_circuit(circuit, dtype, where=f"circuit '{circuit.name}' (index {index})")
-            for index, circuit in enumerate(circuits)
+            lower_circuit(circuit, dtype, where=f"circuit '{circuit.name}' (index {index})",
+                          parameterized=sweep is not None)
+            for index, (circuit, sweep) in enumerate(zip(circuits, sweeps))
         ]
-        self._check_capacity(programs, config)
+        max_states = self._check_capacity(programs, config)
         self._check_engine_limits(programs, config)
         headers = [circuit_header(circuit) for circuit in circuits]
-        steps = sum(total_steps(program, config.shots) for program in programs)
+        experiments = [
+            _Experiment(header, program, states, sweep)
+            for header, program, states, sweep in zip(headers, programs, max_states, sweeps)
+        ]
+        steps = sum(
+            experiment.count * total_steps(experiment.program, config.shots)
+            for experiment in experiments
+        )
         job_id = str(uuid.uuid4())
         admission = admission_for(config.device)
         # The circuits run one after another, so the job holds one circuit's states at a time.
-        job_bytes = max(program.bytes_needed(config.precision) for program in programs)
+        job_bytes = max(
+            program.bytes_needed(config.precision, states)
+            for program, states in zip(programs, max_states)
+        )
 
         def work(control: JobControl) -> Result:
-            return self._execute(job_id, headers, programs, config, control)
+            return self._execute(job_id, experiments, config, control)
 
         def admit(control: JobControl) -> Reservation:
             return admission.reserve(job_bytes, control.cancel_requested)
@@ -182,27 +225,32 @@ class GPUSimulator(BackendV2):
         )
 
     @staticmethod
-    def _check_capacity(programs: list[Program], config: RunConfig) -> None:
-        """Raise CapacityError unless each program's statevectors can ever fit.
-
-        Whether they fit now is for the job's memory admission to wait for.
-        """
+    def _check_capacity(programs: list[Program], config: RunConfig) -> list[int]:
+        """How many statevectors each program may hold at once (fewer branches of shots
+        when the device cannot hold the default); CapacityError unless its minimum can
+        ever fit. Whether they fit now is for the job's memory admission to wait for."""
         admission = admission_for(config.device)
+        max_states = []
         for index, program in enumerate(programs):
             where = f"circuit '{program.name}' (index {index}) has {program.num_qubits} qubits"
             if program.num_qubits > MAX_INDEX_QUBITS:
                 raise CapacityError(
                     f"{where}; amplitude indices are 64-bit, so at most {MAX_INDEX_QUBITS}"
                 )
-            needed = program.bytes_needed(config.precision)
-            if needed > admission.capacity:
+            fitting = admission.capacity // statevector_bytes(program.num_qubits,
+                                                              config.precision)
+            minimum = program.states_needed(branch_states=1)
+            if fitting < minimum:
+                needed = program.bytes_needed(config.precision, branch_states=1)
                 raise CapacityError(
-                    f"{where}: its {program.states_needed} {config.precision}-precision "
+                    f"{where}: its {minimum} {config.precision}-precision "
                     f"statevector(s) need {_format_bytes(needed)} but at most "
                     f"{_format_bytes(admission.capacity)} of the {config.device}'s "
                     f"{_format_bytes(admission.total_memory)} is available to a job"
                     f"{_capacity_hint(config)}"
                 )
+            max_states.append(program.states_needed(min(DEFAULT_BRANCH_STATES, fitting)))
+        return max_states
 
     @staticmethod
     def _check_engine_limits(programs: list[Program], config: RunConfig) -> None:
@@ -212,32 +260,37 @@ class GPUSimulator(BackendV2):
             if limit is not None and program.widest_gather > limit:
                 raise InvalidCircuitError(
                     f"circuit '{program.name}' (index {index}) has a {program.widest_gather}-"
-                    f"qubit dense operation (unitary, initialize or permutation); the "
+                    f"qubit dense operation (unitary or permutation); the "
                     f"{config.device} engine applies at most {limit} qubits at once; run it "
                     "with device='CPU'"
                 )
 
     def _execute(
-        self, job_id: str, headers: list[dict[str, Any]], programs: list[Program],
-        config: RunConfig, control: JobControl,
+        self, job_id: str, experiments: list[_Experiment], config: RunConfig,
+        control: JobControl,
     ) -> Result:
         """The job's work, run on its thread."""
         kernels = select.kernels_for(config.device)
         dtype = dtype_of(config.precision)
         metadata = {"device": config.device, "precision": config.precision}
         start = time.perf_counter()
-        experiments = []
-        for index, (header, program) in enumerate(zip(headers, programs)):
-            rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(index,)))
-            outcome = run_program(program, kernels, dtype, config.shots, rng, control)
-            experiments.append(
-                experiment_result(
-                    header, outcome, memory=config.memory, seed=config.seed, metadata=metadata
+        results = []
+        index = 0
+        for experiment in experiments:
+            for program in experiment.programs():
+                rng = np.random.default_rng(
+                    np.random.SeedSequence(config.seed, spawn_key=(index,))
                 )
-            )
+                outcome = run_program(program, kernels, dtype, config.shots, rng, control,
+                                      max_states=experiment.max_states)
+                results.append(
+                    experiment_result(experiment.header, outcome, memory=config.memory,
+                                      seed=config.seed, metadata=metadata)
+                )
+                index += 1
         elapsed = time.perf_counter() - start
         return build_result(
-            experiments,
+            results,
             backend_name=self.name,
             backend_version=self.backend_version,
             job_id=job_id,

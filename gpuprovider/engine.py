@@ -1,14 +1,18 @@
 """The engine: runs one Program on one device's kernels and returns what was measured.
 
-Two ways to run, picked from the Program:
+Shots travel in branches. A branch is a statevector, a number of shots, their classical
+memory (clbits and variables) and a position in the Program's flat op list. Every shot of a
+branch has seen the same outcomes, so control flow takes one path per branch. At a
+mid-circuit measurement or reset the branch's shots are split between the two outcomes by a
+binomial draw with the exact outcome probability; when both get shots, the state is cloned
+and each part continues on its own. Branches run depth first, so at most one state per
+pending split is alive; past ``max_states`` a branch runs its shots one at a time
+(trajectories, each from a copy of the branch's state). Final measurements are sampled for
+all of a branch's shots in one pass at its end.
 
-* sampled: every measurement is final and nothing resets a used qubit, so the circuit is
-  simulated once and all shots are drawn from the final state in one pass;
-* per shot: otherwise the part before the first random operation is simulated once, kept as a
-  snapshot, and each shot continues from a copy of it, collapsing on every measurement.
-
-Between operations the engine calls ``control.check()``, which raises when the job was
-cancelled, and reports progress through ``control.advance()``.
+A circuit without mid-circuit randomness is one branch: simulated once, every shot sampled
+from the final state. Between operations the engine calls ``control.check()``, which raises
+when the job was cancelled, and reports progress through ``control.advance()``.
 """
 
 from __future__ import annotations
@@ -19,11 +23,24 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
-from .compile.program import MeasureOp, Program, ResetOp, SaveStatevectorOp
+from .compile.classical import ClassicalState
+from .compile.program import (
+    DEFAULT_BRANCH_STATES,
+    BranchOp,
+    JumpOp,
+    MeasureOp,
+    Program,
+    ResetOp,
+    SaveExpectationValueOp,
+    SaveProbabilitiesOp,
+    SaveStatevectorOp,
+    StoreOp,
+    SwitchOp,
+)
 
 WORD_BITS = 64
 
@@ -35,7 +52,7 @@ class RunControl(Protocol):
         """Raise to stop the run (the job was cancelled)."""
 
     def advance(self, steps: int = 1) -> None:
-        """Report ``steps`` more operations done."""
+        """Report ``steps`` more steps done."""
 
 
 @dataclass
@@ -46,17 +63,18 @@ class Outcome:
     shots: int
     memory: np.ndarray
     """(shots, words) uint64: clbit ``c`` of shot ``s`` is bit ``c % 64`` of word ``c // 64``."""
-    statevectors: dict[str, np.ndarray] = field(default_factory=dict)
+    saved: dict[str, Any] = field(default_factory=dict)
+    """Label -> saved value (statevector, probabilities, expectation value)."""
     sampled: bool = True
+    branches: int = 1
+    """How many branches of shots finished (1: one simulation served every shot)."""
     time_taken: float = 0.0
 
 
 def total_steps(program: Program, shots: int) -> int:
-    """How many ``advance`` steps running ``program`` for ``shots`` shots reports."""
-    if program.is_sampled:
-        return len(program.ops)
-    split = program.first_stochastic_index
-    return split + shots * (len(program.ops) - split)
+    """How many ``advance`` steps running ``program`` for ``shots`` shots reports: one per
+    op for a sampled program, else one per finished shot."""
+    return len(program.ops) if program.is_sampled else shots
 
 
 def _words(num_clbits: int) -> int:
@@ -78,99 +96,232 @@ def _held(kernels: ModuleType, state) -> Iterator:
         kernels.release(state)
 
 
-def _save(kernels: ModuleType, state, op: SaveStatevectorOp, saved: dict[str, np.ndarray]) -> None:
-    vector = kernels.to_host(state)
-    if op.order is not None:
-        vector = vector[op.order]
-    if op.global_phase:
-        vector *= vector.dtype.type(cmath.exp(1j * op.global_phase))
-    saved[op.label] = vector
+@dataclass
+class _Branch:
+    state: Any
+    shots: int
+    classical: ClassicalState
+    pc: int = 0
 
 
-def _apply_ops(
-    kernels: ModuleType, state, ops: list, saved: dict[str, np.ndarray] | None,
-    row: np.ndarray | None, rng: np.random.Generator, control: RunControl,
-) -> None:
-    """Apply ``ops`` in order. Final measurements are left for sampling; mid-circuit ones and
-    resets collapse the state and write ``row`` (a deterministic prefix has none). Saves go to
-    ``saved`` unless it is None (per-shot runs keep one shot's, as Aer does)."""
-    for op in ops:
-        control.check()
-        if isinstance(op, (MeasureOp, ResetOp)):
-            if not (isinstance(op, MeasureOp) and op.final):
-                p_one = kernels.probability_of_one(state, op.qubit)
-                outcome = int(rng.random() < p_one)
-                probability = p_one if outcome else 1.0 - p_one
-                kernels.project(state, op.qubit, outcome, probability,
-                                to_zero=isinstance(op, ResetOp))
-                if isinstance(op, MeasureOp):
-                    _set_clbit(row, op.clbit, np.array([outcome]))
-        elif isinstance(op, SaveStatevectorOp):
-            if saved is not None:
-                _save(kernels, state, op, saved)
+class _Average:
+    """A saved value averaged over the shots that reached its save."""
+
+    def __init__(self) -> None:
+        self.total: Any = 0.0
+        self.shots = 0
+
+    def add(self, value: Any, shots: int) -> None:
+        self.total = self.total + np.multiply(value, shots)
+        self.shots += shots
+
+    @property
+    def value(self) -> Any:
+        return self.total / self.shots
+
+
+class _Run:
+    """One run of a Program: the branch stack and what the branches produce."""
+
+    def __init__(
+        self, program: Program, kernels: ModuleType, shots: int, rng: np.random.Generator,
+        control: RunControl, max_states: int,
+    ) -> None:
+        self.program = program
+        self.kernels = kernels
+        self.shots = shots
+        self.rng = rng
+        self.control = control
+        self.max_states = max(2, max_states)
+        self.sampled = program.is_sampled
+        self.finals = [op for op in program.measurements if op.final]
+        self.words = _words(program.num_clbits)
+        self.rows: list[np.ndarray] = []
+        self.saved: dict[str, Any] = {}
+        self.averages: dict[str, _Average] = {}
+        self.pending: list[_Branch] = []
+        self.live = 0
+        self.branches = 0
+        self.handlers = {
+            MeasureOp: self._measure,
+            ResetOp: self._reset,
+            SaveStatevectorOp: self._save_statevector,
+            SaveProbabilitiesOp: self._save_probabilities,
+            SaveExpectationValueOp: self._save_expectation_value,
+            JumpOp: lambda branch, op: op.target,
+            BranchOp: lambda branch, op: (
+                branch.pc + 1 if op.condition(branch.classical) else op.target),
+            SwitchOp: lambda branch, op: op.cases.get(op.target(branch.classical), op.default),
+            StoreOp: self._store,
+        }
+
+    # --- states ------------------------------------------------------------------------
+
+    def _allocate(self, dtype: np.dtype):
+        state = self.kernels.allocate(self.program.num_qubits, dtype)
+        self.live += 1
+        return state
+
+    def _clone(self, state):
+        copy = self.kernels.clone(state)
+        self.live += 1
+        return copy
+
+    def _release(self, state) -> None:
+        self.live -= 1
+        self.kernels.release(state)
+
+    # --- the run -----------------------------------------------------------------------
+
+    def execute(self, dtype: np.dtype) -> None:
+        classical = (self.program.new_classical_state() if self.program.new_classical_state
+                     else ClassicalState())
+        self.pending.append(_Branch(self._allocate(dtype), self.shots, classical))
+        try:
+            while self.pending:
+                branch = self.pending.pop()
+                try:
+                    self._continue(branch)
+                finally:
+                    self._release(branch.state)
+        finally:
+            for branch in self.pending:  # left by a cancellation or an error
+                self._release(branch.state)
+
+    def _continue(self, branch: _Branch) -> None:
+        """Run ``branch`` to the end of the program (pushing the branches it splits off)."""
+        ops = self.program.ops
+        while branch.pc < len(ops):
+            self.control.check()
+            op = ops[branch.pc]
+            handler = self.handlers.get(type(op))
+            if handler is None:
+                op.apply(self.kernels, branch.state)
+                branch.pc += 1
+            else:
+                next_pc = handler(branch, op)
+                if next_pc is None:  # the branch ran as trajectories
+                    return
+                branch.pc = next_pc
+            if self.sampled:
+                self.control.advance()
+        self._finish(branch)
+
+    def _finish(self, branch: _Branch) -> None:
+        """Sample the final measurements for every shot of a branch that reached the end."""
+        rows = np.empty((branch.shots, self.words), dtype=np.uint64)
+        clbits = branch.classical.clbits
+        for word in range(self.words):
+            rows[:, word] = (clbits >> (WORD_BITS * word)) & ((1 << WORD_BITS) - 1)
+        if self.finals:
+            self.control.check()
+            indices = self.kernels.sample(branch.state, self.rng.random(branch.shots))
+            for op in self.finals:
+                _set_clbit(rows, op.clbit, (indices >> op.qubit) & 1)
+        self.rows.append(rows)
+        self.branches += 1
+        if not self.sampled:
+            self.control.advance(branch.shots)
+
+    def _collapse(self, branch: _Branch, qubit: int, clbit: int | None) -> int | None:
+        """Split the branch's shots on ``qubit``'s outcome, written to ``clbit`` (None: a
+        reset, which then sets the qubit to 0). Return the next op's index, or None when
+        the branch ran its shots as trajectories instead."""
+        kernels = self.kernels
+        to_zero = clbit is None
+        p_one = min(1.0, max(0.0, kernels.probability_of_one(branch.state, qubit)))
+        ones = int(self.rng.binomial(branch.shots, p_one))
+        if 0 < ones < branch.shots:
+            if self.live + 1 >= self.max_states:  # keep one state for trajectories
+                self._trajectories(branch)
+                return None
+            other = self._clone(branch.state)
+            kernels.project(other, qubit, 1, p_one, to_zero=to_zero)
+            split = _Branch(other, ones, branch.classical.copy(), branch.pc + 1)
+            if not to_zero:
+                split.classical.set_bit(clbit, 1)
+            self.pending.append(split)
+            branch.shots -= ones
+            outcome = 0
         else:
-            op.apply(kernels, state)
-        control.advance()
+            outcome = int(ones > 0)
+        kernels.project(branch.state, qubit, outcome, p_one if outcome else 1.0 - p_one,
+                        to_zero=to_zero)
+        if not to_zero:
+            branch.classical.set_bit(clbit, outcome)
+        return branch.pc + 1
 
-
-def _run_sampled(
-    program: Program, kernels: ModuleType, dtype: np.dtype, shots: int,
-    rng: np.random.Generator, control: RunControl,
-) -> Outcome:
-    saved: dict[str, np.ndarray] = {}
-    memory = np.zeros((shots, _words(program.num_clbits)), dtype=np.uint64)
-    measurements = program.measurements
-    with _held(kernels, kernels.allocate(program.num_qubits, dtype)) as state:
-        _apply_ops(kernels, state, program.ops, saved, None, rng, control)
-        if measurements:
-            control.check()
-            indices = kernels.sample(state, rng.random(shots))
-    if measurements:
-        indices = indices[rng.permutation(shots)]  # sampled in sorted order; shots are iid
-        for op in measurements:
-            _set_clbit(memory, op.clbit, (indices >> op.qubit) & 1)
-    return Outcome(program, shots, memory, saved, sampled=True)
-
-
-def _run_shot(
-    kernels: ModuleType, state, suffix: list, finals: list[MeasureOp], row: np.ndarray,
-    saved: dict[str, np.ndarray] | None, rng: np.random.Generator, control: RunControl,
-) -> None:
-    """One shot from the snapshot, then its final measurements sampled once."""
-    _apply_ops(kernels, state, suffix, saved, row, rng, control)
-    if finals:
-        index = kernels.sample(state, rng.random(1))[0]
-        for op in finals:
-            _set_clbit(row, op.clbit, np.array([(index >> op.qubit) & 1]))
-
-
-def _run_per_shot(
-    program: Program, kernels: ModuleType, dtype: np.dtype, shots: int,
-    rng: np.random.Generator, control: RunControl,
-) -> Outcome:
-    split = program.first_stochastic_index
-    saved: dict[str, np.ndarray] = {}
-    suffix = program.ops[split:]
-    finals = [op for op in program.measurements if op.final]
-    memory = np.zeros((shots, _words(program.num_clbits)), dtype=np.uint64)
-    with _held(kernels, kernels.allocate(program.num_qubits, dtype)) as snapshot:
-        _apply_ops(kernels, snapshot, program.ops[:split], saved, None, rng, control)
-        with _held(kernels, kernels.clone(snapshot)) as state:
-            for shot in range(shots):
+    def _trajectories(self, branch: _Branch) -> None:
+        """Run each of the branch's shots alone (none of them splits), each from a copy."""
+        scratch = self._clone(branch.state)
+        try:
+            for shot in range(branch.shots):
                 if shot:
-                    kernels.copy_into(state, snapshot)
-                _run_shot(kernels, state, suffix, finals, memory[shot : shot + 1],
-                          saved if shot == 0 else None, rng, control)
-    return Outcome(program, shots, memory, saved, sampled=False)
+                    self.kernels.copy_into(scratch, branch.state)
+                self._continue(_Branch(scratch, 1, branch.classical.copy(), branch.pc))
+        finally:
+            self._release(scratch)
+
+    def _measure(self, branch: _Branch, op: MeasureOp) -> int | None:
+        if op.final:
+            return branch.pc + 1
+        return self._collapse(branch, op.qubit, op.clbit)
+
+    def _reset(self, branch: _Branch, op: ResetOp) -> int | None:
+        return self._collapse(branch, op.qubit, None)
+
+    def _store(self, branch: _Branch, op: StoreOp) -> int:
+        op.store(branch.classical)
+        return branch.pc + 1
+
+    # --- saves -------------------------------------------------------------------------
+
+    def _save_statevector(self, branch: _Branch, op: SaveStatevectorOp) -> int:
+        if op.label not in self.saved:
+            vector = self.kernels.to_host(branch.state)
+            if op.order is not None:
+                vector = vector[op.order]
+            if op.global_phase:
+                vector *= vector.dtype.type(cmath.exp(1j * op.global_phase))
+            self.saved[op.label] = vector
+        return branch.pc + 1
+
+    def _save_probabilities(self, branch: _Branch, op: SaveProbabilitiesOp) -> int:
+        probabilities = self.kernels.marginal_probabilities(branch.state, op.qubits)
+        self.averages.setdefault(op.label, _Average()).add(probabilities, branch.shots)
+        return branch.pc + 1
+
+    def _save_expectation_value(self, branch: _Branch, op: SaveExpectationValueOp) -> int:
+        def expectation(terms) -> float:
+            return sum(coeff * self.kernels.expectation_pauli(branch.state, x, z).real
+                       for x, z, coeff in terms)
+
+        mean = expectation(op.terms)  # the variance: <H^2> - <H>^2
+        value = [mean, expectation(op.square_terms) - mean**2] if op.variance else mean
+        self.averages.setdefault(op.label, _Average()).add(value, branch.shots)
+        return branch.pc + 1
+
+    def outcome(self) -> Outcome:
+        memory = np.concatenate(self.rows) if self.rows else np.zeros((0, self.words), np.uint64)
+        if len(self.rows) > 1 or self.finals:
+            memory = memory[self.rng.permutation(len(memory))]  # shots are exchangeable
+        saved = dict(self.saved)
+        for label, average in self.averages.items():
+            saved[label] = average.value
+        return Outcome(self.program, self.shots, memory, saved, sampled=self.sampled,
+                       branches=self.branches)
 
 
 def run_program(
     program: Program, kernels: ModuleType, dtype: np.dtype, shots: int,
-    rng: np.random.Generator, control: RunControl,
+    rng: np.random.Generator, control: RunControl, max_states: int = DEFAULT_BRANCH_STATES,
 ) -> Outcome:
-    """Run ``program`` for ``shots`` shots on a fresh state of ``dtype``."""
+    """Run ``program`` for ``shots`` shots on a fresh state of ``dtype``, holding at most
+    ``max_states`` statevectors at once (at least 2 when the program has mid-circuit
+    measurements or resets)."""
     start = time.perf_counter()
-    runner = _run_sampled if program.is_sampled else _run_per_shot
-    outcome = runner(program, kernels, dtype, shots, rng, control)
+    run = _Run(program, kernels, shots, rng, control, max_states)
+    run.execute(dtype)
+    outcome = run.outcome()
     outcome.time_taken = time.perf_counter() - start
     return outcome

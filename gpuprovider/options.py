@@ -93,7 +93,7 @@ class RunConfig:
     device: str
 
     @classmethod
-    def from_options(cls, options: dict[str, Any]) -> "RunConfig":
+    def from_options(cls, options: dict[str, Any]) -> RunConfig:
         seed = options["seed_simulator"]
         device = select.resolve(options["device"]).device
         return cls(

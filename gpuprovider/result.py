@@ -11,11 +11,16 @@ from typing import Any
 
 import numpy as np
 from qiskit import QuantumCircuit
+from qiskit.circuit import ParameterExpression
 from qiskit.quantum_info import Statevector
 from qiskit.result import Result
 from qiskit.result.models import ExperimentResult, ExperimentResultData
 
+from .compile.program import SAVE_OPS, SaveOp, SaveProbabilitiesOp, SaveStatevectorOp
 from .engine import WORD_BITS, Outcome
+
+PROBABILITY_CUTOFF = 1e-12
+"""``save_probabilities_dict`` leaves out outcomes below this probability."""
 
 
 def circuit_header(circuit: QuantumCircuit) -> dict[str, Any]:
@@ -31,9 +36,16 @@ def circuit_header(circuit: QuantumCircuit) -> dict[str, Any]:
         "qubit_labels": [[qreg.name, j] for qreg in circuit.qregs for j in range(qreg.size)],
         "clbit_labels": [[creg.name, j] for creg in circuit.cregs for j in range(creg.size)],
         "memory_slots": circuit.num_clbits,
-        "global_phase": float(circuit.global_phase),
+        "global_phase": _phase(circuit.global_phase),
         "metadata": circuit.metadata if circuit.metadata is not None else {},
     }
+
+
+def _phase(phase: float | ParameterExpression) -> float | str:
+    """The circuit's global phase; a parameterised one (a sweep's) as its expression."""
+    if isinstance(phase, ParameterExpression) and phase.parameters:
+        return str(phase)
+    return float(phase)
 
 
 def _hex_keys(rows: np.ndarray) -> list[str]:
@@ -56,6 +68,19 @@ def memory_to_counts(memory: np.ndarray, want_memory: bool) -> tuple[dict[str, i
     return count_dict, per_shot
 
 
+def _saved_value(op: SaveOp, value: Any) -> Any:
+    """A saved value in qiskit-aer's result format."""
+    if isinstance(op, SaveStatevectorOp):
+        return Statevector(value)
+    if isinstance(op, SaveProbabilitiesOp):
+        if op.as_dict:
+            return {int(m): float(p) for m, p in enumerate(value) if p > PROBABILITY_CUTOFF}
+        return np.asarray(value, dtype=np.float64)
+    if op.variance:
+        return [float(v) for v in value]
+    return float(value)
+
+
 def experiment_result(
     header: dict[str, Any], outcome: Outcome, *, memory: bool, seed: int,
     metadata: dict[str, Any],
@@ -69,8 +94,9 @@ def experiment_result(
             data["memory"] = per_shot
     else:  # BasicSimulator's convention: no clbits, empty counts
         data["counts"] = {}
-    for label, vector in outcome.statevectors.items():
-        data[label] = Statevector(vector)
+    saves = {op.label: op for op in outcome.program.ops if isinstance(op, SAVE_OPS)}
+    for label, value in outcome.saved.items():
+        data[label] = _saved_value(saves[label], value)
     return ExperimentResult(
         shots=outcome.shots,
         success=True,
@@ -83,6 +109,7 @@ def experiment_result(
             **metadata,
             "method": "statevector",
             "sampled": outcome.sampled,
+            "branches": outcome.branches,
             "simulation_time": outcome.time_taken,
             "num_qubits": outcome.program.num_qubits,
         },

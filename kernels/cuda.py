@@ -182,6 +182,21 @@ def _prepare(state, sorted_qubits, offsets, amplitudes):
 
 
 @cuda.jit
+def _prepare_spread(state, qubits, mask, amplitudes, base_too):
+    """One thread per amplitude ``i``: ``m`` is spelled by its bits at ``qubits``, ``base``
+    is ``i`` with those bits 0. Pass 1 (``base_too`` False) writes every ``m != 0``, reading
+    the bases that pass 2 (``base_too`` True) then scales by ``amplitudes[0]``."""
+    for i in range(cuda.grid(1), state.size, cuda.gridsize(1)):
+        m = 0
+        for j in range(qubits.size):
+            m |= ((i >> qubits[j]) & 1) << j
+        if m != 0 and not base_too:
+            state[i] = amplitudes[m] * state[i & ~mask]
+        elif m == 0 and base_too:
+            state[i] *= amplitudes[0]
+
+
+@cuda.jit
 def _diagonal(state, qubits, diagonal):
     for i in range(cuda.grid(1), state.size, cuda.gridsize(1)):
         m = 0
@@ -488,8 +503,22 @@ def apply_permutation(
     _throttle(state)
 
 
+PREPARE_SPREAD_QUBITS = 4
+"""From this many qubits on, a preparation runs one thread per amplitude (two passes) rather
+than one thread per group, which would leave the GPU idle when few groups remain."""
+
+
 def prepare_qubits(state: CudaState, qubits: np.ndarray, amplitudes: np.ndarray) -> None:
     """Put ``qubits`` (int64, argument order), which must be |0>, into ``amplitudes``."""
+    if qubits.size >= PREPARE_SPREAD_QUBITS:
+        mask = int(np.bitwise_or.reduce(np.left_shift(1, qubits)))
+        device_qubits = _upload(state, qubits)
+        device_amplitudes = _upload(state, amplitudes)
+        for base_too in (False, True):
+            _prepare_spread[_grid(state.size), THREADS, state.stream](
+                state.array, device_qubits, mask, device_amplitudes, base_too)
+        _throttle(state)
+        return
     launch = (_grid(state.size >> qubits.size), THREADS, state.stream)
     _prepare[launch](state.array, _upload(state, np.sort(qubits)),
                      _upload(state, basis_offsets(qubits)), _upload(state, amplitudes))

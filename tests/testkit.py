@@ -7,9 +7,9 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-from qiskit import QuantumCircuit
-
 from gpuprovider.kernels import cpu as cpu_kernels
+from qiskit import QuantumCircuit
+from scipy import stats
 
 
 def random_circuit(num_qubits: int, num_gates: int, seed: int) -> QuantumCircuit:
@@ -28,6 +28,48 @@ def random_circuit(num_qubits: int, num_gates: int, seed: int) -> QuantumCircuit
         else:
             circuit.rzz(angle, first, second)
     return circuit
+
+
+ALPHA = 1e-4
+"""A correct answer's statistical test p-value is above this; with fixed seeds the tests are
+deterministic, and a new seed fails a correct simulator with probability 1e-4."""
+
+
+def chi_square_pvalue(counts: dict[str, int], probabilities: dict[str, float]) -> float:
+    """Pearson chi-square p-value of ``counts`` under ``probabilities``.
+
+    Outcomes expected fewer than 5 times are pooled into one bin; an observed outcome of
+    probability 0 gives 0.
+    """
+    shots = sum(counts.values())
+    possible = {key for key, p in probabilities.items() if p > 1e-12}
+    if set(counts) - possible:
+        return 0.0
+    large = sorted(key for key in possible if probabilities[key] * shots >= 5)
+    small = sorted(possible - set(large))
+    observed = [counts.get(key, 0) for key in large]
+    expected = [probabilities[key] * shots for key in large]
+    if small:
+        observed.append(sum(counts.get(key, 0) for key in small))
+        expected.append(sum(probabilities[key] for key in small) * shots)
+    if len(observed) == 1:
+        return 1.0
+    expected = np.asarray(expected) * shots / np.sum(expected)
+    return float(stats.chisquare(observed, expected).pvalue)
+
+
+def homogeneity_pvalue(first: dict[str, int], second: dict[str, int]) -> float:
+    """Chi-square p-value that two sets of counts come from one distribution (outcomes seen
+    fewer than 10 times in both together are pooled into one bin)."""
+    keys = sorted(set(first) | set(second))
+    rare = [k for k in keys if first.get(k, 0) + second.get(k, 0) < 10]
+    common = [k for k in keys if k not in rare]
+    table = [[counts.get(k, 0) for k in common] + ([sum(counts.get(k, 0) for k in rare)]
+                                                   if rare else [])
+             for counts in (first, second)]
+    if len(table[0]) < 2:
+        return 1.0
+    return float(stats.chi2_contingency(table).pvalue)
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float) -> bool:

@@ -1,15 +1,18 @@
 """The Program: a circuit lowered to plain data that any device's kernels can run.
 
 A Program holds no Qiskit objects: qubit and clbit indices, small NumPy matrices already in
-the state's dtype, and a few non-unitary operations. Gate operations know how to apply
-themselves through a kernels module (``gpuprovider.kernels.cpu`` or a twin with the same
-functions), so the engine needs no table of gate kinds.
+the state's dtype, a few non-unitary operations, and control flow flattened into jumps whose
+conditions are compiled classical expressions. Gate operations know how to apply themselves
+through a kernels module (``gpuprovider.kernels.cpu`` or a twin with the same functions), so
+the engine needs no table of gate kinds.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 
@@ -48,6 +51,26 @@ class PermutationOp:
 
     def apply(self, kernels: ModuleType, state) -> None:
         kernels.apply_permutation(state, self.qubits, self.permutation, self.phases)
+
+
+@dataclass(frozen=True)
+class ControlledOp:
+    """The dense ``matrix`` on ``targets``, applied where ``controls`` spell ``control_state``
+    (bit ``j`` of ``control_state`` is the value wanted on ``controls[j]``)."""
+
+    controls: np.ndarray
+    control_state: int
+    targets: np.ndarray
+    matrix: np.ndarray
+
+    @property
+    def qubits(self) -> np.ndarray:
+        return np.concatenate((self.controls, self.targets))
+
+    def apply(self, kernels: ModuleType, state) -> None:
+        kernels.apply_controlled_matrix(
+            state, self.controls, self.control_state, self.targets, self.matrix
+        )
 
 
 @dataclass(frozen=True)
@@ -98,7 +121,8 @@ class SaveStatevectorOp:
     """Record the state under ``label``, multiplied by the global phase reached so far.
 
     ``order`` (when the save's qubits are not 0..n-1 in order): the saved vector's entry
-    ``m`` is the state's amplitude ``order[m]``.
+    ``m`` is the state's amplitude ``order[m]``. A run with several branches keeps the first
+    branch's vector, as Aer keeps one shot's.
     """
 
     label: str
@@ -106,18 +130,111 @@ class SaveStatevectorOp:
     order: np.ndarray | None = None
 
 
-GateOp = MatrixOp | DiagonalOp | PermutationOp | PrepareOp | ZeroStateOp
-Op = GateOp | MeasureOp | ResetOp | SaveStatevectorOp
+@dataclass(frozen=True)
+class SaveProbabilitiesOp:
+    """Record the probabilities of ``qubits`` (argument order) under ``label``, averaged over
+    shots; ``as_dict`` keeps the non-zero ones as ``{outcome: probability}``."""
+
+    label: str
+    qubits: np.ndarray
+    as_dict: bool = False
+
+
+PauliTerms = tuple[tuple[int, int, float], ...]
+"""A real Pauli sum: ``(x_mask, z_mask, coefficient)`` per term; the Pauli has X on the
+qubits of ``x_mask`` only, Z on those of ``z_mask`` only and Y on those of both."""
+
+
+@dataclass(frozen=True)
+class SaveExpectationValueOp:
+    """Record ``<H>`` for the Pauli sum ``terms`` under ``label``, averaged over shots. With
+    ``variance`` (Aer's ``save_expval_var``) the value is ``[<H>, <H^2> - <H>^2]``, where
+    ``square_terms`` is ``H^2``."""
+
+    label: str
+    terms: PauliTerms
+    square_terms: PauliTerms = ()
+    variance: bool = False
+
+
+SaveOp = SaveStatevectorOp | SaveProbabilitiesOp | SaveExpectationValueOp
+SAVE_OPS = (SaveStatevectorOp, SaveProbabilitiesOp, SaveExpectationValueOp)
+
+
+Condition = Callable[[Any], bool]
+"""A compiled classical condition, evaluated on a branch's ClassicalState."""
+
+
+@dataclass(frozen=True)
+class JumpOp:
+    """Continue at op ``target``."""
+
+    target: int
+
+
+@dataclass(frozen=True)
+class BranchOp:
+    """Continue with the next op if ``condition`` holds, else at op ``target``."""
+
+    condition: Condition
+    target: int
+
+
+@dataclass(frozen=True)
+class SwitchOp:
+    """Continue at ``cases[value]`` for the value of ``target`` (``default`` if absent)."""
+
+    target: Callable[[Any], int]
+    cases: dict[int, int]
+    default: int
+
+
+@dataclass(frozen=True)
+class StoreOp:
+    """Write a classical value (a compiled ``Store``) into the branch's classical state."""
+
+    store: Callable[[Any], None]
+
+
+@dataclass(frozen=True)
+class ParameterizedGateOp:
+    """A gate whose matrix waits for parameter values (a parameter sweep binds it).
+
+    ``build`` takes ``{Parameter: value}`` and returns the bound op (a gate op above).
+    """
+
+    qubits: np.ndarray
+    build: Callable[[dict], GateOp]
+    parameters: frozenset
+
+
+GateOp = MatrixOp | DiagonalOp | PermutationOp | ControlledOp | PrepareOp | ZeroStateOp
+ControlOp = JumpOp | BranchOp | SwitchOp | StoreOp
+Op = GateOp | MeasureOp | ResetOp | SaveOp | ControlOp | ParameterizedGateOp
+
+
+DEFAULT_BRANCH_STATES = 16
+"""Most statevectors a run with mid-circuit measurements keeps alive for branches of shots
+(fewer when they do not fit); past it, shots run one at a time."""
 
 
 @dataclass
 class Program:
-    """One circuit, lowered: what the engine runs for one experiment."""
+    """One circuit, lowered: what the engine runs for one experiment.
+
+    ``ops`` is flat: control flow is jumps between indices of ``ops``. ``global_phase`` is
+    the parameterised part of the circuit's phase when a sweep binds it later (a callable of
+    the values), else 0 and already folded into the save ops.
+    """
 
     name: str
     num_qubits: int
     num_clbits: int
     ops: list[Op] = field(default_factory=list)
+    has_control_flow: bool = False
+    parameters: frozenset = frozenset()
+    new_classical_state: Callable[[], Any] | None = None
+    """Makes a branch's initial ClassicalState (None: the circuit has no classical data)."""
 
     @property
     def measurements(self) -> list[MeasureOp]:
@@ -125,12 +242,9 @@ class Program:
 
     @property
     def is_sampled(self) -> bool:
-        """True when one simulation serves every shot: all measurements final, no reset."""
-        return all(
-            isinstance(op, MeasureOp) and op.final
-            for op in self.ops
-            if isinstance(op, (MeasureOp, ResetOp))
-        )
+        """True when one simulation serves every shot: no control flow, every measurement
+        final and no reset of a used qubit."""
+        return not self.has_control_flow and self.first_stochastic_index == len(self.ops)
 
     @property
     def first_stochastic_index(self) -> int:
@@ -141,19 +255,46 @@ class Program:
         return len(self.ops)
 
     @property
-    def widest_gather(self) -> int:
-        """Most qubits of one dense, permutation or prepare op (0 if none)."""
-        return max(
-            (op.qubits.size for op in self.ops
-             if isinstance(op, (MatrixOp, PermutationOp, PrepareOp))),
-            default=0,
+    def stochastic_ops(self) -> int:
+        """How many mid-circuit measurements and resets the op list holds."""
+        return sum(
+            1 for op in self.ops
+            if isinstance(op, ResetOp) or (isinstance(op, MeasureOp) and not op.final)
         )
 
     @property
-    def states_needed(self) -> int:
-        """How many full statevectors a run holds at once (a per-shot run keeps a snapshot)."""
-        return 1 if self.is_sampled else 2
+    def widest_gather(self) -> int:
+        """Most target qubits of one dense or permutation op (0 if none): the ops whose
+        kernels gather the amplitudes of their targets."""
+        widths = [
+            op.targets.size if isinstance(op, ControlledOp) else op.qubits.size
+            for op in self.ops
+            if isinstance(op, (MatrixOp, PermutationOp, ControlledOp, ParameterizedGateOp))
+        ]
+        return max(widths, default=0)
 
-    def bytes_needed(self, precision: str) -> int:
+    def states_needed(self, branch_states: int = DEFAULT_BRANCH_STATES) -> int:
+        """How many full statevectors a run holds at once with at most ``branch_states``
+        for branches: one without mid-circuit randomness; with it, a state per live branch
+        (the current one and one per pending split: at most one more than the random ops
+        when nothing loops) and a spare for trajectories, at least two."""
+        randomness = self.stochastic_ops
+        if not randomness:
+            return 1
+        loops = any(isinstance(op, JumpOp) and op.target <= index
+                    for index, op in enumerate(self.ops))
+        wanted = branch_states if loops else min(branch_states, randomness + 2)
+        return max(2, wanted)
+
+    def bytes_needed(self, precision: str, branch_states: int = DEFAULT_BRANCH_STATES) -> int:
         """Device bytes a run holds at once in ``precision``."""
-        return self.states_needed * statevector_bytes(self.num_qubits, precision)
+        return self.states_needed(branch_states) * statevector_bytes(self.num_qubits, precision)
+
+    def bind(self, values: dict) -> Program:
+        """This program with every parameterised gate bound to ``values`` ({Parameter: float}).
+
+        Only the parameterised ops are rebuilt; the rest is shared with this program.
+        """
+        ops = [op.build(values) if isinstance(op, ParameterizedGateOp) else op
+               for op in self.ops]
+        return replace(self, ops=ops, parameters=frozenset())

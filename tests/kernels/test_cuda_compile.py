@@ -36,6 +36,7 @@ def _kernel_arguments(dtype) -> dict[str, tuple]:
         "_matrix_gather": (state, qubits, indices, matrix),
         "_permutation_gather": (state, qubits, indices, indices, small),
         "_prepare": (state, qubits, indices, small),
+        "_prepare_spread": (state, qubits, one, small, True),
         "_diagonal": (state, qubits, small),
         "_probability_one_partials": (state, one, floats),
         "_pauli_partials": (state, one, one, one, True, floats),

@@ -76,10 +76,11 @@ def test_gate_kernels_match_the_cpu(gpu, dtype, k):
     assert np.abs(host).max() > 0.01  # the comparison is not between two zero states
 
 
-def test_prepare_reset_all_and_copies_match_the_cpu(gpu, dtype):
+@pytest.mark.parametrize("prepared", [[4, 1, 2], [4, 1, 2, 5, 3]], ids=["per-group", "spread"])
+def test_prepare_reset_all_and_copies_match_the_cpu(gpu, dtype, prepared):
     rng = np.random.default_rng(7)
-    qubits = np.array([4, 1, 2], dtype=np.int64)
-    amplitudes = _random_state(rng, 3, dtype)
+    qubits = np.array(prepared, dtype=np.int64)
+    amplitudes = _random_state(rng, len(prepared), dtype)
     rotation = _random_unitary(rng, 2, dtype)
     host = cpu.allocate(6, dtype)
     device_state = gpu.allocate(6, dtype)

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from gpuprovider.kernels import select
 from qiskit import QuantumCircuit, transpile
 from qiskit.circuit import Parameter
 from qiskit.circuit.library import QFTGate, UnitaryGate
@@ -22,7 +23,6 @@ from gpuprovider.exceptions import (
     InvalidOptionError,
 )
 from gpuprovider.instructions import SaveStatevector
-from gpuprovider.kernels import select
 
 JOB_THREAD_PREFIX = "gpuprovider-job-"
 
@@ -259,9 +259,8 @@ def test_gpu_device_without_a_usable_gpu_raises_with_the_reason(reject):
 def test_operation_wider_than_the_engine_takes_is_rejected(monkeypatch, device, backend, reject):
     """The GPU engine gathers at most MAX_MATRIX_QUBITS qubits per thread; the run must say so
     up front (shown on every device by lowering its engine's limit to 2)."""
-    from qiskit.quantum_info import random_unitary
-
     from gpuprovider.kernels import select
+    from qiskit.quantum_info import random_unitary
 
     monkeypatch.setattr(select.kernels_for(device), "MAX_MATRIX_QUBITS", 2)
     circuit = QuantumCircuit(3)

@@ -15,34 +15,10 @@ from qiskit import QuantumCircuit, transpile
 from qiskit.circuit.library import QFTGate
 from qiskit.quantum_info import Statevector
 from scipy import stats
+from testkit import ALPHA, chi_square_pvalue
 
-ALPHA = 1e-4
-"""A correct answer's p-value is above this (a wrong one's is far below, see below)."""
 REJECT = 1e-10
 SHOTS = 4000
-
-
-def chi_square_pvalue(counts: dict[str, int], probabilities: dict[str, float]) -> float:
-    """Pearson chi-square p-value of ``counts`` under ``probabilities``.
-
-    Outcomes expected fewer than 5 times are pooled into one bin; an observed outcome of
-    probability 0 gives 0.
-    """
-    shots = sum(counts.values())
-    possible = {key for key, p in probabilities.items() if p > 1e-12}
-    if set(counts) - possible:
-        return 0.0
-    large = sorted(key for key in possible if probabilities[key] * shots >= 5)
-    small = sorted(possible - set(large))
-    observed = [counts.get(key, 0) for key in large]
-    expected = [probabilities[key] * shots for key in large]
-    if small:
-        observed.append(sum(counts.get(key, 0) for key in small))
-        expected.append(sum(probabilities[key] for key in small) * shots)
-    if len(observed) == 1:
-        return 1.0
-    expected = np.asarray(expected) * shots / np.sum(expected)
-    return float(stats.chisquare(observed, expected).pvalue)
 
 
 def exact_probabilities(circuit: QuantumCircuit) -> dict[str, float]:

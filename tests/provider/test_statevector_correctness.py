@@ -8,7 +8,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from qiskit import QuantumCircuit, transpile
 from qiskit.circuit import Gate
-from qiskit.circuit.library import GlobalPhaseGate, QFTGate
+from qiskit.circuit.library import (
+    DiagonalGate,
+    GlobalPhaseGate,
+    MCPhaseGate,
+    MCXGate,
+    QFTGate,
+    StatePreparation,
+    UnitaryGate,
+)
 from qiskit.quantum_info import Statevector, random_statevector, random_unitary
 
 from gpuprovider import SaveStatevector
@@ -22,9 +30,15 @@ GATE_NAMES = sorted(
 )
 """Every standard gate the backend accepts (``id`` included; ``global_phase`` has no qubits)."""
 OTHER_NAMES = {
-    "global_phase", "unitary", "initialize", "barrier", "delay", "save_statevector",
+    "global_phase", "unitary", "initialize", "barrier", "delay", "save_statevector", "mcx",
+    "mcphase", "diagonal", "state_preparation",
 }
 SHOT_ONLY_NAMES = {"measure", "reset"}  # covered by test_shot_statistics.py
+DYNAMIC_NAMES = {  # covered by test_dynamic_circuits.py and test_saves.py
+    "if_else", "while_loop", "for_loop", "switch_case", "break_loop", "continue_loop", "box",
+    "store", "save_probabilities", "save_probabilities_dict", "save_expval", "save_expval_var",
+}
+EXTRA_KINDS = 8
 
 
 def make_gate(name: str, rng: np.random.Generator) -> Gate:
@@ -39,9 +53,30 @@ def random_qubits(rng: np.random.Generator, num_qubits: int, k: int) -> list[int
 
 
 def append_extra(circuit: QuantumCircuit, rng: np.random.Generator, kind: int) -> None:
-    """A non-gate instruction: 0 unitary, 1 barrier, 2 delay, 3 global_phase."""
+    """A non-standard instruction: 0 unitary, 1 barrier, 2 delay, 3 global_phase, 4 mcx,
+    5 mcphase, 6 controlled unitary (each with 2+ controls and a random control state),
+    7 diagonal, 8 state_preparation (on qubits in any state)."""
     n = circuit.num_qubits
-    if kind == 0:
+    if 4 <= kind <= 6 and n >= 3:
+        # UnitaryGate.control synthesises its definition: seconds from 7 qubits on.
+        k = int(rng.integers(3, (n if kind < 6 else min(n, 4)) + 1))
+        qubits = random_qubits(rng, n, k)
+        ctrl_state = int(rng.integers(1 << (k - 1)))
+        gate = {
+            4: lambda: MCXGate(k - 1, ctrl_state=ctrl_state),
+            5: lambda: MCPhaseGate(rng.uniform(-np.pi, np.pi), k - 1, ctrl_state=ctrl_state),
+            6: lambda: UnitaryGate(random_unitary(2, seed=rng)).control(k - 1, ctrl_state=ctrl_state),
+        }[kind]()
+        circuit.append(gate, qubits)
+    elif kind == 7:
+        k = int(rng.integers(1, min(4, n) + 1))
+        phases = np.exp(1j * rng.uniform(-np.pi, np.pi, 1 << k))
+        circuit.append(DiagonalGate(list(phases)), random_qubits(rng, n, k))
+    elif kind == 8:
+        k = int(rng.integers(1, min(3, n) + 1))
+        circuit.append(StatePreparation(random_statevector(1 << k, seed=rng).data),
+                       random_qubits(rng, n, k))
+    elif kind == 0:
         k = int(rng.integers(1, min(3, n) + 1))
         circuit.unitary(random_unitary(1 << k, seed=rng), random_qubits(rng, n, k))
     elif kind == 1:
@@ -71,14 +106,15 @@ def random_circuit(
         circuit.initialize(random_statevector(1 << k, seed=rng).data,
                            random_qubits(rng, num_qubits, k))
     names = list(rng.permutation(GATE_NAMES)) + list(rng.choice(GATE_NAMES, extra_gates))
-    extras = {int(i): kind for kind, i in enumerate(rng.choice(len(names), 4, replace=False))}
+    extras = {int(i): kind for kind, i in enumerate(
+        rng.choice(len(names), EXTRA_KINDS + 1, replace=False))}
     for index, name in enumerate(names):
         gate = make_gate(str(name), rng)
         circuit.append(gate, random_qubits(rng, num_qubits, gate.num_qubits))
         if index in extras:
             append_extra(circuit, rng, extras[index])
         elif rng.random() < 0.2:
-            append_extra(circuit, rng, int(rng.integers(4)))
+            append_extra(circuit, rng, int(rng.integers(EXTRA_KINDS + 1)))
         if mid_initialize and index == len(names) // 2:
             circuit.initialize(random_statevector(1 << num_qubits, seed=rng).data,
                                random_qubits(rng, num_qubits, num_qubits))
@@ -97,7 +133,7 @@ def max_error(actual, expected) -> float:
 
 
 def test_generator_covers_every_supported_instruction():
-    assert set(SUPPORTED) == set(GATE_NAMES) | OTHER_NAMES | SHOT_ONLY_NAMES
+    assert set(SUPPORTED) == set(GATE_NAMES) | OTHER_NAMES | SHOT_ONLY_NAMES | DYNAMIC_NAMES
     circuit = random_circuit(4, seed=0, start="subset", mid_initialize=True)
     used = set(circuit.count_ops())
     assert set(GATE_NAMES) <= used
