@@ -1,6 +1,7 @@
 """Dynamic circuits and parameter sweeps against qiskit-aer, side by side in one run.
 
     python benchmarks/dynamic_bench.py [--qubits 20] [--shots 10000] [--bindings 1000]
+                                       [--device CPU|GPU]
 
 1. Mid-circuit measurement: a ``--qubits`` circuit with 5 mid-circuit measurements, each
    followed by feed-forward, then every qubit measured; ``--shots`` shots. Timed: ours
@@ -87,23 +88,24 @@ class _NoControl:
     def advance(self, steps: int = 1) -> None: ...
 
 
-def ours_one_state_per_shot(circuit: QuantumCircuit, shots: int) -> None:
+def ours_one_state_per_shot(circuit: QuantumCircuit, shots: int, device: str) -> None:
     """Our engine with room for two states only: past the first measurement every shot runs
     alone from a copy of the state (the trajectories fallback)."""
     program = lower_circuit(circuit, dtype_of("double"))
-    run_program(program, select.kernels_for("CPU"), dtype_of("double"), shots,
+    run_program(program, select.kernels_for(device), dtype_of("double"), shots,
                 np.random.default_rng(0), _NoControl(), max_states=2)
 
 
 def dynamic_rows(args, aer) -> list[tuple[str, float, str]]:
     circuit = dynamic_circuit(args.qubits)
-    ours = GPUSimulator(device="CPU")
+    ours = GPUSimulator(device=args.device)
     scale = args.shots / args.sample_shots
     rows = [("ours, branching", median_seconds(
         lambda: ours.run(circuit, shots=args.shots, seed_simulator=1).result(), args.repeats),
         "measured")]
     rows.append(("ours, one state per shot", scale * median_seconds(
-        lambda: ours_one_state_per_shot(circuit, args.sample_shots), 1), "scaled"))
+        lambda: ours_one_state_per_shot(circuit, args.sample_shots, args.device), 1),
+        "scaled"))
     if aer is not None:
         default = aer.AerSimulator(method="statevector")
         branching = aer.AerSimulator(method="statevector", shot_branching_enable=True)
@@ -120,7 +122,7 @@ def sweep_rows(args, aer) -> list[tuple[str, float, str]]:
     circuit = ansatz(args.sweep_qubits)
     rng = np.random.default_rng(2)
     binds = [{p: list(rng.uniform(-np.pi, np.pi, args.bindings)) for p in circuit.parameters}]
-    ours = GPUSimulator(device="CPU")
+    ours = GPUSimulator(device=args.device)
     rows = [("ours, parameter_binds", median_seconds(
         lambda: ours.run(circuit, parameter_binds=binds, shots=100, seed_simulator=1).result(),
         args.repeats), "measured")]
@@ -148,6 +150,8 @@ def main() -> None:
     parser.add_argument("--sweep-qubits", type=int, default=16)
     parser.add_argument("--bindings", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", choices=["CPU", "GPU"], default="CPU",
+                        help="our engine's device (the peers run on the CPU)")
     args = parser.parse_args()
     try:
         import qiskit_aer as aer
@@ -156,10 +160,10 @@ def main() -> None:
         print("qiskit-aer is not installed: only our own times")
     print_table(
         f"{args.qubits} qubits, {MID_MEASUREMENTS} mid-circuit measurements with feed-forward, "
-        f"{args.shots} shots (CPU, double)", dynamic_rows(args, aer))
+        f"{args.shots} shots (ours on {args.device}, double)", dynamic_rows(args, aer))
     print_table(
         f"{args.bindings}-binding sweep of a {args.sweep_qubits}-qubit ansatz, 100 shots each "
-        "(CPU, double)", sweep_rows(args, aer))
+        f"(ours on {args.device}, double)", sweep_rows(args, aer))
 
 
 if __name__ == "__main__":
