@@ -20,6 +20,7 @@ from qiskit.transpiler import Target
 from . import __version__
 from .admission import Reservation, admission_for
 from .compile.lower import lower_circuit
+from .compile.merge import merged
 from .compile.program import DEFAULT_BRANCH_STATES, Program
 from .compile.sweep import Sweep, parse_parameter_binds
 from .engine import run_program, total_steps
@@ -53,7 +54,7 @@ class _Experiment:
             yield self.program
             return
         for values in self.sweep:
-            yield self.program.bind(values)
+            yield merged(self.program.bind(values))
 
 
 @cache
