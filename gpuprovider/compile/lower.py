@@ -29,7 +29,7 @@ from ..exceptions import InvalidCircuitError
 from ..gates import NO_OP_NAMES, supported_instructions
 from ..kernels.layout import basis_offsets
 from .classical import ClassicalLayout, compile_condition, compile_store, compile_target
-from .merge import merge_one_qubit_runs
+from .merge import merge_one_qubit_gates
 from .program import (
     SAVE_OPS,
     BranchOp,
@@ -663,7 +663,7 @@ def lower_circuit(
     low.add_phase(circuit.global_phase)
     for instruction in circuit.data:
         low.lower(instruction, top)
-    ops = low.ops if low.has_control_flow else merge_one_qubit_runs(low.ops)
+    ops = low.ops if low.has_control_flow else merge_one_qubit_gates(low.ops, circuit.num_qubits)
     ops = _mark_final_measurements(ops, circuit.num_qubits)  # after merging: indices final
     layout = low._layout
     return Program(
