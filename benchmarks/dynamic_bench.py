@@ -184,6 +184,9 @@ def main() -> None:
     parser.add_argument("--sweep-qubits", type=int, default=16)
     parser.add_argument("--bindings", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", choices=["dynamic", "sweep"],
+                        help="run one of the two comparisons (each in a fresh process is "
+                             "quieter: the first leaves Aer's large allocations behind)")
     parser.add_argument("--peer-memory-gib", type=int, default=16,
                         help="address-space limit of the child running Aer's shot branching")
     parser.add_argument("--device", choices=["CPU", "GPU"], default="CPU",
@@ -194,12 +197,15 @@ def main() -> None:
     except ImportError:
         aer = None
         print("qiskit-aer is not installed: only our own times")
-    print_table(
-        f"{args.qubits} qubits, {MID_MEASUREMENTS} mid-circuit measurements with feed-forward, "
-        f"{args.shots} shots (ours on {args.device}, double)", dynamic_rows(args, aer))
-    print_table(
-        f"{args.bindings}-binding sweep of a {args.sweep_qubits}-qubit ansatz, 100 shots each "
-        f"(ours on {args.device}, double)", sweep_rows(args, aer))
+    if args.only in (None, "dynamic"):
+        print_table(
+            f"{args.qubits} qubits, {MID_MEASUREMENTS} mid-circuit measurements with "
+            f"feed-forward, {args.shots} shots (ours on {args.device}, double)",
+            dynamic_rows(args, aer))
+    if args.only in (None, "sweep"):
+        print_table(
+            f"{args.bindings}-binding sweep of a {args.sweep_qubits}-qubit ansatz, 100 shots "
+            f"each (ours on {args.device}, double)", sweep_rows(args, aer))
 
 
 if __name__ == "__main__":
