@@ -30,14 +30,14 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+from gpuprovider.kernels import select
+from gpuprovider.kernels.precision import dtype_of
 from qiskit import ClassicalRegister, QuantumCircuit, QuantumRegister
 from qiskit.circuit import ParameterVector
 
 from gpuprovider import GPUSimulator
 from gpuprovider.compile.lower import lower_circuit
 from gpuprovider.engine import run_program
-from gpuprovider.kernels import select
-from gpuprovider.kernels.precision import dtype_of
 
 MID_MEASUREMENTS = 5
 

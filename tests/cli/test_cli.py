@@ -14,6 +14,8 @@ from gpuprovider import __version__, cli
 from gpuprovider.cli import main
 from gpuprovider.kernels import select
 
+from testkit import ALPHA, chi_square_pvalue
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 GHZ = str(EXAMPLES / "ghz.qasm")
 
@@ -55,6 +57,14 @@ def test_qasm3_qft_gives_every_outcome(capsys):
     summary = run_json(capsys, str(EXAMPLES / "qft.qasm"), "--shots", "4000", "--seed", "2")
     assert len(summary["counts"]) == 16
     assert min(summary["counts"].values()) > 150
+
+
+def test_qasm3_feed_forward_teleports(capsys):
+    summary = run_json(capsys, str(EXAMPLES / "teleport.qasm"), "--shots", "4000", "--seed", "3")
+    assert sum(summary["counts"].values()) == 4000
+    assert {key.split()[0] for key in summary["counts"]} == {"0"}  # the undone rotation
+    assert {key.split()[1] for key in summary["counts"]} == {"00", "01", "10", "11"}
+    assert chi_square_pvalue(summary["counts"], {f"0 {m:02b}": 0.25 for m in range(4)}) > ALPHA
 
 
 def test_biased_bell_pair(capsys):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from qiskit import QuantumCircuit
-from qiskit.quantum_info import random_unitary
+from qiskit.quantum_info import Statevector, random_unitary
 
-from gpuprovider.compile.lower import gate_op
+from gpuprovider.compile.lower import gate_op, lower_circuit
 from gpuprovider.compile.merge import merge_one_qubit_gates
 from gpuprovider.compile.program import DiagonalOp
 from gpuprovider.kernels import cpu
@@ -62,9 +62,6 @@ def test_an_ansatz_layer_folds_into_its_entanglers():
         circuit.rz(0.3 * q - 0.1, q)
     for q in range(3):
         circuit.cx(q, q + 1)
-    from gpuprovider.compile.lower import lower_circuit
-    from qiskit.quantum_info import Statevector
-
     program = lower_circuit(circuit, np.complex128)
     assert len(program.ops) == 3
     state = cpu.allocate(4, np.complex128)
@@ -81,8 +78,6 @@ def test_diagonal_runs_stay_diagonal():
 
 
 def test_circuits_with_control_flow_are_not_merged():
-    from gpuprovider.compile.lower import lower_circuit
-
     circuit = QuantumCircuit(1, 1)
     circuit.rx(0.1, 0)
     circuit.rz(0.2, 0)
