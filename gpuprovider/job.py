@@ -134,7 +134,8 @@ class GPUJob(JobV1):
         return self._status
 
     def progress(self) -> tuple[int, int]:
-        """``(operations done, operations in all)`` so far; never blocks."""
+        """``(steps done, steps in all)`` so far; never blocks. A step is an operation of a
+        circuit simulated once, or a finished shot of one with mid-circuit measurements."""
         return self._control.steps_done, self._control.total_steps
 
     def result(self, timeout: float | None = None) -> Result:
