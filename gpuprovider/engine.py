@@ -174,9 +174,9 @@ class _Run:
     # --- the run -----------------------------------------------------------------------
 
     def execute(self, dtype: np.dtype) -> None:
-        classical = (self.program.new_classical_state() if self.program.new_classical_state
-                     else ClassicalState())
-        self.pending.append(_Branch(self._allocate(dtype), self.shots, classical))
+        self.pending.append(
+            _Branch(self._allocate(dtype), self.shots, self.program.new_classical_state())
+        )
         try:
             while self.pending:
                 branch = self.pending.pop()

@@ -28,7 +28,13 @@ from qiskit.quantum_info import Operator, SparsePauliOp
 from ..exceptions import InvalidCircuitError
 from ..gates import NO_OP_NAMES, supported_instructions
 from ..kernels.layout import basis_offsets
-from .classical import ClassicalLayout, compile_condition, compile_store, compile_target
+from .classical import (
+    ClassicalLayout,
+    ClassicalState,
+    compile_condition,
+    compile_store,
+    compile_target,
+)
 from .merge import merge_one_qubit_gates
 from .program import (
     SAVE_OPS,
@@ -197,7 +203,7 @@ def _parameterized_phase(phase: ParameterExpression, dtype: np.dtype) -> Paramet
         angle = _bound_params([phase], values)[0]
         return DiagonalOp(_PHASE_QUBITS, np.array([cmath.exp(1j * angle)], dtype=dtype))
 
-    return ParameterizedGateOp(_PHASE_QUBITS, build, frozenset(phase.parameters))
+    return ParameterizedGateOp(_PHASE_QUBITS, build)
 
 
 def _parameterized_gate(low: _Lowering, instruction: CircuitInstruction,
@@ -227,7 +233,7 @@ def _parameterized_gate(low: _Lowering, instruction: CircuitInstruction,
             return DiagonalOp(qubit_array, np.diagonal(matrix).astype(dtype))
         return MatrixOp(qubit_array, np.ascontiguousarray(matrix, dtype=dtype))
 
-    return ParameterizedGateOp(qubit_array, build, parameters)
+    return ParameterizedGateOp(qubit_array, build)
 
 
 def _lower_gate(low: _Lowering, instruction: CircuitInstruction, scope: _Scope) -> None:
@@ -669,7 +675,6 @@ def lower_circuit(
     return Program(
         circuit.name, circuit.num_qubits, circuit.num_clbits, ops,
         has_control_flow=low.has_control_flow,
-        parameters=frozenset(circuit.parameters) if parameterized else frozenset(),
-        new_classical_state=None if layout is None else layout.new_state,
+        new_classical_state=ClassicalState if layout is None else layout.new_state,
     )
 

@@ -15,6 +15,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from ..kernels.layout import permutation_matrix
 from .program import (
     SAVE_OPS,
     DiagonalOp,
@@ -38,10 +39,7 @@ def _matrix(op: MatrixOp | DiagonalOp | PermutationOp) -> np.ndarray:
         return op.matrix
     if isinstance(op, DiagonalOp):
         return np.diag(op.diagonal)
-    dim = op.permutation.size
-    dense = np.zeros((dim, dim), dtype=op.phases.dtype)
-    dense[np.arange(dim), op.permutation] = op.phases
-    return dense
+    return permutation_matrix(op.permutation, op.phases)
 
 
 def _touched(op: Op, num_qubits: int) -> list[int]:

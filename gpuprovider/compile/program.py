@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..kernels.precision import statevector_bytes
+from .classical import ClassicalState
 
 
 @dataclass(frozen=True)
@@ -205,7 +206,6 @@ class ParameterizedGateOp:
 
     qubits: np.ndarray
     build: Callable[[dict], GateOp]
-    parameters: frozenset
 
 
 GateOp = MatrixOp | DiagonalOp | PermutationOp | ControlledOp | PrepareOp | ZeroStateOp
@@ -232,9 +232,8 @@ class Program:
     num_clbits: int
     ops: list[Op] = field(default_factory=list)
     has_control_flow: bool = False
-    parameters: frozenset = frozenset()
-    new_classical_state: Callable[[], Any] | None = None
-    """Makes a branch's initial ClassicalState (None: the circuit has no classical data)."""
+    new_classical_state: Callable[[], ClassicalState] = ClassicalState
+    """Makes a branch's initial classical state (clbits, and the circuit's variables)."""
 
     @property
     def measurements(self) -> list[MeasureOp]:
@@ -244,15 +243,7 @@ class Program:
     def is_sampled(self) -> bool:
         """True when one simulation serves every shot: no control flow, every measurement
         final and no reset of a used qubit."""
-        return not self.has_control_flow and self.first_stochastic_index == len(self.ops)
-
-    @property
-    def first_stochastic_index(self) -> int:
-        """Index of the first op whose outcome is random per shot (len(ops) if none)."""
-        for index, op in enumerate(self.ops):
-            if isinstance(op, ResetOp) or (isinstance(op, MeasureOp) and not op.final):
-                return index
-        return len(self.ops)
+        return not self.has_control_flow and self.stochastic_ops == 0
 
     @property
     def stochastic_ops(self) -> int:
@@ -297,4 +288,4 @@ class Program:
         """
         ops = [op.build(values) if isinstance(op, ParameterizedGateOp) else op
                for op in self.ops]
-        return replace(self, ops=ops, parameters=frozenset())
+        return replace(self, ops=ops)
