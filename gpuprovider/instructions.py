@@ -37,7 +37,7 @@ class SaveProbabilitiesDict(Instruction):
         super().__init__("save_probabilities_dict", num_qubits, 0, [], label=label)
 
 
-def _pauli_terms(operator: Pauli | SparsePauliOp) -> list[tuple[str, tuple[float, float]]]:
+def _aer_expval_params(operator: Pauli | SparsePauliOp) -> list[tuple[str, tuple[float, float]]]:
     """Aer's parameter layout: ``(label, (coefficient, 0))`` per term (Hermitian operators)."""
     operator = SparsePauliOp(operator).simplify()
     if max(abs(operator.coeffs.imag), default=0.0) > 1e-12:
@@ -51,7 +51,7 @@ class SaveExpectationValue(Instruction):
     def __init__(
         self, operator: Pauli | SparsePauliOp, label: str = "expectation_value"
     ) -> None:
-        terms = _pauli_terms(operator)
+        terms = _aer_expval_params(operator)
         super().__init__("save_expval", len(terms[0][0]), 0, terms, label=label)
 
 
@@ -61,7 +61,7 @@ class SaveExpectationValueVariance(Instruction):
     def __init__(
         self, operator: Pauli | SparsePauliOp, label: str = "expectation_value_variance"
     ) -> None:
-        terms = _pauli_terms(operator)
+        terms = _aer_expval_params(operator)
         super().__init__("save_expval_var", len(terms[0][0]), 0, terms, label=label)
 
 

@@ -85,6 +85,9 @@ class _Scope:
     clbits: dict[Clbit, int]
     in_loop: bool = False
 
+    def qubits_of(self, instruction: CircuitInstruction) -> list[int]:
+        return [self.qubits[q] for q in instruction.qubits]
+
     def enter(self, block: QuantumCircuit, instruction: CircuitInstruction,
               loop: bool = False) -> _Scope:
         return _Scope(
@@ -238,7 +241,7 @@ def _parameterized_gate(low: _Lowering, instruction: CircuitInstruction,
 
 def _lower_gate(low: _Lowering, instruction: CircuitInstruction, scope: _Scope) -> None:
     operation = instruction.operation
-    qubits = [scope.qubits[q] for q in instruction.qubits]
+    qubits = scope.qubits_of(instruction)
     if any(isinstance(p, ParameterExpression) and p.parameters for p in operation.params):
         if not low.parameterized:
             names = ", ".join(sorted(str(p) for p in operation.params
@@ -274,7 +277,7 @@ def _lower_controlled(low: _Lowering, operation: ControlledGate, qubits: list[in
 
 def _lower_unitary(low: _Lowering, instruction: CircuitInstruction, scope: _Scope) -> None:
     matrix = np.asarray(instruction.operation.to_matrix(), dtype=np.complex128)
-    qubits = [scope.qubits[q] for q in instruction.qubits]
+    qubits = scope.qubits_of(instruction)
     deviation = np.max(np.abs(matrix @ matrix.conj().T - np.eye(matrix.shape[0])))
     if deviation > UNITARY_TOLERANCE:
         raise low.error(
@@ -285,7 +288,7 @@ def _lower_unitary(low: _Lowering, instruction: CircuitInstruction, scope: _Scop
 
 
 def _lower_diagonal(low: _Lowering, instruction: CircuitInstruction, scope: _Scope) -> None:
-    qubits = [scope.qubits[q] for q in instruction.qubits]
+    qubits = scope.qubits_of(instruction)
     diagonal = np.asarray(instruction.operation.params, dtype=np.complex128)
     low.emit(DiagonalOp(np.asarray(qubits, dtype=np.int64), diagonal.astype(low.dtype)))
     low.touched.update(qubits)
@@ -358,7 +361,7 @@ def _prepare_from_zero(low: _Lowering, instruction: CircuitInstruction,
 
 def _lower_initialize(low: _Lowering, instruction: CircuitInstruction, scope: _Scope) -> None:
     """Reset the qubits, then prepare the target state on them."""
-    qubits = [scope.qubits[q] for q in instruction.qubits]
+    qubits = scope.qubits_of(instruction)
     if len(qubits) == low.circuit.num_qubits:
         if low.touched:
             low.emit(ZeroStateOp())  # resetting every qubit leaves exactly |0...0>
@@ -373,7 +376,7 @@ def _lower_state_preparation(low: _Lowering, instruction: CircuitInstruction,
                              scope: _Scope) -> None:
     """A unitary taking |0..0> to the target state: a cheap spread while the qubits are
     still |0>, else the full unitary."""
-    qubits = [scope.qubits[q] for q in instruction.qubits]
+    qubits = scope.qubits_of(instruction)
     inverse = getattr(instruction.operation, "_inverse", False)
     if not inverse and not low.touched.intersection(qubits):
         _prepare_from_zero(low, instruction, qubits)
@@ -400,7 +403,7 @@ def _save_label(low: _Lowering, instruction: CircuitInstruction, scope: _Scope) 
 
 def _lower_save_statevector(low: _Lowering, instruction: CircuitInstruction,
                             scope: _Scope) -> None:
-    qubits = [scope.qubits[q] for q in instruction.qubits]
+    qubits = scope.qubits_of(instruction)
     if sorted(qubits) != list(range(low.circuit.num_qubits)):
         raise low.error(
             f"save_statevector must act on every qubit of the circuit "
@@ -414,7 +417,7 @@ def _lower_save_statevector(low: _Lowering, instruction: CircuitInstruction,
 
 def _lower_save_probabilities(low: _Lowering, instruction: CircuitInstruction,
                               scope: _Scope) -> None:
-    qubits = np.asarray([scope.qubits[q] for q in instruction.qubits], dtype=np.int64)
+    qubits = np.asarray(scope.qubits_of(instruction), dtype=np.int64)
     label = _save_label(low, instruction, scope)
     as_dict = instruction.operation.name == "save_probabilities_dict"
     low.emit(SaveProbabilitiesOp(label, qubits, as_dict))
@@ -439,7 +442,7 @@ def _pauli_terms(low: _Lowering, operator: SparsePauliOp, qubits: list[int]) -> 
 
 def _lower_save_expval(low: _Lowering, instruction: CircuitInstruction, scope: _Scope) -> None:
     operation = instruction.operation
-    qubits = [scope.qubits[q] for q in instruction.qubits]
+    qubits = scope.qubits_of(instruction)
     label = _save_label(low, instruction, scope)
     try:
         operator = SparsePauliOp.from_list(
