@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 import uuid
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 import numpy as np
@@ -21,6 +21,7 @@ from . import __version__
 from .admission import Reservation, admission_for
 from .compile.lower import lower_circuit
 from .compile.merge import merged
+from .compile.plan import planned
 from .compile.program import DEFAULT_BRANCH_STATES, Program
 from .compile.sweep import Sweep, parse_parameter_binds
 from .engine import run_program, total_steps
@@ -37,24 +38,37 @@ MAX_INDEX_QUBITS = 62
 
 @dataclass(frozen=True)
 class _Experiment:
-    """One circuit of a run: its lowered program and, for a sweep, its bindings."""
+    """One circuit of a run: its lowered program and, for a sweep, its bindings.
+
+    ``plan`` turns a bound program into the one the device runs (tile passes); a program
+    without a sweep is planned once, here, a sweep's per binding as the job reaches it.
+    """
 
     header: dict[str, Any]
     program: Program
     max_states: int
     sweep: Sweep | None
+    plan: Callable[[Program], Program]
+
+    def __post_init__(self) -> None:
+        if self.sweep is None:
+            object.__setattr__(self, "program", self.plan(self.program))
 
     @property
     def count(self) -> int:
         return 1 if self.sweep is None else len(self.sweep)
 
     def programs(self) -> Iterator[Program]:
-        """The program of each experiment, bound one at a time as the job reaches it."""
+        """The program of each experiment, bound and planned one at a time."""
         if self.sweep is None:
             yield self.program
             return
         for values in self.sweep:
-            yield merged(self.program.bind(values))
+            yield self.plan(merged(self.program.bind(values)))
+
+    def steps(self, shots: int) -> int:
+        """Progress steps of all its runs (bindings plan alike: the first one counts)."""
+        return self.count * total_steps(next(self.programs()), shots)
 
 
 @cache
@@ -171,14 +185,12 @@ class GPUSimulator(BackendV2):
         max_states = self._check_capacity(programs, config)
         self._check_engine_limits(programs, config)
         headers = [circuit_header(circuit) for circuit in circuits]
+        plan = partial(planned, kernels=select.kernels_for(config.device), dtype=dtype)
         experiments = [
-            _Experiment(header, program, states, sweep)
+            _Experiment(header, program, states, sweep, plan)
             for header, program, states, sweep in zip(headers, programs, max_states, sweeps)
         ]
-        steps = sum(
-            experiment.count * total_steps(experiment.program, config.shots)
-            for experiment in experiments
-        )
+        steps = sum(experiment.steps(config.shots) for experiment in experiments)
         job_id = str(uuid.uuid4())
         admission = admission_for(config.device)
         # The circuits run one after another, so the job holds one circuit's states at a time.

@@ -112,6 +112,8 @@ def experiment_result(
             "branches": outcome.branches,
             "simulation_time": outcome.time_taken,
             "num_qubits": outcome.program.num_qubits,
+            "passes": outcome.program.passes,
+            "gates": outcome.program.gates,
         },
     )
 

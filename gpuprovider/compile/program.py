@@ -75,6 +75,25 @@ class ControlledOp:
 
 
 @dataclass(frozen=True)
+class TileOp:
+    """Gates applied tile by tile in one pass over the state (cache blocking; the planner
+    makes these, the format is :mod:`gpuprovider.kernels.tiles`). ``gates``: how many of
+    the program's gate ops it applies."""
+
+    tile_qubits: np.ndarray
+    run_length: int
+    run_offsets: np.ndarray
+    table: np.ndarray
+    ints: np.ndarray
+    data: np.ndarray
+    gates: int
+
+    def apply(self, kernels: ModuleType, state) -> None:
+        kernels.apply_tile_pass(state, self.tile_qubits, self.run_length, self.run_offsets,
+                                self.table, self.ints, self.data)
+
+
+@dataclass(frozen=True)
 class PrepareOp:
     """Put ``qubits``, which are |0> here, into the state ``amplitudes`` (``initialize``).
 
@@ -208,7 +227,8 @@ class ParameterizedGateOp:
     build: Callable[[dict], GateOp]
 
 
-GateOp = MatrixOp | DiagonalOp | PermutationOp | ControlledOp | PrepareOp | ZeroStateOp
+GateOp = (MatrixOp | DiagonalOp | PermutationOp | ControlledOp | PrepareOp | ZeroStateOp
+          | TileOp)
 ControlOp = JumpOp | BranchOp | SwitchOp | StoreOp
 Op = GateOp | MeasureOp | ResetOp | SaveOp | ControlOp | ParameterizedGateOp
 
@@ -263,6 +283,25 @@ class Program:
             if isinstance(op, (MatrixOp, PermutationOp, ControlledOp, ParameterizedGateOp))
         ]
         return max(widths, default=0)
+
+    @property
+    def passes(self) -> int:
+        """Passes over the state the op list makes when run once: every op but control
+        flow, stores and final measurements (sampled together in one pass at the end)."""
+        skipped = (JumpOp, BranchOp, SwitchOp, StoreOp)
+        count = sum(
+            1 for op in self.ops
+            if not isinstance(op, skipped) and not (isinstance(op, MeasureOp) and op.final)
+        )
+        return count + (1 if any(op.final for op in self.measurements) else 0)
+
+    @property
+    def gates(self) -> int:
+        """How many gate ops of the lowered circuit the op list applies."""
+        return sum(
+            op.gates if isinstance(op, TileOp) else 1 for op in self.ops
+            if isinstance(op, (MatrixOp, DiagonalOp, PermutationOp, ControlledOp, TileOp))
+        )
 
     def states_needed(self, branch_states: int = DEFAULT_BRANCH_STATES) -> int:
         """How many full statevectors a run holds at once with at most ``branch_states``

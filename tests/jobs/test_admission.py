@@ -20,7 +20,7 @@ from gpuprovider import GPUJob, GPUSimulator
 from gpuprovider.admission import POLL_SECONDS, MemoryAdmission, admission_for
 from gpuprovider.exceptions import CapacityError, JobCancelledError
 from gpuprovider.kernels.precision import statevector_bytes
-from testkit import ControlledWork, KernelGate, wait_until
+from testkit import GATE_KERNELS, ControlledWork, KernelGate, wait_until
 
 WAIT_BOUND_SECONDS = 1.0
 """A request or job that should be admitted, or withdrawn on cancel, is within this long."""
@@ -359,8 +359,7 @@ def cpu_memory_for_one_job(monkeypatch) -> MemoryAdmission:
 
 @pytest.fixture
 def kernel_gate(monkeypatch) -> KernelGate:
-    gate = KernelGate()
-    monkeypatch.setattr(cpu_kernels, "apply_matrix", gate)
+    gate = KernelGate().install(monkeypatch)
     yield gate
     gate.release.set()
 
@@ -408,7 +407,8 @@ def test_failed_cpu_job_gives_its_statevector_back(monkeypatch):
         states.append(weakref.ref(state))
         raise RuntimeError("simulated kernel failure")
 
-    monkeypatch.setattr(cpu_kernels, "apply_matrix", broken_kernel)
+    for kernel in GATE_KERNELS:  # planned or not, gates pass here
+        monkeypatch.setattr(cpu_kernels, kernel, broken_kernel)
     job = GPUSimulator(device="CPU").run(basis_circuit(0), shots=5)
     job.wait_for_final_state(timeout=30, wait=0.05)
 

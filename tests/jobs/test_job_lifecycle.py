@@ -17,7 +17,7 @@ from qiskit.providers import JobError, JobStatus, JobTimeoutError, JobV1
 
 import gpuprovider.kernels.cpu as cpu_kernels
 from gpuprovider import GPUJob, GPUSimulator
-from testkit import ControlledWork, KernelGate, random_circuit, wait_until
+from testkit import GATE_KERNELS, ControlledWork, KernelGate, random_circuit, wait_until
 
 JOB_THREAD_PREFIX = "gpuprovider-job-"
 CANCEL_BOUND_SECONDS = 1.0
@@ -56,8 +56,7 @@ def cpu_backend() -> GPUSimulator:
 
 @pytest.fixture
 def kernel_gate(monkeypatch) -> KernelGate:
-    gate = KernelGate()
-    monkeypatch.setattr(cpu_kernels, "apply_matrix", gate)
+    gate = KernelGate().install(monkeypatch)
     yield gate
     gate.release.set()
 
@@ -268,7 +267,8 @@ def test_error_in_the_job_thread_gives_error_status_and_chained_job_error(
     def broken_kernel(*args, **kwargs):
         raise KernelFailure("simulated kernel failure")
 
-    monkeypatch.setattr(cpu_kernels, "apply_matrix", broken_kernel)
+    for kernel in GATE_KERNELS:  # planned or not, gates pass here
+        monkeypatch.setattr(cpu_kernels, kernel, broken_kernel)
     job = cpu_backend.run(gated_circuit(), shots=10)
 
     with pytest.raises(JobError) as info:
