@@ -31,13 +31,9 @@ import numpy as np
 
 from ..kernels.layout import basis_offsets, controlled_layout, permutation_matrix
 from ..kernels.tiles import (
-    A,
-    B,
-    C,
     CONDITION_MASK,
     CONDITION_VALUE,
     CONTROLLED1,
-    D,
     DATA,
     DENSE1,
     DENSE2,
@@ -45,6 +41,10 @@ from ..kernels.tiles import (
     GATHER,
     KIND,
     TABLE_FIELDS,
+    A,
+    B,
+    C,
+    D,
     run_layout,
 )
 from .program import (

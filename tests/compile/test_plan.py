@@ -1,0 +1,230 @@
+"""The pass planner: relabelled SWAPs, tile passes and fusion give the same state as the
+circuit, on tiles small enough that chunks, outside qubits and outside controls all occur."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from gpuprovider.kernels import cpu
+from qiskit import QuantumCircuit, transpile
+from qiskit.circuit.library import (
+    DiagonalGate,
+    MCPhaseGate,
+    MCXGate,
+    QFTGate,
+    UnitaryGate,
+)
+from qiskit.quantum_info import Operator, Statevector, random_unitary
+
+from gpuprovider import GPUSimulator
+from gpuprovider.compile.lower import lower_circuit
+from gpuprovider.compile.plan import (
+    PlanPolicy,
+    _Gate,
+    embed_diagonal,
+    embed_matrix,
+    fuse,
+    group_into_tiles,
+    plan_ops,
+    planned,
+)
+from gpuprovider.compile.program import PermutationOp, SaveStatevectorOp, TileOp
+
+DTYPES = [np.complex128, np.complex64]
+TOLERANCE = {np.complex128: 1e-10, np.complex64: 2e-5}
+
+SMALL_TILES = PlanPolicy(
+    tile_qubits=4, low_qubits=1, fusion_max_qubits=3, diagonal_max_qubits=4,
+    dense_cost=cpu.GATE_COST["dense"], diagonal_cost=cpu.GATE_COST["diagonal"],
+    parallel_min_qubits=0,
+)
+"""Tiles of 4 qubits on 7-qubit states: 8 chunks, most gates with qubits outside the tile."""
+
+
+def mixed_circuit(num_qubits: int, num_gates: int, seed: int) -> QuantumCircuit:
+    """Random gates of every kind the planner places: dense 1-3 qubit, permutations, SWAPs,
+    diagonals (cz, cp, rzz, 3-qubit diagonal, mcphase), controlled gates with one or two
+    targets and open or closed controls (the lowering keeps the global phase for saves, so
+    there is none here)."""
+    rng = np.random.default_rng(seed)
+    circuit = QuantumCircuit(num_qubits)
+
+    def qubits(count: int) -> list[int]:
+        return [int(q) for q in rng.choice(num_qubits, count, replace=False)]
+
+    def angle() -> float:
+        return float(rng.uniform(0, 2 * np.pi))
+
+    makers = [
+        lambda: circuit.h(qubits(1)[0]),
+        lambda: circuit.u(angle(), angle(), angle(), qubits(1)[0]),
+        lambda: circuit.cx(*qubits(2)),
+        lambda: circuit.swap(*qubits(2)),
+        lambda: circuit.cz(*qubits(2)),
+        lambda: circuit.cp(angle(), *qubits(2)),
+        lambda: circuit.rzz(angle(), *qubits(2)),
+        lambda: circuit.append(random_unitary(4, seed=int(rng.integers(1 << 30))), qubits(2)),
+        lambda: circuit.append(random_unitary(8, seed=int(rng.integers(1 << 30))), qubits(3)),
+        lambda: circuit.append(DiagonalGate(list(np.exp(1j * rng.uniform(0, 6, 8)))),
+                               qubits(3)),
+        lambda: circuit.append(MCXGate(2, ctrl_state=int(rng.integers(4))), qubits(3)),
+        lambda: circuit.append(MCPhaseGate(angle(), 2), qubits(3)),
+        lambda: circuit.append(
+            UnitaryGate(random_unitary(4, seed=int(rng.integers(1 << 30)))).control(
+                2, ctrl_state=int(rng.integers(4))),
+            qubits(4)),
+    ]
+    for _ in range(num_gates):
+        makers[int(rng.integers(len(makers)))]()
+    return circuit
+
+
+def planned_ops(circuit: QuantumCircuit, dtype, policy: PlanPolicy) -> list:
+    """The circuit's ops planned, ending with the qubits in place: a statevector save (which
+    the relabelling cannot rename) closes the list and is dropped after planning."""
+    program = lower_circuit(circuit, np.dtype(dtype), where="test")
+    ops = plan_ops([*program.ops, SaveStatevectorOp("end", 0.0)], circuit.num_qubits,
+                   np.dtype(dtype), policy)
+    assert isinstance(ops[-1], SaveStatevectorOp)
+    return ops[:-1]
+
+
+def run_ops(ops, num_qubits: int, dtype) -> np.ndarray:
+    state = cpu.allocate(num_qubits, dtype)
+    for op in ops:
+        op.apply(cpu, state)
+    return state
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("seed", range(6))
+def test_planned_small_tiles_match_statevector(dtype, seed):
+    circuit = mixed_circuit(7, 60, seed)
+    ops = planned_ops(circuit, dtype, SMALL_TILES)
+    assert any(isinstance(op, TileOp) for op in ops)
+    expected = Statevector(circuit).data
+    np.testing.assert_allclose(run_ops(ops, 7, dtype), expected, atol=TOLERANCE[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("seed", range(3))
+def test_planned_with_the_cpu_policy_matches_statevector(dtype, seed):
+    circuit = mixed_circuit(14, 80, seed)  # large enough for several chunks per pass
+    ops = planned_ops(circuit, dtype, PlanPolicy.of(cpu, np.dtype(dtype)))
+    expected = Statevector(circuit).data
+    np.testing.assert_allclose(run_ops(ops, 14, dtype), expected, atol=TOLERANCE[dtype])
+
+
+def test_tile_passes_hold_their_gates_qubits_and_the_low_qubits():
+    ops = planned_ops(mixed_circuit(7, 80, seed=11), np.complex128, SMALL_TILES)
+    passes = [op for op in ops if isinstance(op, TileOp)]
+    assert len(passes) > 1
+    for tile_pass in passes:
+        qubits = tile_pass.tile_qubits.tolist()
+        assert qubits == sorted(set(qubits)) and len(qubits) == SMALL_TILES.tile_qubits
+        assert 0 in qubits
+        assert tile_pass.table.shape[0] >= 1
+
+
+def test_grouping_defers_gates_that_do_not_commute_past_a_deferred_one():
+    matrix = np.eye(2, dtype=complex)
+    gates = [
+        _Gate("dense", (0, 1), np.eye(4, dtype=complex)),
+        _Gate("dense", (2, 3), np.eye(4, dtype=complex)),  # does not fit a 3-qubit tile
+        _Gate("dense", (3,), matrix),  # waits for the deferred gate on qubit 3
+        _Gate("diagonal", (3, 0), np.ones(4, dtype=complex)),  # waits too (dense on 3)
+        _Gate("dense", (1,), matrix),  # free: nothing deferred touches qubit 1
+    ]
+    passes = group_into_tiles(gates, num_qubits=4, tile=3, low_qubits=1)
+    first_qubits, first_gates = passes[0]
+    assert first_gates == [gates[0], gates[4]]
+    assert set(first_qubits) >= {0, 1}
+    assert [gate for _, chosen in passes[1:] for gate in chosen] == gates[1:4]
+
+
+def test_diagonals_need_no_tile_qubits_and_join_the_first_pass():
+    gates = [
+        _Gate("dense", (0,), np.eye(2, dtype=complex)),
+        _Gate("diagonal", (5, 6), np.ones(4, dtype=complex)),
+    ]
+    passes = group_into_tiles(gates, num_qubits=7, tile=2, low_qubits=1)
+    assert len(passes) == 1 and passes[0][1] == gates
+
+
+def test_swaps_move_no_data_before_measurements():
+    circuit = QuantumCircuit(5)
+    circuit.h(0)
+    circuit.swap(0, 4)
+    circuit.swap(1, 4)
+    circuit.cx(1, 2)
+    circuit.measure_all()
+    program = planned(lower_circuit(circuit, np.dtype(np.complex128), where="test"), cpu,
+                      np.dtype(np.complex128))
+    assert not any(isinstance(op, PermutationOp) for op in program.ops)
+    # The H and the CX now act on the positions the swaps moved the qubits to.
+    assert sorted(op.qubit for op in program.measurements) == list(range(5))
+
+
+def test_swaps_are_undone_before_a_statevector_save():
+    circuit = QuantumCircuit(4)
+    circuit.h(0)
+    circuit.swap(0, 3)
+    circuit.cx(3, 1)
+    circuit.save_statevector()
+    result = GPUSimulator(device="CPU").run(circuit, shots=1).result()
+    expected = Statevector(_without_save(circuit)).data
+    np.testing.assert_allclose(np.asarray(result.get_statevector()), expected, atol=1e-12)
+
+
+def _without_save(circuit: QuantumCircuit) -> QuantumCircuit:
+    bare = circuit.copy_empty_like()
+    for instruction in circuit.data:
+        if instruction.operation.name != "save_statevector":
+            bare.append(instruction)
+    return bare
+
+
+def test_embed_matrix_matches_qiskit_operator():
+    unitary = random_unitary(4, seed=3).data
+    reference = QuantumCircuit(3)
+    reference.unitary(unitary, [2, 0])
+    embedded = embed_matrix(unitary, (2, 0), (0, 1, 2))
+    np.testing.assert_allclose(embedded, Operator(reference).data, atol=1e-12)
+
+
+def test_embed_diagonal_matches_the_dense_embedding():
+    diagonal = np.exp(1j * np.arange(4))
+    union = (3, 1, 0)
+    np.testing.assert_allclose(np.diag(embed_diagonal(diagonal, (1, 3), union)),
+                               embed_matrix(np.diag(diagonal), (1, 3), union), atol=1e-12)
+
+
+def test_fusion_follows_the_cost_table():
+    policy = PlanPolicy.of(cpu, np.dtype(np.complex128))
+    one = _Gate("dense", (1,), np.array([[0, 1], [1, 0]], dtype=complex))
+    two = _Gate("dense", (0, 1), random_unitary(4, seed=1).data)
+    other = _Gate("dense", (1, 2), random_unitary(4, seed=2).data)
+    fused = fuse([one, two, other], policy)
+    # The 1-qubit gate folds into the 2-qubit one; two 2-qubit gates sharing a qubit would
+    # make a 3-qubit block that costs more than both on this device.
+    assert [set(gate.qubits) for gate in fused] == [{0, 1}, {1, 2}]
+    assert fused[0].sources == 2
+    union = fused[0].qubits
+    np.testing.assert_allclose(
+        fused[0].values,
+        embed_matrix(two.values, two.qubits, union) @ embed_matrix(one.values, (1,), union),
+        atol=1e-12)
+
+
+def test_qft_needs_few_passes_and_reports_them():
+    circuit = QuantumCircuit(16)
+    circuit.append(QFTGate(16), range(16))
+    circuit.measure_all()
+    circuit = transpile(circuit, basis_gates=["h", "cp", "swap", "measure"],
+                        optimization_level=0)
+    gates = sum(1 for instruction in circuit.data if instruction.operation.name != "measure")
+    result = GPUSimulator(device="CPU").run(circuit, shots=10, seed_simulator=1).result()
+    metadata = result.results[0].metadata
+    assert metadata["passes"] <= 6, metadata
+    assert 0 < metadata["gates"] <= gates
+    assert sum(result.get_counts().values()) == 10
