@@ -352,8 +352,12 @@ def measure(family: str, circuit: QuantumCircuit, simulator: Simulator, precisio
     row.skipped = missing_module(simulator.name) or _skip_reason(
         simulator, circuit.num_qubits, num_gates, previous, config)
     if row.skipped is None:
-        row.runs = time_runner(simulator.prepare(circuit, precision, config), config.repeats)
-        row.seconds = median(row.runs)
+        try:
+            row.runs = time_runner(simulator.prepare(circuit, precision, config), config.repeats)
+        except Exception as exc:  # noqa: BLE001 (one peer failing must not end the suite)
+            row.skipped = f"failed: {type(exc).__name__}: {exc}"
+        else:
+            row.seconds = median(row.runs)
     return row
 
 
@@ -453,6 +457,7 @@ def write_plot(rows: Sequence[Row], path: str | Path) -> None:
 
     matplotlib.use("Agg")
     from matplotlib import pyplot
+    from matplotlib.ticker import MaxNLocator
 
     families = list(dict.fromkeys(row.family for row in rows))
     figure, axes = pyplot.subplots(1, max(len(families), 1), figsize=(4.5 * len(families), 4),
@@ -464,6 +469,7 @@ def write_plot(rows: Sequence[Row], path: str | Path) -> None:
                       if (row.simulator, row.precision) == line]
             axis.plot(*zip(*points), marker="o", label=" ".join(line))
         axis.set(title=family, xlabel="qubits", ylabel="median seconds", yscale="log")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.grid(True, which="both", alpha=0.3)
         if measured:
             axis.legend(fontsize="small")
