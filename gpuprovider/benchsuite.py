@@ -14,6 +14,7 @@ import json
 import math
 import os
 import platform
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -287,6 +288,27 @@ def missing_module(simulator: str) -> str | None:
     return None
 
 
+def parse_sizes(text: str) -> tuple[int, ...]:
+    """Qubit counts from ``16-26`` (every size), ``16-26:2`` (every second), ``16,20,24`` or a
+    comma-separated mix of these, sorted.
+
+    Raises:
+        ValueError: ``text`` is none of these, or names a size below 2.
+    """
+    sizes: set[int] = set()
+    for part in text.split(","):
+        match = re.fullmatch(r"(\d+)(?:-(\d+)(?::(\d+))?)?", part.strip())
+        if match is None:
+            sizes = set()
+            break
+        first, last, step = (int(group) if group else None for group in match.groups())
+        sizes.update(range(first, (first if last is None else last) + 1, step or 1))
+    if not sizes or min(sizes) < 2:
+        raise ValueError(f"{text!r} is not a list of qubit counts of at least 2 (e.g. 16-26, "
+                         "16-26:2 or 16,20,24)")
+    return tuple(sorted(sizes))
+
+
 # --- timing -------------------------------------------------------------------------------------
 
 
@@ -315,11 +337,11 @@ def time_runner(run: Runner, repeats: int) -> list[float]:
     return times
 
 
-def estimate_seconds(previous: Row, num_qubits: int, num_gates: int) -> float:
-    """A run's seconds at ``num_qubits`` with ``num_gates`` gates, scaled from ``previous``
-    (same family, simulator and precision): time grows as 2^n times the gate count."""
-    growth = 2.0 ** (num_qubits - previous.num_qubits) * num_gates / max(previous.num_gates, 1)
-    return previous.seconds * growth
+def estimate_seconds(seconds: float, measured: tuple[int, int], wanted: tuple[int, int]) -> float:
+    """A run's seconds at ``wanted`` (qubits, gates), scaled from ``seconds`` measured at
+    ``measured`` (qubits, gates) on the same simulator: time grows as 2^n times the gates."""
+    (qubits, gates), (new_qubits, new_gates) = measured, wanted
+    return seconds * 2.0 ** (new_qubits - qubits) * new_gates / max(gates, 1)
 
 
 def _memory_limit(num_qubits: int) -> str | None:
@@ -338,7 +360,8 @@ def _skip_reason(simulator: Simulator, num_qubits: int, num_gates: int, previous
     if previous is not None and previous.skipped:
         return f"skipped at {previous.num_qubits} qubits already"
     if previous is not None and previous.seconds is not None:
-        estimate = estimate_seconds(previous, num_qubits, num_gates)
+        estimate = estimate_seconds(previous.seconds, (previous.num_qubits, previous.num_gates),
+                                    (num_qubits, num_gates))
         if estimate > config.budget_s:
             return f"estimated {estimate:.0f} s a run > budget {config.budget_s:g} s"
     return _memory_limit(num_qubits)

@@ -279,25 +279,11 @@ def _names(allowed: Sequence[str], what: str) -> Callable[[str], tuple[str, ...]
     return parse
 
 
-_SIZES = re.compile(r"(\d+)(?:-(\d+)(?::(\d+))?)?")
-
-
 def _qubit_sizes(text: str) -> tuple[int, ...]:
-    """Qubit counts: ``16-26`` (every size), ``16-26:2`` (every second), ``16,20,24``, or a
-    comma-separated mix; each at least 2."""
-    sizes: set[int] = set()
-    for part in text.split(","):
-        match = _SIZES.fullmatch(part.strip())
-        if match is None:
-            sizes = set()
-            break
-        first, last, step = (int(group) if group else None for group in match.groups())
-        sizes.update(range(first, (last if last is not None else first) + 1, step or 1))
-    if not sizes or min(sizes) < 2:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a list of qubit counts of at least 2 (e.g. 16-26, 16-26:2 or "
-            "16,20,24)")
-    return tuple(sorted(sizes))
+    try:
+        return benchsuite.parse_sizes(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _positive_float(text: str) -> float:
