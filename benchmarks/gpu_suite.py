@@ -432,7 +432,7 @@ def report(figures: dict[str, Any]) -> str:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The options; qubit lists as ``gpuprovider bench`` takes them."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="gpu_suite.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--families", default=",".join(benchsuite.FAMILIES),
                         help="comma-separated (default: all)")
     parser.add_argument("--qubits", default="24-32:2", help="sizes, e.g. 24-32:2 or 24,28")
