@@ -375,9 +375,8 @@ def end_to_end(sizes: list[int], repeats: int, deadline: float,
                skipped: list[str]) -> list[dict[str, Any]]:
     """GHZ, QFT and quantum volume through GPUSimulator(device="GPU"): median wall seconds."""
     try:
-        from test_cpu_peers import CIRCUITS  # GHZ, QFT (h/cp/swap) and QV builders
-
         from gpuprovider import GPUSimulator
+        from gpuprovider.benchsuite import FAMILIES
     except ImportError as exc:
         skipped.append(f"end to end: cannot import qiskit or the circuits ({exc})")
         return []
@@ -387,7 +386,8 @@ def end_to_end(sizes: list[int], repeats: int, deadline: float,
     rows = []
     for precision in DTYPES:
         backend = GPUSimulator(device="GPU", precision=precision)
-        for name, build in CIRCUITS.items():
+        for name in ("ghz", "qft", "qv"):
+            build = FAMILIES[name]
             backend.run(build(E2E_WARMUP_QUBITS), shots=E2E_SHOTS).result()  # JIT
             for n in sizes:
                 if time.monotonic() > deadline:

@@ -13,6 +13,11 @@ cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
 DEST=.whl
+# The GPU peer of benchmarks/gpu_suite.py, kept apart: with it (60 MB) .whl would pass the
+# device tool's 64 MiB carry limit, so it travels in a second call (see ci/gpu.sh, SUITE=only).
+# PEER_WHEELS= (empty) skips it.
+PEER_DEST=.whl-custatevec
+PEER_WHEELS=${PEER_WHEELS-custatevec-cu13==1.15.0}
 
 # Exact pins: one version of each (two wheels of one name stop the whole install there).
 WHEELS=(
@@ -29,18 +34,31 @@ WHEELS=(
 )
 
 exclude=.git/info/exclude
-if [ -d .git ] && ! grep -qx '/.whl/' "$exclude" 2>/dev/null; then
-    echo '/.whl/' >>"$exclude"
+if [ -d .git ]; then
+    for folder in "$DEST" "$PEER_DEST"; do
+        grep -qx "/$folder/" "$exclude" 2>/dev/null || echo "/$folder/" >>"$exclude"
+    done
 fi
 
-rm -rf "$DEST"
-mkdir -p "$DEST"
-"$PYTHON" -m pip download --quiet --no-deps --only-binary=:all: \
-    --python-version 3.12 --implementation cp \
-    --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
-    --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
-    --platform manylinux1_x86_64 \
-    -d "$DEST" "${WHEELS[@]}"
+download() {  # download DEST WHEEL...
+    local dest=$1
+    shift
+    rm -rf "$dest"
+    mkdir -p "$dest"
+    "$PYTHON" -m pip download --quiet --no-deps --only-binary=:all: \
+        --python-version 3.12 --implementation cp \
+        --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
+        --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+        --platform manylinux1_x86_64 \
+        -d "$dest" "$@"
+}
+
+download "$DEST" "${WHEELS[@]}"
+if [ -n "$PEER_WHEELS" ]; then
+    # shellcheck disable=SC2086  # PEER_WHEELS is a list of requirements
+    download "$PEER_DEST" $PEER_WHEELS
+    ls -l "$PEER_DEST"
+fi
 
 # A dependency that none of the pins above (nor the GPU machine) provides would fail there.
 echo "Requires-Dist of the downloaded wheels (extras skipped):"

@@ -13,6 +13,14 @@
 #
 # Extra benchmark options go in BENCH_ARGS (later options win), e.g. a quick partial run:
 #     BENCH_ARGS="--max-qubits 28 --skip-end-to-end" bash ci/gpu.sh
+#
+# SUITE=1 also runs benchmarks/gpu_suite.py (ours beside cuStateVec) after gpu_bench.py, which
+# then leaves it SUITE_S seconds; SUITE=only runs the suite alone (no tests, no gpu_bench).
+# Its cuStateVec wheel (.whl-custatevec, 60 MB) does not fit in one carry with .whl, so run it
+# as a second call while the machine is still warm (its /tmp/site and .whl are kept):
+#     run(command="bash ci/gpu.sh", carry=[".whl"])
+#     run(command="SUITE=only bash ci/gpu.sh", carry=[".whl-custatevec"])
+# Options for the suite go in SUITE_ARGS; it writes gpu_suite.log and gpu_suite.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +31,9 @@ TOTAL_S=${TOTAL_S:-570}
 PYTEST_S=${PYTEST_S:-270}
 PYTEST_K=${PYTEST_K:-GPU or cuda}
 BENCH_ARGS=${BENCH_ARGS:-}
+SUITE=${SUITE:-0}
+SUITE_S=${SUITE_S:-240}
+SUITE_ARGS=${SUITE_ARGS:-}
 export PYTHONUNBUFFERED=1
 export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
 # The repo root holds a `gpuprovider/` without its `kernels` subpackage (it lives in
@@ -32,12 +43,15 @@ SAFE=(env PYTHONSAFEPATH=1)
 section() { printf '\n=== %s (at %d s)\n' "$1" "$SECONDS"; }
 
 install_wheels() {
-    if compgen -G ".whl/*.whl" >/dev/null; then
-        "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-            --target "$SITE" .whl/*.whl
-    else
-        echo "no .whl/*.whl: using the packages already installed (run ci/fetch_gpu_wheels.sh)"
-    fi
+    local folder
+    for folder in .whl .whl-custatevec; do
+        if compgen -G "$folder/*.whl" >/dev/null; then
+            "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+                --target "$SITE" "$folder"/*.whl
+        else
+            echo "no $folder/*.whl: using what is installed (run ci/fetch_gpu_wheels.sh)"
+        fi
+    done
 }
 
 install_project() {
@@ -65,28 +79,46 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used,clocks.sm,cl
     --format=csv 2>&1 || echo "nvidia-smi failed"
 "${SAFE[@]}" "$PY" -m gpuprovider.cli info
 
-section "tests (at most $PYTEST_S s)"
 pytest_status=0
-"${SAFE[@]}" timeout "$PYTEST_S" "$PY" -m pytest -q -p no:cacheprovider -k "$PYTEST_K" 2>&1 \
-    | tee "$OUT_DIR/pytest.log" || pytest_status=$?
-echo  # a stopped run leaves its progress line open
-case "$pytest_status" in
-    0) echo "pytest passed" ;;
-    124) echo "pytest FAILED: stopped after $PYTEST_S s (log: $OUT_DIR/pytest.log)" ;;
-    *) echo "pytest FAILED: exit status $pytest_status (log: $OUT_DIR/pytest.log)" ;;
-esac
-
-# New sizes start for bench_budget s; the minute after it lets the last ones finish.
-bench_limit=$((TOTAL_S - SECONDS > 90 ? TOTAL_S - SECONDS : 90))
-bench_budget=$((bench_limit - 60))
-section "benchmark (new sizes started for $bench_budget s; figures: $OUT_DIR/gpu_bench.json)"
 bench_status=0
-# shellcheck disable=SC2086  # BENCH_ARGS is a list of options
-timeout "$bench_limit" "$PY" benchmarks/gpu_bench.py --json "$OUT_DIR/gpu_bench.json" \
-    --budget-s "$bench_budget" $BENCH_ARGS 2>&1 | tee "$OUT_DIR/gpu_bench.log" \
-    || bench_status=$?
-if [ "$bench_status" -ne 0 ]; then
-    echo "benchmark FAILED: exit status $bench_status (log: $OUT_DIR/gpu_bench.log)"
+suite_status=0
+if [ "$SUITE" != only ]; then
+    section "tests (at most $PYTEST_S s)"
+    "${SAFE[@]}" timeout "$PYTEST_S" "$PY" -m pytest -q -p no:cacheprovider -k "$PYTEST_K" 2>&1 \
+        | tee "$OUT_DIR/pytest.log" || pytest_status=$?
+    echo  # a stopped run leaves its progress line open
+    case "$pytest_status" in
+        0) echo "pytest passed" ;;
+        124) echo "pytest FAILED: stopped after $PYTEST_S s (log: $OUT_DIR/pytest.log)" ;;
+        *) echo "pytest FAILED: exit status $pytest_status (log: $OUT_DIR/pytest.log)" ;;
+    esac
+
+    # New sizes start for bench_budget s; the minute after it lets the last ones finish.
+    reserved=$([ "$SUITE" = 1 ] && echo "$SUITE_S" || echo 0)
+    left=$((TOTAL_S - SECONDS - reserved))
+    bench_limit=$((left > 90 ? left : 90))
+    bench_budget=$((bench_limit - 60))
+    section "benchmark (new sizes started for $bench_budget s; figures: $OUT_DIR/gpu_bench.json)"
+    # shellcheck disable=SC2086  # BENCH_ARGS is a list of options
+    timeout "$bench_limit" "$PY" benchmarks/gpu_bench.py --json "$OUT_DIR/gpu_bench.json" \
+        --budget-s "$bench_budget" $BENCH_ARGS 2>&1 | tee "$OUT_DIR/gpu_bench.log" \
+        || bench_status=$?
+    if [ "$bench_status" -ne 0 ]; then
+        echo "benchmark FAILED: exit status $bench_status (log: $OUT_DIR/gpu_bench.log)"
+    fi
 fi
-# Nothing more is printed on success: the benchmark's table stays last.
-[ "$pytest_status" -eq 0 ] && [ "$bench_status" -eq 0 ]
+
+if [ "$SUITE" = 1 ] || [ "$SUITE" = only ]; then
+    suite_limit=$((TOTAL_S - SECONDS > 90 ? TOTAL_S - SECONDS : 90))
+    suite_budget=$((suite_limit - 60))
+    section "suite: ours beside cuStateVec (new runs started for $suite_budget s)"
+    # shellcheck disable=SC2086  # SUITE_ARGS is a list of options
+    timeout "$suite_limit" "$PY" benchmarks/gpu_suite.py --json "$OUT_DIR/gpu_suite.json" \
+        --budget-s "$suite_budget" $SUITE_ARGS 2>&1 | tee "$OUT_DIR/gpu_suite.log" \
+        || suite_status=$?
+    if [ "$suite_status" -ne 0 ]; then
+        echo "suite FAILED: exit status $suite_status (log: $OUT_DIR/gpu_suite.log)"
+    fi
+fi
+# Nothing more is printed on success: the last table stays last.
+[ "$pytest_status" -eq 0 ] && [ "$bench_status" -eq 0 ] && [ "$suite_status" -eq 0 ]

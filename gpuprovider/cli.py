@@ -1,13 +1,16 @@
-"""The ``gpuprovider`` command: run an OpenQASM file, or report the devices and versions.
+"""The ``gpuprovider`` command: run an OpenQASM file, report the devices and versions, or
+time the simulator beside its peers.
 
     gpuprovider run examples/ghz.qasm --shots 2000 --seed 7
     gpuprovider info --json
+    gpuprovider bench --families qft,qv --qubits 16-24:2 --plot bench.png
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import sys
@@ -16,7 +19,7 @@ from pathlib import Path
 from time import perf_counter, sleep
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from . import __version__
+from . import __version__, benchsuite
 from .kernels import select
 from .kernels.precision import PRECISIONS
 from .options import DEFAULTS
@@ -260,7 +263,107 @@ def build_parser() -> argparse.ArgumentParser:
         description="Show the versions, whether each device is usable and why, which device "
         "device='auto' picks, the most qubits per precision, and Numba's threading.")
     info.add_argument("--json", action="store_true", help="print one JSON object instead")
+    _add_bench(commands)
     return parser
+
+
+def _names(allowed: Sequence[str], what: str) -> Callable[[str], tuple[str, ...]]:
+    """An argparse type: a comma-separated list of names from ``allowed``."""
+    def parse(text: str) -> tuple[str, ...]:
+        names = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+        unknown = [name for name in names if name not in allowed] or ([text] if not names else [])
+        if unknown:
+            raise argparse.ArgumentTypeError(
+                f"{unknown[0]!r} is not a {what}; choose from {', '.join(allowed)}")
+        return names
+    return parse
+
+
+def _qubit_sizes(text: str) -> tuple[int, ...]:
+    try:
+        return benchsuite.parse_sizes(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not value > 0:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
+def _add_bench(commands: Any) -> None:
+    defaults = benchsuite.BenchConfig()
+    bench = commands.add_parser(
+        "bench", help="time gpuprovider beside qiskit-aer, qsim and Statevector",
+        description="Time each circuit family at each size on every simulator (warm-up, then "
+        "the median of --repeats runs of --shots shots) and print a table with each peer's "
+        "time over ours in the same precision. Peers that are not installed, runs estimated "
+        "to exceed --budget-s and Statevector above "
+        f"{benchsuite.STATEVECTOR_MAX_QUBITS} qubits are skipped with the reason.")
+    bench.add_argument("--families", type=_names(list(benchsuite.FAMILIES), "circuit family"),
+                       default=defaults.families, metavar="LIST",
+                       help=f"comma-separated, from {', '.join(benchsuite.FAMILIES)} "
+                       "(default: all)")
+    bench.add_argument("--qubits", type=_qubit_sizes, default=defaults.qubits, metavar="SIZES",
+                       help="e.g. 16-26 (each size), 16-26:2 (every second) or 16,20,24 "
+                       "(default: 16-26:2)")
+    bench.add_argument("--simulators", type=_names(list(benchsuite.SIMULATORS), "simulator"),
+                       default=defaults.simulators, metavar="LIST",
+                       help=f"comma-separated, from {', '.join(benchsuite.SIMULATORS)} "
+                       "(default: all)")
+    bench.add_argument("--precisions", type=_names(list(PRECISIONS), "precision"),
+                       default=defaults.precisions, metavar="LIST",
+                       help="double and/or single; qsim runs single only, Statevector double "
+                       "only (default: double,single)")
+    bench.add_argument("--device", type=_device, choices=select.DEVICES, default=defaults.device,
+                       help="gpuprovider's device (default: %(default)s)")
+    bench.add_argument("--repeats", type=_int_at_least(1, "a positive integer"),
+                       default=defaults.repeats, help="timed runs per median (default: "
+                       "%(default)s)")
+    bench.add_argument("--shots", type=_int_at_least(1, "a positive integer"),
+                       default=defaults.shots, help="shots per run (default: %(default)s)")
+    bench.add_argument("--budget-s", type=_positive_float, default=defaults.budget_s,
+                       help="skip a run estimated (from the size before) to take longer "
+                       "(default: %(default)s)")
+    bench.add_argument("--plot", metavar="PNG", help="write a plot of time against qubits here")
+    bench.add_argument("--json", metavar="PATH", help="write every row and run here as JSON")
+
+
+def bench(args: argparse.Namespace) -> str:
+    """Run the suite ``args`` describe, write --plot and --json; the table to print.
+
+    Raises:
+        CLIError: gpuprovider's device is not usable, or a file cannot be written.
+    """
+    if "gpuprovider" in args.simulators and not select.resolve(args.device).usable:
+        raise CLIError(f"device {args.device} is not usable: {select.resolve(args.device).reason}")
+    config = benchsuite.BenchConfig(
+        families=args.families, qubits=args.qubits, simulators=args.simulators,
+        precisions=args.precisions, device=args.device, repeats=args.repeats,
+        shots=args.shots, budget_s=args.budget_s)
+    rows = benchsuite.run_suite(config, progress=_report_progress)
+    written = []
+    try:
+        if args.plot:
+            benchsuite.write_plot(rows, args.plot)
+            written.append(f"plot written to {args.plot}")
+        if args.json:
+            benchsuite.write_json(rows, config, args.json)
+            written.append(f"figures written to {args.json}")
+    except OSError as exc:
+        raise CLIError(f"cannot write {exc.filename}: {exc.strerror or exc}") from exc
+    return "\n".join([benchsuite.format_table(rows, config), *written])
+
+
+def _report_progress(row: benchsuite.Row) -> None:
+    outcome = f"{row.seconds:.4f} s" if row.seconds is not None else f"skipped: {row.skipped}"
+    print(f"{row.family} n={row.num_qubits} {row.simulator} {row.precision}: {outcome}",
+          file=sys.stderr, flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -273,6 +376,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             summary = execute(args)
             print(json.dumps(summary) if args.json else format_run(summary))
+        elif args.command == "bench":
+            print(bench(args))
         else:
             info = collect_info()
             print(json.dumps(info, indent=2) if args.json else format_info(info))
