@@ -69,7 +69,8 @@ memory a one- or two-qubit gate is bound by the shared-memory traffic and the ba
 it, not its flops; wider gates gather through local memory and grow with their 2**k
 products per amplitude. Estimates, not yet timed on a GPU."""
 TILE_THREADS = 256
-"""Threads per block of a tile pass: 8 amplitudes each of a full tile."""
+"""Threads per block of a tile pass: each loads 8 (double) or 16 (single) amplitudes of a
+full tile."""
 PARALLEL_MIN_QUBITS = 0
 """States below this many qubits are one tile. 0: every state is cut into chunks, one thread
 block each (``PlanPolicy.tile_for`` leaves at least 8 and never exceeds TILE_QUBITS)."""
