@@ -22,9 +22,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from numba import complex128, cuda, float64, int64
+from numba import complex64, complex128, cuda, float64, int64
 
 from .layout import basis_offsets, controlled_layout, pauli_pairing, permutation_matrix
+from .tiles import (
+    CONDITION_MASK,
+    CONDITION_VALUE,
+    CONTROLLED1,
+    DATA,
+    DENSE1,
+    DENSE2,
+    GATHER,
+    KIND,
+    A,
+    B,
+    C,
+    D,
+)
 
 NAME = "GPU"
 MAX_MATRIX_QUBITS = 5
@@ -35,6 +49,31 @@ MAX_BLOCKS = 32 * 1024
 """Most blocks of a grid-stride launch (enough to fill any current GPU many times)."""
 SAMPLE_BLOCK_QUBITS = 12
 """Sampling scans blocks of 2**SAMPLE_BLOCK_QUBITS amplitudes in shared memory."""
+
+TILE_QUBITS = {16: 11, 8: 12}
+"""Tile qubits of a tile pass by bytes per amplitude: the tile is a 32 KiB shared array, the
+largest power of two within the 48 KiB of static shared memory a block may have. Six such
+blocks fit in the 228 KiB of an H200 multiprocessor; registers allow fewer (ptxas -v for sm_90:
+130 per thread in double, 88 in single, so 1 and 2 blocks of TILE_THREADS)."""
+TILE_LOW_QUBITS = 5
+"""Lowest qubits every tile holds: runs of 32 amplitudes, so a warp loads one whole run
+(256 or 512 contiguous bytes: whole 128-byte lines)."""
+FUSION_MAX_QUBITS = 4
+"""Widest dense block the planner fuses gates into (a 16 x 16 matrix)."""
+DIAGONAL_MAX_QUBITS = 10
+"""Widest diagonal the planner folds diagonal gates into: 2**10 phases (16 KiB in double),
+read from the L1 cache beside the shared-memory tiles."""
+GATE_COST = {"dense": (0.0, 1.0, 1.0, 2.5, 5.0, 10.0), "diagonal": 1.0}
+"""Relative cost per amplitude of a gate inside a tile (only decides fusion): in shared
+memory a one- or two-qubit gate is bound by the shared-memory traffic and the barrier after
+it, not its flops; wider gates gather through local memory and grow with their 2**k
+products per amplitude. Estimates, not yet timed on a GPU."""
+TILE_THREADS = 256
+"""Threads per block of a tile pass: each loads 8 (double) or 16 (single) amplitudes of a
+full tile."""
+PARALLEL_MIN_QUBITS = 0
+"""States below this many qubits are one tile. 0: every state is cut into chunks, one thread
+block each (``PlanPolicy.tile_for`` leaves at least 8 and never exceeds TILE_QUBITS)."""
 _MAX_DIM = 1 << MAX_MATRIX_QUBITS
 _SAMPLE_BLOCK = 1 << SAMPLE_BLOCK_QUBITS
 _PER_THREAD = _SAMPLE_BLOCK // THREADS
@@ -398,6 +437,140 @@ def _sample_in_blocks(state, block_size, block_starts, targets, first_target, ou
         out[k] = base + min(low, last_nonzero[0])
 
 
+# --- tile passes (format: kernels.tiles) -----------------------------------------------------
+# One thread block per chunk holds the chunk's tile in shared memory; every gate of the pass is
+# applied by the block's threads striding over the gate's work items in local coordinates (the
+# index mapping of the whole-state kernels above, on the tile), with a barrier between gates.
+# The loops stride by the block's size, so any TILE_THREADS is correct. The gate functions are
+# inlined: a device function that is not needs a current device to compile (CI has none).
+
+
+@cuda.jit(device=True, inline=True)
+def _tile_dense1(tile, size, qubit, data, d):
+    m00, m01, m10, m11 = data[d], data[d + 1], data[d + 2], data[d + 3]
+    stride = int64(1) << qubit
+    for p in range(cuda.threadIdx.x, size >> 1, cuda.blockDim.x):
+        i0 = ((p >> qubit) << (qubit + 1)) | (p & (stride - 1))
+        i1 = i0 | stride
+        a0 = tile[i0]
+        a1 = tile[i1]
+        tile[i0] = m00 * a0 + m01 * a1
+        tile[i1] = m10 * a0 + m11 * a1
+
+
+@cuda.jit(device=True, inline=True)
+def _tile_dense2(tile, size, q_low, q_high, offset1, offset2, data, d):
+    """Two-qubit matrix (row-major at ``data[d]``); ``offset1``/``offset2`` are the local
+    strides of argument qubits 0 and 1."""
+    for g in range(cuda.threadIdx.x, size >> 2, cuda.blockDim.x):
+        i = ((g >> q_low) << (q_low + 1)) | (g & ((int64(1) << q_low) - 1))
+        i0 = ((i >> q_high) << (q_high + 1)) | (i & ((int64(1) << q_high) - 1))
+        i1 = i0 + offset1
+        i2 = i0 + offset2
+        i3 = i1 + offset2
+        a0 = tile[i0]
+        a1 = tile[i1]
+        a2 = tile[i2]
+        a3 = tile[i3]
+        tile[i0] = data[d] * a0 + data[d + 1] * a1 + data[d + 2] * a2 + data[d + 3] * a3
+        tile[i1] = data[d + 4] * a0 + data[d + 5] * a1 + data[d + 6] * a2 + data[d + 7] * a3
+        tile[i2] = data[d + 8] * a0 + data[d + 9] * a1 + data[d + 10] * a2 + data[d + 11] * a3
+        tile[i3] = data[d + 12] * a0 + data[d + 13] * a1 + data[d + 14] * a2 + data[d + 15] * a3
+
+
+@cuda.jit(device=True, inline=True)
+def _tile_gather(tile, size, sorted_qubits, offsets, data, d):
+    """``dim x dim`` matrix (row-major at ``data[d]``), one group of ``dim`` amplitudes per
+    work item, at the local index with zeros at ``sorted_qubits`` plus ``offsets[m]``."""
+    gathered = cuda.local.array(_MAX_DIM, dtype=complex128)
+    dim = offsets.size
+    for g in range(cuda.threadIdx.x, size >> sorted_qubits.size, cuda.blockDim.x):
+        base = _insert_zero_bits(g, sorted_qubits)
+        for m in range(dim):
+            gathered[m] = tile[base + offsets[m]]
+        for row in range(dim):
+            acc = 0j
+            for col in range(dim):
+                acc += data[d + row * dim + col] * gathered[col]
+            tile[base + offsets[row]] = acc
+
+
+@cuda.jit(device=True, inline=True)
+def _tile_controlled1(tile, size, sorted_qubits, control_bits, stride, data, d):
+    m00, m01, m10, m11 = data[d], data[d + 1], data[d + 2], data[d + 3]
+    for g in range(cuda.threadIdx.x, size >> sorted_qubits.size, cuda.blockDim.x):
+        i0 = _insert_zero_bits(g, sorted_qubits) | control_bits
+        i1 = i0 | stride
+        a0 = tile[i0]
+        a1 = tile[i1]
+        tile[i0] = m00 * a0 + m01 * a1
+        tile[i1] = m10 * a0 + m11 * a1
+
+
+@cuda.jit(device=True, inline=True)
+def _tile_diagonal(tile, size, base, tile_bits, h, start, outside, ints, data, d):
+    """Amplitude ``l`` times ``data[d + (A[l & (2**h - 1)] | B[l >> h] | outside bits)]``:
+    tables A and B from ``ints[start]``, then ``outside`` (global qubit, diagonal bit) pairs
+    read from the chunk's ``base``."""
+    b_start = start + (int64(1) << h)
+    pairs = b_start + (int64(1) << (tile_bits - h))
+    for j in range(outside):
+        d += ((base >> ints[pairs + 2 * j]) & 1) << ints[pairs + 2 * j + 1]
+    low_mask = (int64(1) << h) - 1
+    for l in range(cuda.threadIdx.x, size, cuda.blockDim.x):
+        tile[l] *= data[d + (ints[start + (l & low_mask)] | ints[b_start + (l >> h)])]
+
+
+def _tile_pass_kernel(tile_type, tile_qubits_max: int):
+    """The tile-pass kernel whose shared tile holds ``2**tile_qubits_max`` amplitudes of
+    ``tile_type``: numba-cuda needs a shared array's type and size when it compiles, so each
+    precision gets its own kernel, made once below at import (it compiles on first launch).
+
+    Block ``c`` loads chunk ``c``: amplitude ``l`` of the tile is ``state[base +
+    run_offsets[l >> run_bits] + (l & (2**run_bits - 1))]``, so consecutive threads read
+    consecutive amplitudes of a run. A row's condition depends only on ``base``: the whole
+    block takes or skips the gate, and every thread reaches every barrier.
+    """
+    tile_size = 1 << tile_qubits_max
+
+    @cuda.jit
+    def tile_pass(state, tile_qubits, run_bits, run_offsets, table, ints, data):
+        tile = cuda.shared.array(tile_size, dtype=tile_type)
+        tile_bits = tile_qubits.size
+        size = int64(1) << tile_bits
+        run_mask = (int64(1) << run_bits) - 1
+        base = _insert_zero_bits(int64(cuda.blockIdx.x), tile_qubits)
+        for l in range(cuda.threadIdx.x, size, cuda.blockDim.x):
+            tile[l] = state[base + run_offsets[l >> run_bits] + (l & run_mask)]
+        cuda.syncthreads()
+        for g in range(table.shape[0]):
+            if (base & table[g, CONDITION_MASK]) == table[g, CONDITION_VALUE]:
+                kind = table[g, KIND]
+                a, b, c, d = table[g, A], table[g, B], table[g, C], table[g, D]
+                start = table[g, DATA]
+                if kind == DENSE1:
+                    _tile_dense1(tile, size, a, data, start)
+                elif kind == DENSE2:
+                    _tile_dense2(tile, size, a, b, c, d, data, start)
+                elif kind == GATHER:
+                    _tile_gather(tile, size, ints[b:b + a], ints[b + a:b + a + c], data, start)
+                elif kind == CONTROLLED1:
+                    _tile_controlled1(tile, size, ints[b:b + a], c, d, data, start)
+                else:
+                    _tile_diagonal(tile, size, base, tile_bits, a, b, c, ints, data, start)
+            cuda.syncthreads()
+        for l in range(cuda.threadIdx.x, size, cuda.blockDim.x):
+            state[base + run_offsets[l >> run_bits] + (l & run_mask)] = tile[l]
+
+    return tile_pass
+
+
+_tile_pass_c128 = _tile_pass_kernel(complex128, TILE_QUBITS[16])
+_tile_pass_c64 = _tile_pass_kernel(complex64, TILE_QUBITS[8])
+_TILE_PASS = {16: _tile_pass_c128, 8: _tile_pass_c64}
+"""The tile-pass kernel by bytes per amplitude."""
+
+
 # --- the operation set (the same names and signatures as cpu.py) ------------------------------
 
 
@@ -486,6 +659,44 @@ def apply_controlled_matrix(
     else:
         _matrix_gather[launch](state.array, _upload(state, sorted_qubits),
                                _upload(state, offsets), _upload(state, matrix))
+    _throttle(state)
+
+
+def apply_tile_pass(state: CudaState, tile_qubits: np.ndarray, run_length: int,
+                    run_offsets: np.ndarray, table: np.ndarray, ints: np.ndarray,
+                    data: np.ndarray) -> None:
+    """Apply a tile pass (format and arguments: :mod:`gpuprovider.kernels.tiles`) in one read
+    and one write of the state: one thread block per chunk, the tile in shared memory.
+
+    The integer arrays travel to the device in one copy, the matrices in another.
+
+    Raises:
+        ValueError: the tile is wider than TILE_QUBITS allows in the state's precision, or a
+            GATHER row's matrix is wider than MAX_MATRIX_QUBITS.
+    """
+    limit = TILE_QUBITS[state.dtype.itemsize]
+    if tile_qubits.size > limit:
+        raise ValueError(
+            f"a tile pass over {tile_qubits.size} tile qubits; the GPU holds at most {limit} "
+            f"in shared memory for {state.dtype} amplitudes"
+        )
+    widest = int(table[table[:, KIND] == GATHER, C].max(initial=1))
+    if widest > _MAX_DIM:
+        raise ValueError(
+            f"a tile pass with a {widest.bit_length() - 1}-qubit matrix; the GPU applies at "
+            f"most {MAX_MATRIX_QUBITS}"
+        )
+    if table.shape[0] == 0:
+        return
+    ends = np.cumsum([tile_qubits.size, run_offsets.size, table.size, ints.size]).tolist()
+    packed = _upload(state, np.concatenate(
+        (tile_qubits, run_offsets, table.ravel(), ints)).astype(np.int64, copy=False))
+    kernel = _TILE_PASS[state.dtype.itemsize]
+    kernel[state.size >> tile_qubits.size, TILE_THREADS, state.stream](
+        state.array, packed[:ends[0]], np.int64(int(run_length).bit_length() - 1),
+        packed[ends[0]:ends[1]], packed[ends[1]:ends[2]].reshape(table.shape),
+        packed[ends[2]:ends[3]], _upload(state, data),
+    )
     _throttle(state)
 
 

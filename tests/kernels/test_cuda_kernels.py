@@ -12,10 +12,26 @@ import os
 import subprocess
 import sys
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
+from gpuprovider.compile.lower import lower_circuit
+from gpuprovider.compile.plan import PlanPolicy, plan_ops, planned
+from gpuprovider.compile.program import ControlledOp, DiagonalOp, MatrixOp, PermutationOp, TileOp
 from gpuprovider.kernels import cpu
+from gpuprovider.kernels.tiles import (
+    CONDITION_MASK,
+    CONTROLLED1,
+    DENSE1,
+    DENSE2,
+    DIAGONAL,
+    GATHER,
+    KIND,
+    C,
+)
+from testkit import random_circuit
 
 SIMULATED = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
 TOLERANCE = {np.complex128: 1e-12, np.complex64: 2e-6}
@@ -132,6 +148,87 @@ def test_controlled_matrix_on_too_many_targets_is_refused(gpu):
     with pytest.raises(ValueError, match="at most 5"):
         gpu.apply_controlled_matrix(state, np.array([6], dtype=np.int64), 1, targets,
                                     np.eye(1 << targets.size, dtype=np.complex128))
+
+
+def _tile_test_ops(rng, num_qubits, dtype):
+    """Gates of every tile-pass kind, cycled: dense on 1-3 qubits, a CX, diagonals, and
+    controlled gates with one or two targets (controls in and out of the tile)."""
+    def qubits(k):
+        return rng.choice(num_qubits, k, replace=False).astype(np.int64)
+
+    ops = []
+    for _ in range(3):
+        ops.append(MatrixOp(qubits(1), _random_unitary(rng, 2, dtype)))
+        low = int(rng.integers(2))  # a control every 2-low-qubit tile holds
+        control, target = rng.choice(np.delete(np.arange(num_qubits), low), 2, replace=False)
+        ops.append(ControlledOp(np.array([control, low]), int(rng.integers(4)),
+                                np.array([target]), _random_unitary(rng, 2, dtype)))
+        ops.append(DiagonalOp(qubits(3), np.exp(1j * rng.normal(size=8)).astype(dtype)))
+        ops.append(PermutationOp(qubits(2), np.array([0, 3, 2, 1]), np.ones(4, dtype=dtype)))
+        q = qubits(4)
+        ops.append(ControlledOp(q[:2], 0b10, q[2:], _random_unitary(rng, 4, dtype)))
+        ops.append(MatrixOp(qubits(2), _random_unitary(rng, 4, dtype)))
+        ops.append(MatrixOp(qubits(3), _random_unitary(rng, 8, dtype)))
+    return ops
+
+
+def test_tile_passes_match_the_cpu(gpu, dtype, monkeypatch):
+    """Tile passes the planner makes with the GPU's policy, shrunk to 5-qubit tiles so that
+    8 qubits make 8 chunks: every row kind, controls outside the tile, diagonals on qubits
+    outside it. The planned passes reproduce the unplanned gates on the CPU, and
+    the GPU's passes the CPU's."""
+    if SIMULATED:  # fewer threads than a tile has amplitudes: every loop strides
+        monkeypatch.setattr(gpu, "TILE_THREADS", 4)
+    policy = replace(PlanPolicy.of(gpu, dtype), tile_qubits=5, low_qubits=2)
+    num_qubits = 8
+    rng = np.random.default_rng(8)
+    ops = _tile_test_ops(rng, num_qubits, dtype)
+    passes = plan_ops(ops, num_qubits, dtype, policy)
+    assert all(isinstance(op, TileOp) and op.tile_qubits.size == 5 for op in passes)
+    rows = np.concatenate([op.table for op in passes])
+    assert set(rows[:, KIND]) == {DENSE1, DENSE2, GATHER, CONTROLLED1, DIAGONAL}
+    assert np.any(rows[:, CONDITION_MASK]), "no control outside a tile"
+    assert rows[rows[:, KIND] == DIAGONAL, C].max() > 0, "no diagonal reaching out of a tile"
+    host = _random_state(rng, num_qubits, dtype)
+    expected = host.copy()
+    for op in ops:
+        op.apply(cpu, expected)
+    device_state = _upload(gpu, host)
+    for op in passes:
+        op.apply(cpu, host)
+        op.apply(gpu, device_state)
+    np.testing.assert_allclose(host, expected, atol=TOLERANCE[dtype])
+    np.testing.assert_allclose(gpu.to_host(device_state), host, atol=TOLERANCE[dtype])
+
+
+def test_tile_pass_wider_than_shared_memory_is_refused(gpu, dtype):
+    limit = gpu.TILE_QUBITS[np.dtype(dtype).itemsize]
+    state = gpu.allocate(limit + 1, dtype)
+    tile_qubits = np.arange(limit + 1, dtype=np.int64)
+    table = np.zeros((1, 8), dtype=np.int64)
+    with pytest.raises(ValueError, match=f"at most {limit}"):
+        gpu.apply_tile_pass(state, tile_qubits, 1 << (limit + 1), np.zeros(1, dtype=np.int64),
+                            table, np.zeros(0, dtype=np.int64), np.eye(2, dtype=dtype).ravel())
+
+
+@pytest.mark.parametrize("dtype", [np.complex128, np.complex64], ids=["c128", "c64"])
+def test_gpu_policy_plans_tiles_its_kernel_can_apply(dtype):
+    """No GPU needed: the CUDA module's policy tiles every state (leaving at least 8 chunks,
+    one thread block each, once the state allows) within its shared-memory tile, and a plan
+    holds no matrix wider than its tile kernel gathers."""
+    gpu = pytest.importorskip("gpuprovider.kernels.cuda")
+    policy = PlanPolicy.of(gpu, dtype)
+    for num_qubits in range(1, 40):
+        tile = policy.tile_for(num_qubits)
+        assert tile <= gpu.TILE_QUBITS[np.dtype(dtype).itemsize]
+        if num_qubits >= gpu.TILE_LOW_QUBITS + 3:
+            assert num_qubits - tile >= 3
+    program = lower_circuit(random_circuit(12, 60, seed=3), dtype)
+    tile_ops = [op for op in planned(program, gpu, dtype).ops if isinstance(op, TileOp)]
+    assert tile_ops and all(op.tile_qubits.size == 9 for op in tile_ops)
+    for op in tile_ops:
+        gathers = op.table[op.table[:, KIND] == GATHER, C]
+        assert gathers.max(initial=1) <= 1 << gpu.MAX_MATRIX_QUBITS
 
 
 PAULI_MASKS = [  # (x_mask, z_mask) on 6 qubits: identity, Z strings, X and Y strings
