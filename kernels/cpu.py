@@ -22,20 +22,6 @@ import numpy as np
 from numba import njit, prange
 
 from .layout import basis_offsets, controlled_layout, pauli_pairing, permutation_matrix
-from .tiles import (
-    CONDITION_MASK,
-    CONDITION_VALUE,
-    CONTROLLED1,
-    DATA,
-    DENSE1,
-    DENSE2,
-    GATHER,
-    KIND,
-    A,
-    B,
-    C,
-    D,
-)
 
 
 def _choose_threading_layer() -> threading.Lock | None:
@@ -69,10 +55,13 @@ MARGINAL_RUN_QUBITS = 10
 """Marginal probabilities work in runs of 2**MARGINAL_RUN_QUBITS amplitudes, whose bins'
 bits from the qubits below that are looked up in a table made once per call."""
 
-TILE_QUBITS = {16: 14, 8: 15}
-"""Tile qubits of a tile pass by bytes per amplitude: a 256 KiB tile stays in a core's L2."""
+TILE_QUBITS = {16: 15, 8: 16}
+"""Tile qubits of a tile pass by bytes per amplitude: a 512 KiB tile stays in a core's L2."""
 TILE_LOW_QUBITS = 3
 """Lowest qubits every tile holds, so that a tile is read in runs of whole cache lines."""
+TILE_LANE_QUBITS = {16: 4, 8: 4}
+"""Lowest local positions of a tile kept free of dense targets (by bytes per amplitude), so
+that 1- and 2-qubit matrices run as vectorised loops over at least 2**4 reals."""
 FUSION_MAX_QUBITS = 3
 """Widest dense block the planner fuses gates into."""
 DIAGONAL_MAX_QUBITS = 12
@@ -193,74 +182,6 @@ def _diagonal_range(state, qubits, diagonal, start, stop):
         for j in range(k):
             m |= ((i >> qubits[j]) & 1) << j
         state[i] *= diagonal[m]
-
-
-@njit(**_SERIAL)
-def _tile_diagonal(tile, base, tile_bits, row, ints, data):
-    """The DIAGONAL row of a tile pass (format: ``kernels.tiles``)."""
-    h = row[A]
-    low_mask = (1 << h) - 1
-    a_start = row[B]
-    b_start = a_start + (1 << h)
-    pairs = b_start + (1 << (tile_bits - h))
-    outside = 0
-    for j in range(row[C]):
-        outside |= ((base >> ints[pairs + 2 * j]) & 1) << ints[pairs + 2 * j + 1]
-    d = row[DATA] + outside
-    for l in range(tile.size):
-        tile[l] *= data[d + (ints[a_start + (l & low_mask)] | ints[b_start + (l >> h)])]
-
-
-@njit(**_SERIAL)
-def _tile_gates(tile, base, tile_bits, table, ints, data):
-    """Apply a tile pass's gates to one loaded tile whose chunk starts at ``base``."""
-    size = tile.size
-    for g in range(table.shape[0]):
-        row = table[g]
-        if (base & row[CONDITION_MASK]) != row[CONDITION_VALUE]:
-            continue
-        kind = row[KIND]
-        d = row[DATA]
-        if kind == DENSE1:
-            _matrix1_range(tile, row[A], data[d], data[d + 1], data[d + 2], data[d + 3],
-                           0, size >> 1)
-        elif kind == DENSE2:
-            _matrix2_range(tile, row[A], row[B], row[C], row[D],
-                           data[d:d + 16].reshape((4, 4)), 0, size >> 2)
-        elif kind == GATHER:
-            k = row[A]
-            s = row[B]
-            dim = row[C]
-            _matrix_range(tile, ints[s:s + k], ints[s + k:s + k + dim],
-                          data[d:d + dim * dim].reshape((dim, dim)), 0, size >> k)
-        elif kind == CONTROLLED1:
-            k = row[A]
-            s = row[B]
-            _controlled_matrix1_range(tile, ints[s:s + k], row[C], row[D], data[d], data[d + 1],
-                                      data[d + 2], data[d + 3], 0, size >> k)
-        else:
-            _tile_diagonal(tile, base, tile_bits, row, ints, data)
-
-
-@njit(**_SERIAL)
-def _tile_pass_range(state, tile_qubits, run_length, run_offsets, table, ints, data,
-                     start, stop):
-    """Chunks ``start..stop`` of a tile pass: load each tile, apply the gates, store it."""
-    tile_bits = tile_qubits.size
-    tile = np.empty(1 << tile_bits, dtype=state.dtype)
-    for c in range(start, stop):
-        base = _insert_zero_bits(c, tile_qubits)
-        for r in range(run_offsets.size):
-            source = base + run_offsets[r]
-            target = r * run_length
-            for t in range(run_length):
-                tile[target + t] = state[source + t]
-        _tile_gates(tile, base, tile_bits, table, ints, data)
-        for r in range(run_offsets.size):
-            source = base + run_offsets[r]
-            target = r * run_length
-            for t in range(run_length):
-                state[source + t] = tile[target + t]
 
 
 @njit(**_SERIAL)
@@ -456,16 +377,6 @@ def _prepare_chunks(items, chunks, state, sorted_qubits, offsets, amplitudes):
 
 
 @njit(**_PARALLEL)
-def _tile_pass_chunks(items, chunks, state, tile_qubits, run_length, run_offsets, table, ints,
-                      data):
-    per_chunk = (items + chunks - 1) // chunks
-    for c in prange(chunks):
-        start = c * per_chunk
-        _tile_pass_range(state, tile_qubits, run_length, run_offsets, table, ints, data, start,
-                         min(items, start + per_chunk))
-
-
-@njit(**_PARALLEL)
 def _diagonal_chunks(items, chunks, state, qubits, diagonal):
     per_chunk = (items + chunks - 1) // chunks
     for c in prange(chunks):
@@ -622,15 +533,16 @@ def apply_controlled_matrix(
     _run(_matrix_range, _matrix_chunks, groups, state, sorted_qubits, offsets, matrix)
 
 
-def apply_tile_pass(state: np.ndarray, tile_qubits: np.ndarray, run_length: int,
-                    run_offsets: np.ndarray, table: np.ndarray, ints: np.ndarray,
-                    data: np.ndarray) -> None:
+def apply_tile_pass(state: np.ndarray, chunk_qubits: np.ndarray, run_length: int,
+                    run_offsets: np.ndarray, run_starts: np.ndarray, run_positions: np.ndarray,
+                    table: np.ndarray, ints: np.ndarray, data: np.ndarray) -> None:
     """Apply a tile pass (format and arguments: :mod:`gpuprovider.kernels.tiles`) in one read
     and one write of the state."""
-    chunks = state.size >> tile_qubits.size
-    _run(_tile_pass_range, _tile_pass_chunks, chunks, state, tile_qubits, run_length,
-         run_offsets, table, ints, data)
+    from . import cpu_tiles  # it builds on this module's kernels
 
+    chunks = state.size >> chunk_qubits.size
+    _run(cpu_tiles._tile_pass_range, cpu_tiles._tile_pass_chunks, chunks, state, chunk_qubits,
+         run_length, run_offsets, run_starts, run_positions, table, ints, data)
 
 def apply_permutation(
     state: np.ndarray, qubits: np.ndarray, permutation: np.ndarray, phases: np.ndarray

@@ -58,6 +58,9 @@ blocks fit in the 228 KiB of an H200 multiprocessor; registers allow fewer (ptxa
 TILE_LOW_QUBITS = 5
 """Lowest qubits every tile holds: runs of 32 amplitudes, so a warp loads one whole run
 (256 or 512 contiguous bytes: whole 128-byte lines)."""
+TILE_LANE_QUBITS = {16: 0, 8: 0}
+"""No lanes: threads, not vector registers, share a tile's work, so the tile keeps
+ascending local order."""
 FUSION_MAX_QUBITS = 4
 """Widest dense block the planner fuses gates into (a 16 x 16 matrix)."""
 DIAGONAL_MAX_QUBITS = 10
@@ -526,22 +529,25 @@ def _tile_pass_kernel(tile_type, tile_qubits_max: int):
     ``tile_type``: numba-cuda needs a shared array's type and size when it compiles, so each
     precision gets its own kernel, made once below at import (it compiles on first launch).
 
-    Block ``c`` loads chunk ``c``: amplitude ``l`` of the tile is ``state[base +
-    run_offsets[l >> run_bits] + (l & (2**run_bits - 1))]``, so consecutive threads read
-    consecutive amplitudes of a run. A row's condition depends only on ``base``: the whole
+    Block ``c`` loads chunk ``c``: thread ``l`` reads ``state[base + run_offsets[l >>
+    run_bits] + (l & (2**run_bits - 1))]`` into local index ``run_starts[l >> run_bits] +
+    run_positions[l & (2**run_bits - 1)]``, so consecutive threads read consecutive
+    amplitudes of a run. A row's condition depends only on ``base``: the whole
     block takes or skips the gate, and every thread reaches every barrier.
     """
     tile_size = 1 << tile_qubits_max
 
     @cuda.jit
-    def tile_pass(state, tile_qubits, run_bits, run_offsets, table, ints, data):
+    def tile_pass(state, chunk_qubits, run_bits, run_offsets, run_starts, run_positions, table,
+                  ints, data):
         tile = cuda.shared.array(tile_size, dtype=tile_type)
-        tile_bits = tile_qubits.size
+        tile_bits = chunk_qubits.size
         size = int64(1) << tile_bits
         run_mask = (int64(1) << run_bits) - 1
-        base = _insert_zero_bits(int64(cuda.blockIdx.x), tile_qubits)
+        base = _insert_zero_bits(int64(cuda.blockIdx.x), chunk_qubits)
         for l in range(cuda.threadIdx.x, size, cuda.blockDim.x):
-            tile[l] = state[base + run_offsets[l >> run_bits] + (l & run_mask)]
+            local = run_starts[l >> run_bits] + run_positions[l & run_mask]
+            tile[local] = state[base + run_offsets[l >> run_bits] + (l & run_mask)]
         cuda.syncthreads()
         for g in range(table.shape[0]):
             if (base & table[g, CONDITION_MASK]) == table[g, CONDITION_VALUE]:
@@ -560,7 +566,8 @@ def _tile_pass_kernel(tile_type, tile_qubits_max: int):
                     _tile_diagonal(tile, size, base, tile_bits, a, b, c, ints, data, start)
             cuda.syncthreads()
         for l in range(cuda.threadIdx.x, size, cuda.blockDim.x):
-            state[base + run_offsets[l >> run_bits] + (l & run_mask)] = tile[l]
+            local = run_starts[l >> run_bits] + run_positions[l & run_mask]
+            state[base + run_offsets[l >> run_bits] + (l & run_mask)] = tile[local]
 
     return tile_pass
 
@@ -662,9 +669,9 @@ def apply_controlled_matrix(
     _throttle(state)
 
 
-def apply_tile_pass(state: CudaState, tile_qubits: np.ndarray, run_length: int,
-                    run_offsets: np.ndarray, table: np.ndarray, ints: np.ndarray,
-                    data: np.ndarray) -> None:
+def apply_tile_pass(state: CudaState, chunk_qubits: np.ndarray, run_length: int,
+                    run_offsets: np.ndarray, run_starts: np.ndarray, run_positions: np.ndarray,
+                    table: np.ndarray, ints: np.ndarray, data: np.ndarray) -> None:
     """Apply a tile pass (format and arguments: :mod:`gpuprovider.kernels.tiles`) in one read
     and one write of the state: one thread block per chunk, the tile in shared memory.
 
@@ -675,9 +682,9 @@ def apply_tile_pass(state: CudaState, tile_qubits: np.ndarray, run_length: int,
             GATHER row's matrix is wider than MAX_MATRIX_QUBITS.
     """
     limit = TILE_QUBITS[state.dtype.itemsize]
-    if tile_qubits.size > limit:
+    if chunk_qubits.size > limit:
         raise ValueError(
-            f"a tile pass over {tile_qubits.size} tile qubits; the GPU holds at most {limit} "
+            f"a tile pass over {chunk_qubits.size} tile qubits; the GPU holds at most {limit} "
             f"in shared memory for {state.dtype} amplitudes"
         )
     widest = int(table[table[:, KIND] == GATHER, C].max(initial=1))
@@ -688,14 +695,15 @@ def apply_tile_pass(state: CudaState, tile_qubits: np.ndarray, run_length: int,
         )
     if table.shape[0] == 0:
         return
-    ends = np.cumsum([tile_qubits.size, run_offsets.size, table.size, ints.size]).tolist()
-    packed = _upload(state, np.concatenate(
-        (tile_qubits, run_offsets, table.ravel(), ints)).astype(np.int64, copy=False))
+    parts = (chunk_qubits, run_offsets, run_starts, run_positions, table.ravel(), ints)
+    ends = np.cumsum([part.size for part in parts]).tolist()
+    packed = _upload(state, np.concatenate(parts).astype(np.int64, copy=False))
     kernel = _TILE_PASS[state.dtype.itemsize]
-    kernel[state.size >> tile_qubits.size, TILE_THREADS, state.stream](
+    kernel[state.size >> chunk_qubits.size, TILE_THREADS, state.stream](
         state.array, packed[:ends[0]], np.int64(int(run_length).bit_length() - 1),
-        packed[ends[0]:ends[1]], packed[ends[1]:ends[2]].reshape(table.shape),
-        packed[ends[2]:ends[3]], _upload(state, data),
+        packed[ends[0]:ends[1]], packed[ends[1]:ends[2]], packed[ends[2]:ends[3]],
+        packed[ends[3]:ends[4]].reshape(table.shape), packed[ends[4]:ends[5]],
+        _upload(state, data),
     )
     _throttle(state)
 

@@ -1,11 +1,15 @@
 """The tile pass format: many gates applied to a tile of the state while it is in fast memory.
 
-A tile pass names ``m`` tile qubits (sorted). For every assignment of the other qubits (a
-*chunk*, whose index bits are spread over the non-tile positions to give the chunk's ``base``
-index) the pass loads the ``2**m`` amplitudes ``base | spread(l)`` into a tile buffer
-(local index ``l``: bit ``j`` of ``l`` is tile qubit ``j``), applies every gate of the pass
-in local coordinates, and writes the tile back. The tile qubits always include the lowest
-ones, so a tile is loaded as ``2**m / run_length`` contiguous runs.
+A tile pass names ``m`` tile qubits in *local order*: local index ``l`` of a tile has tile
+qubit ``j`` in bit ``j``. For every assignment of the other qubits (a *chunk*, whose index
+bits are spread over the non-tile positions, in ascending order of the sorted
+``chunk_qubits``, to give the chunk's ``base`` index) the pass loads the ``2**m`` amplitudes
+of the chunk into a tile buffer, applies every gate of the pass in local coordinates, and
+writes the tile back. The tile always holds the lowest qubits ``0..L-1``, so a tile is loaded
+as runs of ``run_length = 2**L`` contiguous amplitudes: run ``r`` starts at ``base +
+run_offsets[r]``, and its amplitude ``t`` is local index ``run_starts[r] + run_positions[t]``
+(the identity when the local order is ascending). A device may keep its lowest local
+positions, the *lanes*, free of dense targets so that gates vectorise over them.
 
 Each gate is one row of an int64 ``table`` (``TABLE_FIELDS`` columns), with its integers in
 ``ints`` and its complex numbers (matrices row-major, diagonals) in ``data`` (the state's
@@ -39,14 +43,23 @@ TABLE_FIELDS = 8
 KIND, A, B, C, D, DATA, CONDITION_MASK, CONDITION_VALUE = range(TABLE_FIELDS)
 
 
-def run_layout(tile_qubits: np.ndarray) -> tuple[int, np.ndarray]:
-    """``(run_length, run_offsets)`` of a tile: the tile qubits ``0..L-1`` make contiguous runs
-    of ``2**L`` amplitudes; run ``r`` starts at ``base + run_offsets[r]``."""
+def run_layout(local_order) -> tuple[np.ndarray, int, np.ndarray, np.ndarray, np.ndarray]:
+    """``(chunk_qubits, run_length, run_offsets, run_starts, run_positions)`` of a tile whose
+    qubits are ``local_order`` (see the module docstring)."""
+    local_order = [int(q) for q in local_order]
+    local = {qubit: j for j, qubit in enumerate(local_order)}
     low = 0
-    while low < tile_qubits.size and tile_qubits[low] == low:
+    while low in local:
         low += 1
-    high = tile_qubits[low:]
-    runs = np.zeros(1 << high.size, dtype=np.int64)
+    high = sorted(q for q in local_order if q >= low)
+    run_offsets = np.zeros(1 << len(high), dtype=np.int64)
+    run_starts = np.zeros(1 << len(high), dtype=np.int64)
     for j, qubit in enumerate(high):
-        runs[1 << j: 2 << j] = runs[: 1 << j] + (1 << int(qubit))
-    return 1 << low, runs
+        run_offsets[1 << j: 2 << j] = run_offsets[: 1 << j] + (1 << qubit)
+        run_starts[1 << j: 2 << j] = run_starts[: 1 << j] + (1 << local[qubit])
+    elements = np.arange(1 << low, dtype=np.int64)
+    run_positions = np.zeros(1 << low, dtype=np.int64)
+    for qubit in range(low):
+        run_positions |= ((elements >> qubit) & 1) << local[qubit]
+    chunk_qubits = np.array(sorted(local_order), dtype=np.int64)
+    return chunk_qubits, 1 << low, run_offsets, run_starts, run_positions

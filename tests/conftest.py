@@ -4,7 +4,6 @@ with the probe's reason where that device is not usable; ``precision`` runs both
 from __future__ import annotations
 
 import pytest
-
 from gpuprovider.kernels import select
 from gpuprovider.kernels.precision import PRECISIONS
 

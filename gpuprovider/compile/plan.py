@@ -72,6 +72,7 @@ class PlanPolicy:
 
     tile_qubits: int
     low_qubits: int
+    lane_qubits: int
     fusion_max_qubits: int
     diagonal_max_qubits: int
     dense_cost: tuple[float, ...]
@@ -84,6 +85,7 @@ class PlanPolicy:
         return cls(
             tile_qubits=kernels.TILE_QUBITS[np.dtype(dtype).itemsize],
             low_qubits=kernels.TILE_LOW_QUBITS,
+            lane_qubits=kernels.TILE_LANE_QUBITS[np.dtype(dtype).itemsize],
             fusion_max_qubits=kernels.FUSION_MAX_QUBITS,
             diagonal_max_qubits=kernels.DIAGONAL_MAX_QUBITS,
             dense_cost=tuple(kernels.GATE_COST["dense"]),
@@ -91,12 +93,14 @@ class PlanPolicy:
             parallel_min_qubits=kernels.PARALLEL_MIN_QUBITS,
         )
 
-    def tile_for(self, num_qubits: int) -> int:
-        """Tile width for a state: small states are one tile; large ones leave at least 8
-        chunks so that every thread has work."""
+    def tile_for(self, num_qubits: int) -> tuple[int, int]:
+        """``(tile qubits, lane qubits)`` for a state: a small state is one tile without
+        lanes; a large one leaves at least 8 chunks so that every thread has work."""
         if num_qubits < self.parallel_min_qubits:
-            return num_qubits
-        return max(min(self.low_qubits, num_qubits), min(self.tile_qubits, num_qubits - 3))
+            return num_qubits, 0
+        tile = max(min(self.low_qubits, num_qubits), min(self.tile_qubits, num_qubits - 3))
+        lanes = min(self.lane_qubits, tile - 2)
+        return tile, max(0, lanes)
 
 
 @dataclass(frozen=True)
@@ -196,9 +200,9 @@ def relabel_swaps(ops: list[Op], num_qubits: int, dtype: np.dtype) -> list[Op]:
 # --- 2. grouping into tile passes ---------------------------------------------------------------
 
 
-def _as_gate(op: Op, policy: PlanPolicy, tile: int) -> _Gate | None:
-    """The tile-pass form of ``op``, or None when it ends a run of gates."""
-    room = tile - min(policy.low_qubits, tile)
+def _as_gate(op: Op, policy: PlanPolicy, room: int) -> _Gate | None:
+    """The tile-pass form of ``op``, or None when it ends a run of gates. ``room``: how many
+    tile qubits a pass has for targets."""
     if isinstance(op, DiagonalOp):
         if op.qubits.size > policy.diagonal_max_qubits:
             return None
@@ -225,15 +229,16 @@ def _as_gate(op: Op, policy: PlanPolicy, tile: int) -> _Gate | None:
     return None
 
 
-def group_into_tiles(gates: list[_Gate], num_qubits: int, tile: int,
-                     low_qubits: int) -> list[tuple[list[int], list[_Gate]]]:
-    """Split ``gates`` (in program order) into tile passes: ``(tile qubits, gates)`` each,
-    the gates in an order equivalent to the program's."""
-    low = min(low_qubits, tile)
+def group_into_tiles(gates: list[_Gate], num_qubits: int, tile: int, low_qubits: int,
+                     lanes: int = 0) -> list[tuple[list[int], list[_Gate]]]:
+    """Split ``gates`` (in program order) into tile passes: ``(tile qubits in local order,
+    gates)`` each, the gates in an order equivalent to the program's. The first ``lanes``
+    local positions hold qubits that no gate of the pass needs in the tile."""
+    low = 0 if lanes else min(low_qubits, tile)
     passes = []
     remaining = gates
     while remaining:
-        chosen_qubits = set(range(low))
+        needed = set(range(low))
         chosen: list[_Gate] = []
         deferred: list[_Gate] = []
         blocked_any = np.zeros(num_qubits, dtype=bool)  # a deferred gate touches it
@@ -241,9 +246,9 @@ def group_into_tiles(gates: list[_Gate], num_qubits: int, tile: int,
         for gate in remaining:
             blockers = blocked_dense if gate.kind == "diagonal" else blocked_any
             if not any(blockers[q] for q in gate.touched):
-                new = {q for q in gate.needs_tile if q not in chosen_qubits}
-                if len(chosen_qubits) + len(new) <= tile:
-                    chosen_qubits |= new
+                new = {q for q in gate.needs_tile if q not in needed}
+                if len(needed) + len(new) <= tile - lanes:
+                    needed |= new
                     chosen.append(gate)
                     continue
             deferred.append(gate)
@@ -251,10 +256,10 @@ def group_into_tiles(gates: list[_Gate], num_qubits: int, tile: int,
                 blocked_any[q] = True
                 if gate.kind != "diagonal":
                     blocked_dense[q] = True
-        spare = (q for q in range(num_qubits) if q not in chosen_qubits)
-        while len(chosen_qubits) < tile:
-            chosen_qubits.add(next(spare))
-        passes.append((sorted(chosen_qubits), chosen))
+        spare = [q for q in range(num_qubits) if q not in needed]
+        lane_qubits = spare[:lanes]
+        others = sorted(needed | set(spare[lanes:lanes + tile - lanes - len(needed)]))
+        passes.append((lane_qubits + others, chosen))
         remaining = deferred
     return passes
 
@@ -439,13 +444,15 @@ def encode_tile_pass(tile_qubits: list[int], gates: list[_Gate], dtype: np.dtype
     encoder = _Encoder(tile_qubits, dtype)
     for gate in gates:
         encoder.add(gate)
-    qubits = np.array(tile_qubits, dtype=np.int64)
-    run_length, run_offsets = run_layout(qubits)
+    chunk_qubits, run_length, run_offsets, run_starts, run_positions = run_layout(tile_qubits)
     ints = np.concatenate(encoder.ints) if encoder.ints else np.zeros(0, dtype=np.int64)
     return TileOp(
-        tile_qubits=qubits,
+        tile_qubits=np.array(tile_qubits, dtype=np.int64),
+        chunk_qubits=chunk_qubits,
         run_length=run_length,
         run_offsets=run_offsets,
+        run_starts=run_starts,
+        run_positions=run_positions,
         table=np.array(encoder.rows, dtype=np.int64).reshape(-1, TABLE_FIELDS),
         ints=ints,
         data=np.concatenate(encoder.data).astype(dtype),
@@ -458,17 +465,18 @@ def encode_tile_pass(tile_qubits: list[int], gates: list[_Gate], dtype: np.dtype
 
 def plan_ops(ops: list[Op], num_qubits: int, dtype: np.dtype, policy: PlanPolicy) -> list[Op]:
     """``ops`` with SWAPs relabelled and every run of gates turned into tile passes."""
-    tile = policy.tile_for(num_qubits)
+    tile, lanes = policy.tile_for(num_qubits)
     planned: list[Op] = []
     run: list[_Gate] = []
 
     def flush() -> None:
-        for tile_qubits, gates in group_into_tiles(run, num_qubits, tile, policy.low_qubits):
+        for tile_qubits, gates in group_into_tiles(run, num_qubits, tile, policy.low_qubits,
+                                                   lanes):
             planned.append(encode_tile_pass(tile_qubits, fuse(gates, policy), dtype))
         run.clear()
 
     for op in relabel_swaps(ops, num_qubits, dtype):
-        gate = _as_gate(op, policy, tile)
+        gate = _as_gate(op, policy, tile - (lanes or min(policy.low_qubits, tile)))
         if gate is None:
             flush()
             planned.append(op)

@@ -77,20 +77,24 @@ class ControlledOp:
 @dataclass(frozen=True)
 class TileOp:
     """Gates applied tile by tile in one pass over the state (cache blocking; the planner
-    makes these, the format is :mod:`gpuprovider.kernels.tiles`). ``gates``: how many of
-    the program's gate ops it applies."""
+    makes these, the format is :mod:`gpuprovider.kernels.tiles`). ``tile_qubits`` are in
+    local order; ``gates``: how many of the program's gate ops it applies."""
 
     tile_qubits: np.ndarray
+    chunk_qubits: np.ndarray
     run_length: int
     run_offsets: np.ndarray
+    run_starts: np.ndarray
+    run_positions: np.ndarray
     table: np.ndarray
     ints: np.ndarray
     data: np.ndarray
     gates: int
 
     def apply(self, kernels: ModuleType, state) -> None:
-        kernels.apply_tile_pass(state, self.tile_qubits, self.run_length, self.run_offsets,
-                                self.table, self.ints, self.data)
+        kernels.apply_tile_pass(state, self.chunk_qubits, self.run_length, self.run_offsets,
+                                self.run_starts, self.run_positions, self.table, self.ints,
+                                self.data)
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from gpuprovider.kernels import select
+from testkit import ALPHA, chi_square_pvalue
 
 from gpuprovider import __version__, cli
 from gpuprovider.cli import main
-from gpuprovider.kernels import select
-
-from testkit import ALPHA, chi_square_pvalue
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 GHZ = str(EXAMPLES / "ghz.qasm")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gpuprovider.kernels import cpu
 from qiskit import QuantumCircuit
 from qiskit.quantum_info import Statevector, random_unitary
 
 from gpuprovider.compile.lower import gate_op, lower_circuit
 from gpuprovider.compile.merge import merge_one_qubit_gates
 from gpuprovider.compile.program import DiagonalOp
-from gpuprovider.kernels import cpu
 
 
 def _apply(ops, num_qubits):

@@ -3,9 +3,12 @@ circuit, on tiles small enough that chunks, outside qubits and outside controls 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from gpuprovider.kernels import cpu
+from gpuprovider.kernels.tiles import DENSE1, DENSE2
 from qiskit import QuantumCircuit, transpile
 from qiskit.circuit.library import (
     DiagonalGate,
@@ -34,11 +37,14 @@ DTYPES = [np.complex128, np.complex64]
 TOLERANCE = {np.complex128: 1e-10, np.complex64: 2e-5}
 
 SMALL_TILES = PlanPolicy(
-    tile_qubits=4, low_qubits=1, fusion_max_qubits=3, diagonal_max_qubits=4,
+    tile_qubits=4, low_qubits=1, lane_qubits=0, fusion_max_qubits=3, diagonal_max_qubits=4,
     dense_cost=cpu.GATE_COST["dense"], diagonal_cost=cpu.GATE_COST["diagonal"],
     parallel_min_qubits=0,
 )
 """Tiles of 4 qubits on 7-qubit states: 8 chunks, most gates with qubits outside the tile."""
+LANED_TILES = replace(SMALL_TILES, tile_qubits=5, lane_qubits=2)
+"""Tiles of 5 qubits whose 2 lowest local positions hold no dense target: the local order is
+not ascending, and targets at local positions 3 and 4 take the vectorised loops."""
 
 
 def mixed_circuit(num_qubits: int, num_gates: int, seed: int) -> QuantumCircuit:
@@ -96,11 +102,12 @@ def run_ops(ops, num_qubits: int, dtype) -> np.ndarray:
     return state
 
 
+@pytest.mark.parametrize("policy", [SMALL_TILES, LANED_TILES], ids=["plain", "lanes"])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("seed", range(6))
-def test_planned_small_tiles_match_statevector(dtype, seed):
+def test_planned_small_tiles_match_statevector(dtype, seed, policy):
     circuit = mixed_circuit(7, 60, seed)
-    ops = planned_ops(circuit, dtype, SMALL_TILES)
+    ops = planned_ops(circuit, dtype, policy)
     assert any(isinstance(op, TileOp) for op in ops)
     expected = Statevector(circuit).data
     np.testing.assert_allclose(run_ops(ops, 7, dtype), expected, atol=TOLERANCE[dtype])
@@ -124,6 +131,18 @@ def test_tile_passes_hold_their_gates_qubits_and_the_low_qubits():
         assert qubits == sorted(set(qubits)) and len(qubits) == SMALL_TILES.tile_qubits
         assert 0 in qubits
         assert tile_pass.table.shape[0] >= 1
+
+
+def test_lanes_hold_no_dense_target_and_come_first():
+    ops = planned_ops(mixed_circuit(7, 80, seed=12), np.complex128, LANED_TILES)
+    passes = [op for op in ops if isinstance(op, TileOp)]
+    assert len(passes) > 1
+    for tile_pass in passes:
+        lanes = set(tile_pass.tile_qubits[:2].tolist())
+        assert lanes.isdisjoint(tile_pass.tile_qubits[2:].tolist())
+        assert tile_pass.tile_qubits[2:].tolist() == sorted(tile_pass.tile_qubits[2:].tolist())
+        dense_rows = tile_pass.table[np.isin(tile_pass.table[:, 0], [DENSE1, DENSE2])]
+        assert (dense_rows[:, 1] >= 2).all()  # DENSE1's qubit, DENSE2's lower qubit
 
 
 def test_grouping_defers_gates_that_do_not_commute_past_a_deferred_one():

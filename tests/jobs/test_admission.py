@@ -10,17 +10,17 @@ import uuid
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 
+import gpuprovider.kernels.cpu as cpu_kernels
 import pytest
+from gpuprovider.kernels.precision import statevector_bytes
 from qiskit import QuantumCircuit
 from qiskit.providers import JobError, JobStatus
+from testkit import GATE_KERNELS, ControlledWork, KernelGate, wait_until
 
 import gpuprovider.admission as admission_module
-import gpuprovider.kernels.cpu as cpu_kernels
 from gpuprovider import GPUJob, GPUSimulator
 from gpuprovider.admission import POLL_SECONDS, MemoryAdmission, admission_for
 from gpuprovider.exceptions import CapacityError, JobCancelledError
-from gpuprovider.kernels.precision import statevector_bytes
-from testkit import GATE_KERNELS, ControlledWork, KernelGate, wait_until
 
 WAIT_BOUND_SECONDS = 1.0
 """A request or job that should be admitted, or withdrawn on cancel, is within this long."""

@@ -13,9 +13,9 @@ from qiskit.circuit.library import UnitaryGate
 from qiskit.exceptions import QiskitError
 from qiskit.providers import JobStatus
 from qiskit.quantum_info import random_unitary
+from testkit import random_circuit, wait_until
 
 from gpuprovider import GPUJob, GPUSimulator
-from testkit import random_circuit, wait_until
 
 IDLE_MEASURE_SECONDS = 0.3
 BUSY_MEASURE_SECONDS = 0.6

@@ -11,13 +11,13 @@ import threading
 import time
 import uuid
 
+import gpuprovider.kernels.cpu as cpu_kernels
 import pytest
 from qiskit import QuantumCircuit
 from qiskit.providers import JobError, JobStatus, JobTimeoutError, JobV1
-
-import gpuprovider.kernels.cpu as cpu_kernels
-from gpuprovider import GPUJob, GPUSimulator
 from testkit import GATE_KERNELS, ControlledWork, KernelGate, random_circuit, wait_until
+
+from gpuprovider import GPUJob, GPUSimulator
 
 JOB_THREAD_PREFIX = "gpuprovider-job-"
 CANCEL_BOUND_SECONDS = 1.0

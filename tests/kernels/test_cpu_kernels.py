@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gpuprovider.kernels import cpu
 from qiskit.circuit.library import UnitaryGate
 from qiskit.quantum_info import Operator, Pauli, Statevector, random_unitary
 from scipy import stats
-
-from gpuprovider.kernels import cpu
 
 SERIAL_QUBITS = 5
 PARALLEL_QUBITS = cpu.PARALLEL_MIN_QUBITS + 1

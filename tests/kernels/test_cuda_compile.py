@@ -31,7 +31,7 @@ def _kernel_arguments(dtype) -> dict[str, tuple]:
     table = np.zeros((2, 8), dtype=np.int64)
     tile_pass = "_tile_pass_c128" if dtype is np.complex128 else "_tile_pass_c64"
     return {
-        tile_pass: (state, qubits, one, indices, table, indices, small),
+        tile_pass: (state, qubits, one, indices, indices, indices, table, indices, small),
         "_fill_basis": (state, 0),
         "_matrix1": (state, one, scalar, scalar, scalar, scalar),
         "_matrix2": (state, one, one, one, one, np.zeros((4, 4), dtype=dtype)),
@@ -56,9 +56,8 @@ def test_every_kernel_compiles_for_sm_90(dtype):
     tile pass, whose shared tile has the state's type) compiles in that one."""
     pytest.importorskip("numba.cuda", reason="numba-cuda is in the [test] extra")
     import numba
-    from numba import cuda
-
     from gpuprovider.kernels import cuda as cuda_kernels
+    from numba import cuda
 
     arguments = _kernel_arguments(dtype)
     every_kernel = set(_kernel_arguments(np.complex128)) | set(_kernel_arguments(np.complex64))

@@ -11,15 +11,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-
 from dataclasses import replace
 
 import numpy as np
 import pytest
-
-from gpuprovider.compile.lower import lower_circuit
-from gpuprovider.compile.plan import PlanPolicy, plan_ops, planned
-from gpuprovider.compile.program import ControlledOp, DiagonalOp, MatrixOp, PermutationOp, TileOp
 from gpuprovider.kernels import cpu
 from gpuprovider.kernels.tiles import (
     CONDITION_MASK,
@@ -32,6 +27,16 @@ from gpuprovider.kernels.tiles import (
     C,
 )
 from testkit import random_circuit
+
+from gpuprovider.compile.lower import lower_circuit
+from gpuprovider.compile.plan import PlanPolicy, plan_ops, planned
+from gpuprovider.compile.program import (
+    ControlledOp,
+    DiagonalOp,
+    MatrixOp,
+    PermutationOp,
+    TileOp,
+)
 
 SIMULATED = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
 TOLERANCE = {np.complex128: 1e-12, np.complex64: 2e-6}
@@ -172,14 +177,15 @@ def _tile_test_ops(rng, num_qubits, dtype):
     return ops
 
 
-def test_tile_passes_match_the_cpu(gpu, dtype, monkeypatch):
+@pytest.mark.parametrize("lanes", [0, 2], ids=["ascending", "lanes"])
+def test_tile_passes_match_the_cpu(gpu, dtype, lanes, monkeypatch):
     """Tile passes the planner makes with the GPU's policy, shrunk to 5-qubit tiles so that
     8 qubits make 8 chunks: every row kind, controls outside the tile, diagonals on qubits
-    outside it. The planned passes reproduce the unplanned gates on the CPU, and
-    the GPU's passes the CPU's."""
+    outside it; with lanes, tiles whose local order is not ascending. The planned passes
+    reproduce the unplanned gates on the CPU, and the GPU's passes the CPU's."""
     if SIMULATED:  # fewer threads than a tile has amplitudes: every loop strides
         monkeypatch.setattr(gpu, "TILE_THREADS", 4)
-    policy = replace(PlanPolicy.of(gpu, dtype), tile_qubits=5, low_qubits=2)
+    policy = replace(PlanPolicy.of(gpu, dtype), tile_qubits=5, low_qubits=2, lane_qubits=lanes)
     num_qubits = 8
     rng = np.random.default_rng(8)
     ops = _tile_test_ops(rng, num_qubits, dtype)
@@ -208,7 +214,8 @@ def test_tile_pass_wider_than_shared_memory_is_refused(gpu, dtype):
     table = np.zeros((1, 8), dtype=np.int64)
     with pytest.raises(ValueError, match=f"at most {limit}"):
         gpu.apply_tile_pass(state, tile_qubits, 1 << (limit + 1), np.zeros(1, dtype=np.int64),
-                            table, np.zeros(0, dtype=np.int64), np.eye(2, dtype=dtype).ravel())
+                            np.zeros(1, dtype=np.int64), np.arange(1 << (limit + 1)), table,
+                            np.zeros(0, dtype=np.int64), np.eye(2, dtype=dtype).ravel())
 
 
 @pytest.mark.parametrize("dtype", [np.complex128, np.complex64], ids=["c128", "c64"])
@@ -219,7 +226,8 @@ def test_gpu_policy_plans_tiles_its_kernel_can_apply(dtype):
     gpu = pytest.importorskip("gpuprovider.kernels.cuda")
     policy = PlanPolicy.of(gpu, dtype)
     for num_qubits in range(1, 40):
-        tile = policy.tile_for(num_qubits)
+        tile, lanes = policy.tile_for(num_qubits)
+        assert lanes == 0
         assert tile <= gpu.TILE_QUBITS[np.dtype(dtype).itemsize]
         if num_qubits >= gpu.TILE_LOW_QUBITS + 3:
             assert num_qubits - tile >= 3

@@ -1,0 +1,327 @@
+"""CPU execution of tile passes (format: :mod:`gpuprovider.kernels.tiles`).
+
+Each chunk's tile is loaded into two real arrays, real parts and imaginary parts, so that a
+1- or 2-qubit matrix whose targets lie above the tile's lane qubits becomes loops over
+contiguous runs of reals that the compiler vectorises (AVX2 / AVX-512): the planner keeps the
+lowest ``TILE_LANE_QUBITS`` local positions free of dense targets for that. The inputs of each
+run are first copied to a small scratch block, so the loops read and write distinct arrays.
+Other gates (wider matrices, controlled ones, diagonals, targets on lanes) run scalar loops on
+the same arrays.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from .cpu import _PARALLEL, _SERIAL, _insert_zero_bits
+from .tiles import (
+    CONDITION_MASK,
+    CONDITION_VALUE,
+    CONTROLLED1,
+    DATA,
+    DENSE1,
+    DENSE2,
+    GATHER,
+    KIND,
+    A,
+    B,
+    C,
+    D,
+)
+
+BLOCK = 256
+"""Work items per vectorised block: the scratch rows (16 of BLOCK reals) stay in L1."""
+VECTOR_MIN_STRIDE = 8
+"""Smallest target stride (in amplitudes) that takes the vectorised loops."""
+
+_VECTOR = {**_SERIAL, "fastmath": True}
+
+
+@njit(**_VECTOR)
+def _dense1_scalar(re, im, qubit, data, d):
+    ar, ai = data[d].real, data[d].imag
+    br, bi = data[d + 1].real, data[d + 1].imag
+    cr, ci = data[d + 2].real, data[d + 2].imag
+    dr, di = data[d + 3].real, data[d + 3].imag
+    stride = 1 << qubit
+    low_mask = stride - 1
+    for g in range(re.size >> 1):
+        p = ((g >> qubit) << (qubit + 1)) | (g & low_mask)
+        q = p | stride
+        r0, i0, r1, i1 = re[p], im[p], re[q], im[q]
+        re[p] = ar * r0 - ai * i0 + br * r1 - bi * i1
+        im[p] = ar * i0 + ai * r0 + br * i1 + bi * r1
+        re[q] = cr * r0 - ci * i0 + dr * r1 - di * i1
+        im[q] = cr * i0 + ci * r0 + dr * i1 + di * r1
+
+
+@njit(**_SERIAL)
+def _runs(q_low, q_high, first, count, bases, lengths):
+    """Split work items ``first .. first+count`` into runs of contiguous amplitudes (items
+    within one run of ``2**q_low`` are): fill ``bases``/``lengths``, return how many runs.
+    The item index has zeros inserted at ``q_low`` and ``q_high`` (none there if -1)."""
+    low_mask = (1 << q_low) - 1
+    high_mask = (1 << q_high) - 1
+    runs = 0
+    t = 0
+    while t < count:
+        g = first + t
+        i = ((g >> q_low) << (q_low + 1)) | (g & low_mask)
+        bases[runs] = ((i >> q_high) << (q_high + 1)) | (i & high_mask) if q_high >= 0 else i
+        lengths[runs] = min((1 << q_low) - (g & low_mask), count - t)
+        t += lengths[runs]
+        runs += 1
+    return runs
+
+
+@njit(**_VECTOR)
+def _load(re, im, offsets, runs, bases, lengths, rows_re, rows_im):
+    """Fill row ``m`` (BLOCK reals) of ``rows_re`` / ``rows_im`` (flat) with the real /
+    imaginary parts at ``offsets[m]`` from each run's base, runs one after another. One
+    store stream per loop, so that each loop vectorises."""
+    for m in range(offsets.size):
+        for part in range(2):
+            source = re if part == 0 else im
+            rows = rows_re if part == 0 else rows_im
+            row = m * BLOCK
+            for r in range(runs):
+                start = bases[r] + offsets[m]
+                count = lengths[r]
+                out = rows[row:row + count]
+                run = source[start:start + count]
+                for u in range(count):
+                    out[u] = run[u]
+                row += count
+
+
+@njit(**_VECTOR)
+def _store(re, im, offsets, runs, bases, lengths, rows_re, rows_im):
+    """The inverse of :func:`_load`."""
+    for m in range(offsets.size):
+        for part in range(2):
+            target = re if part == 0 else im
+            rows = rows_re if part == 0 else rows_im
+            row = m * BLOCK
+            for r in range(runs):
+                start = bases[r] + offsets[m]
+                count = lengths[r]
+                run = rows[row:row + count]
+                out = target[start:start + count]
+                for u in range(count):
+                    out[u] = run[u]
+                row += count
+
+
+@njit(**_VECTOR)
+def _dense1(re, im, qubit, data, d, scratch):
+    """A 2x2 matrix; vectorised over blocks of work items when the target's stride allows."""
+    if (1 << qubit) < VECTOR_MIN_STRIDE:
+        _dense1_scalar(re, im, qubit, data, d)
+        return
+    ar, ai = data[d].real, data[d].imag
+    br, bi = data[d + 1].real, data[d + 1].imag
+    cr, ci = data[d + 2].real, data[d + 2].imag
+    dr, di = data[d + 3].real, data[d + 3].imag
+    source_re, source_im, target_re, target_im, bases, lengths = scratch
+    offsets = bases[BLOCK:BLOCK + 2]
+    offsets[0] = 0
+    offsets[1] = 1 << qubit
+    items = re.size >> 1
+    for first in range(0, items, BLOCK):
+        w = min(BLOCK, items - first)
+        runs = _runs(qubit, -1, first, w, bases, lengths)
+        _load(re, im, offsets, runs, bases, lengths, source_re, source_im)
+        for t in range(w):
+            r0 = source_re[t]
+            r1 = source_re[BLOCK + t]
+            i0 = source_im[t]
+            i1 = source_im[BLOCK + t]
+            target_re[t] = ar * r0 - ai * i0 + br * r1 - bi * i1
+            target_im[t] = ar * i0 + ai * r0 + br * i1 + bi * r1
+            target_re[BLOCK + t] = cr * r0 - ci * i0 + dr * r1 - di * i1
+            target_im[BLOCK + t] = cr * i0 + ci * r0 + dr * i1 + di * r1
+        _store(re, im, offsets, runs, bases, lengths, target_re, target_im)
+
+
+@njit(**_VECTOR)
+def _dense2_scalar(re, im, q_low, q_high, offset1, offset2, data, d):
+    low_mask = (1 << q_low) - 1
+    mid_mask = (1 << q_high) - 1
+    for g in range(re.size >> 2):
+        i = ((g >> q_low) << (q_low + 1)) | (g & low_mask)
+        p0 = ((i >> q_high) << (q_high + 1)) | (i & mid_mask)
+        p1 = p0 + offset1
+        p2 = p0 + offset2
+        p3 = p1 + offset2
+        r0, r1, r2, r3 = re[p0], re[p1], re[p2], re[p3]
+        i0, i1, i2, i3 = im[p0], im[p1], im[p2], im[p3]
+        for row in range(4):
+            p = p0 + (row & 1) * offset1 + (row >> 1) * offset2
+            e = d + 4 * row
+            m0, m1, m2, m3 = data[e], data[e + 1], data[e + 2], data[e + 3]
+            re[p] = (m0.real * r0 - m0.imag * i0 + m1.real * r1 - m1.imag * i1
+                     + m2.real * r2 - m2.imag * i2 + m3.real * r3 - m3.imag * i3)
+            im[p] = (m0.real * i0 + m0.imag * r0 + m1.real * i1 + m1.imag * r1
+                     + m2.real * i2 + m2.imag * r2 + m3.real * i3 + m3.imag * r3)
+
+
+@njit(**_VECTOR)
+def _dense2(re, im, q_low, q_high, offset1, offset2, data, d, scratch):
+    """A 4x4 matrix; vectorised over blocks of work items when the lower target's stride
+    allows."""
+    if (1 << q_low) < VECTOR_MIN_STRIDE:
+        _dense2_scalar(re, im, q_low, q_high, offset1, offset2, data, d)
+        return
+    source_re, source_im, target_re, target_im, bases, lengths = scratch
+    offsets = bases[BLOCK:BLOCK + 4]
+    offsets[0] = 0
+    offsets[1] = offset1
+    offsets[2] = offset2
+    offsets[3] = offset1 + offset2
+    items = re.size >> 2
+    for first in range(0, items, BLOCK):
+        w = min(BLOCK, items - first)
+        runs = _runs(q_low, q_high, first, w, bases, lengths)
+        _load(re, im, offsets, runs, bases, lengths, source_re, source_im)
+        for row in range(4):
+            e = d + 4 * row
+            ar, ai = data[e].real, data[e].imag
+            br, bi = data[e + 1].real, data[e + 1].imag
+            cr, ci = data[e + 2].real, data[e + 2].imag
+            dr, di = data[e + 3].real, data[e + 3].imag
+            out = row * BLOCK
+            for t in range(w):
+                r0 = source_re[t]
+                r1 = source_re[BLOCK + t]
+                r2 = source_re[2 * BLOCK + t]
+                r3 = source_re[3 * BLOCK + t]
+                i0 = source_im[t]
+                i1 = source_im[BLOCK + t]
+                i2 = source_im[2 * BLOCK + t]
+                i3 = source_im[3 * BLOCK + t]
+                target_re[out + t] = (ar * r0 - ai * i0 + br * r1 - bi * i1
+                                      + cr * r2 - ci * i2 + dr * r3 - di * i3)
+                target_im[out + t] = (ar * i0 + ai * r0 + br * i1 + bi * r1
+                                      + cr * i2 + ci * r2 + dr * i3 + di * r3)
+        _store(re, im, offsets, runs, bases, lengths, target_re, target_im)
+
+
+@njit(**_SERIAL)
+def _gather(re, im, sorted_qubits, offsets, data, d):
+    """A dense matrix on any targets (control bits may be set in ``offsets``)."""
+    dim = offsets.size
+    gathered_re = np.empty(dim, dtype=re.dtype)
+    gathered_im = np.empty(dim, dtype=re.dtype)
+    for g in range(re.size >> sorted_qubits.size):
+        base = _insert_zero_bits(g, sorted_qubits)
+        for m in range(dim):
+            gathered_re[m] = re[base + offsets[m]]
+            gathered_im[m] = im[base + offsets[m]]
+        for row in range(dim):
+            acc_re = 0.0
+            acc_im = 0.0
+            for col in range(dim):
+                v = data[d + row * dim + col]
+                acc_re += v.real * gathered_re[col] - v.imag * gathered_im[col]
+                acc_im += v.real * gathered_im[col] + v.imag * gathered_re[col]
+            re[base + offsets[row]] = acc_re
+            im[base + offsets[row]] = acc_im
+
+
+@njit(**_SERIAL)
+def _controlled1(re, im, sorted_qubits, control_bits, stride, data, d):
+    ar, ai = data[d].real, data[d].imag
+    br, bi = data[d + 1].real, data[d + 1].imag
+    cr, ci = data[d + 2].real, data[d + 2].imag
+    dr, di = data[d + 3].real, data[d + 3].imag
+    for g in range(re.size >> sorted_qubits.size):
+        p = _insert_zero_bits(g, sorted_qubits) | control_bits
+        q = p | stride
+        r0, i0, r1, i1 = re[p], im[p], re[q], im[q]
+        re[p] = ar * r0 - ai * i0 + br * r1 - bi * i1
+        im[p] = ar * i0 + ai * r0 + br * i1 + bi * r1
+        re[q] = cr * r0 - ci * i0 + dr * r1 - di * i1
+        im[q] = cr * i0 + ci * r0 + dr * i1 + di * r1
+
+
+@njit(**_SERIAL)
+def _diagonal(re, im, base, tile_bits, row, ints, data):
+    h = row[A]
+    low_mask = (1 << h) - 1
+    a_start = row[B]
+    b_start = a_start + (1 << h)
+    pairs = b_start + (1 << (tile_bits - h))
+    outside = 0
+    for j in range(row[C]):
+        outside |= ((base >> ints[pairs + 2 * j]) & 1) << ints[pairs + 2 * j + 1]
+    d = row[DATA] + outside
+    for l in range(re.size):
+        v = data[d + (ints[a_start + (l & low_mask)] | ints[b_start + (l >> h)])]
+        r = re[l]
+        i = im[l]
+        re[l] = v.real * r - v.imag * i
+        im[l] = v.real * i + v.imag * r
+
+
+@njit(**_SERIAL)
+def _tile_gates(re, im, base, tile_bits, table, ints, data, scratch):
+    """Apply a tile pass's gates to one loaded tile whose chunk starts at ``base``."""
+    for g in range(table.shape[0]):
+        row = table[g]
+        if (base & row[CONDITION_MASK]) != row[CONDITION_VALUE]:
+            continue
+        kind = row[KIND]
+        d = row[DATA]
+        if kind == DENSE1:
+            _dense1(re, im, row[A], data, d, scratch)
+        elif kind == DENSE2:
+            _dense2(re, im, row[A], row[B], row[C], row[D], data, d, scratch)
+        elif kind == GATHER:
+            k = row[A]
+            s = row[B]
+            _gather(re, im, ints[s:s + k], ints[s + k:s + k + row[C]], data, d)
+        elif kind == CONTROLLED1:
+            s = row[B]
+            _controlled1(re, im, ints[s:s + row[A]], row[C], row[D], data, d)
+        else:
+            _diagonal(re, im, base, tile_bits, row, ints, data)
+
+
+@njit(**_SERIAL)
+def _tile_pass_range(state, chunk_qubits, run_length, run_offsets, run_starts, run_positions,
+                     table, ints, data, start, stop):
+    """Chunks ``start..stop`` of a tile pass: load each tile, apply the gates, store it."""
+    tile_bits = chunk_qubits.size
+    re = np.empty(1 << tile_bits, dtype=state.real.dtype)
+    im = np.empty(1 << tile_bits, dtype=state.real.dtype)
+    scratch = (np.empty(4 * BLOCK, dtype=state.real.dtype),
+               np.empty(4 * BLOCK, dtype=state.real.dtype),
+               np.empty(4 * BLOCK, dtype=state.real.dtype),
+               np.empty(4 * BLOCK, dtype=state.real.dtype),
+               np.empty(BLOCK + 4, dtype=np.int64), np.empty(BLOCK, dtype=np.int64))
+    for c in range(start, stop):
+        base = _insert_zero_bits(c, chunk_qubits)
+        for r in range(run_offsets.size):
+            source = base + run_offsets[r]
+            local = run_starts[r]
+            for t in range(run_length):
+                a = state[source + t]
+                re[local + run_positions[t]] = a.real
+                im[local + run_positions[t]] = a.imag
+        _tile_gates(re, im, base, tile_bits, table, ints, data, scratch)
+        for r in range(run_offsets.size):
+            source = base + run_offsets[r]
+            local = run_starts[r]
+            for t in range(run_length):
+                state[source + t] = re[local + run_positions[t]] + 1j * im[local + run_positions[t]]
+
+
+@njit(**_PARALLEL)
+def _tile_pass_chunks(items, chunks, state, chunk_qubits, run_length, run_offsets, run_starts,
+                      run_positions, table, ints, data):
+    per_chunk = (items + chunks - 1) // chunks
+    for c in prange(chunks):
+        start = c * per_chunk
+        _tile_pass_range(state, chunk_qubits, run_length, run_offsets, run_starts, run_positions,
+                         table, ints, data, start, min(items, start + per_chunk))
