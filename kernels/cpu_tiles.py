@@ -245,27 +245,42 @@ def _controlled1(re, im, sorted_qubits, control_bits, stride, data, d):
         im[q] = cr * i0 + ci * r0 + dr * i1 + di * r1
 
 
-@njit(**_SERIAL)
-def _diagonal(re, im, base, tile_bits, row, ints, data):
+@njit(**_VECTOR)
+def _diagonal(re, im, base, tile_bits, row, ints, data, cache_re, cache_im):
+    """Build the chunk's distinct rows of phases once, then multiply the tile row by row."""
     h = row[A]
-    low_mask = (1 << h) - 1
+    width = 1 << h
     a_start = row[B]
-    b_start = a_start + (1 << h)
-    pairs = b_start + (1 << (tile_bits - h))
+    row_of = a_start + width
+    row_bits = row_of + (1 << (tile_bits - h))
+    pairs = row_bits + (1 << row[D])
     outside = 0
     for j in range(row[C]):
         outside |= ((base >> ints[pairs + 2 * j]) & 1) << ints[pairs + 2 * j + 1]
     d = row[DATA] + outside
-    for l in range(re.size):
-        v = data[d + (ints[a_start + (l & low_mask)] | ints[b_start + (l >> h)])]
-        r = re[l]
-        i = im[l]
-        re[l] = v.real * r - v.imag * i
-        im[l] = v.real * i + v.imag * r
+    for r in range(1 << row[D]):
+        bits = d + ints[row_bits + r]
+        phases_re = cache_re[r * width:(r + 1) * width]
+        phases_im = cache_im[r * width:(r + 1) * width]
+        for x in range(width):
+            v = data[bits + ints[a_start + x]]
+            phases_re[x] = v.real
+            phases_im[x] = v.imag
+    for y in range(re.size >> h):
+        r = ints[row_of + y]
+        phases_re = cache_re[r * width:(r + 1) * width]
+        phases_im = cache_im[r * width:(r + 1) * width]
+        part_re = re[y * width:(y + 1) * width]
+        part_im = im[y * width:(y + 1) * width]
+        for x in range(width):
+            a = part_re[x]
+            b = part_im[x]
+            part_re[x] = phases_re[x] * a - phases_im[x] * b
+            part_im[x] = phases_re[x] * b + phases_im[x] * a
 
 
 @njit(**_SERIAL)
-def _tile_gates(re, im, base, tile_bits, table, ints, data, scratch):
+def _tile_gates(re, im, base, tile_bits, table, ints, data, scratch, cache_re, cache_im):
     """Apply a tile pass's gates to one loaded tile whose chunk starts at ``base``."""
     for g in range(table.shape[0]):
         row = table[g]
@@ -285,7 +300,7 @@ def _tile_gates(re, im, base, tile_bits, table, ints, data, scratch):
             s = row[B]
             _controlled1(re, im, ints[s:s + row[A]], row[C], row[D], data, d)
         else:
-            _diagonal(re, im, base, tile_bits, row, ints, data)
+            _diagonal(re, im, base, tile_bits, row, ints, data, cache_re, cache_im)
 
 
 @njit(**_SERIAL)
@@ -295,6 +310,8 @@ def _tile_pass_range(state, chunk_qubits, run_length, run_offsets, run_starts, r
     tile_bits = chunk_qubits.size
     re = np.empty(1 << tile_bits, dtype=state.real.dtype)
     im = np.empty(1 << tile_bits, dtype=state.real.dtype)
+    cache_re = np.empty(1 << tile_bits, dtype=state.real.dtype)  # a diagonal's phase rows
+    cache_im = np.empty(1 << tile_bits, dtype=state.real.dtype)
     scratch = (np.empty(4 * BLOCK, dtype=state.real.dtype),
                np.empty(4 * BLOCK, dtype=state.real.dtype),
                np.empty(4 * BLOCK, dtype=state.real.dtype),
@@ -309,7 +326,7 @@ def _tile_pass_range(state, chunk_qubits, run_length, run_offsets, run_starts, r
                 a = state[source + t]
                 re[local + run_positions[t]] = a.real
                 im[local + run_positions[t]] = a.imag
-        _tile_gates(re, im, base, tile_bits, table, ints, data, scratch)
+        _tile_gates(re, im, base, tile_bits, table, ints, data, scratch, cache_re, cache_im)
         for r in range(run_offsets.size):
             source = base + run_offsets[r]
             local = run_starts[r]

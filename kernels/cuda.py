@@ -511,17 +511,20 @@ def _tile_controlled1(tile, size, sorted_qubits, control_bits, stride, data, d):
 
 
 @cuda.jit(device=True, inline=True)
-def _tile_diagonal(tile, size, base, tile_bits, h, start, outside, ints, data, d):
-    """Amplitude ``l`` times ``data[d + (A[l & (2**h - 1)] | B[l >> h] | outside bits)]``:
-    tables A and B from ``ints[start]``, then ``outside`` (global qubit, diagonal bit) pairs
-    read from the chunk's ``base``."""
-    b_start = start + (int64(1) << h)
-    pairs = b_start + (int64(1) << (tile_bits - h))
+def _tile_diagonal(tile, size, base, tile_bits, h, start, outside, high, ints, data, d):
+    """Amplitude ``l`` times ``data[d + (A[l & (2**h - 1)] | row_bits[row_of[l >> h]] |
+    outside bits)]``: tables A, row_of and row_bits from ``ints[start]`` (``high`` is
+    log2 of row_bits' length), then ``outside`` (global qubit, diagonal bit) pairs read from
+    the chunk's ``base``."""
+    row_of = start + (int64(1) << h)
+    row_bits = row_of + (int64(1) << (tile_bits - h))
+    pairs = row_bits + (int64(1) << high)
     for j in range(outside):
         d += ((base >> ints[pairs + 2 * j]) & 1) << ints[pairs + 2 * j + 1]
     low_mask = (int64(1) << h) - 1
     for l in range(cuda.threadIdx.x, size, cuda.blockDim.x):
-        tile[l] *= data[d + (ints[start + (l & low_mask)] | ints[b_start + (l >> h)])]
+        tile[l] *= data[d + (ints[start + (l & low_mask)]
+                             | ints[row_bits + ints[row_of + (l >> h)]])]
 
 
 def _tile_pass_kernel(tile_type, tile_qubits_max: int):
@@ -563,7 +566,7 @@ def _tile_pass_kernel(tile_type, tile_qubits_max: int):
                 elif kind == CONTROLLED1:
                     _tile_controlled1(tile, size, ints[b:b + a], c, d, data, start)
                 else:
-                    _tile_diagonal(tile, size, base, tile_bits, a, b, c, ints, data, start)
+                    _tile_diagonal(tile, size, base, tile_bits, a, b, c, d, ints, data, start)
             cuda.syncthreads()
         for l in range(cuda.threadIdx.x, size, cuda.blockDim.x):
             local = run_starts[l >> run_bits] + run_positions[l & run_mask]

@@ -27,11 +27,14 @@ tile). By kind:
 - ``CONTROLLED1``: a = k sorted local qubits (local controls and the target), b = their start
   in ``ints``, c = the local control bits that must be set, d = the target's stride; data: the
   2x2 matrix.
-- ``DIAGONAL``: a = h, the number of low local bits of the first lookup table; b = start in
-  ``ints`` of table A (``2**h`` entries: diagonal-index bits spelled by ``l``'s low ``h``
-  bits), table B (``2**(m-h)`` entries, for ``l >> h``) and ``c`` pairs ``(global qubit,
-  diagonal-index bit)`` for qubits outside the tile; c = that count; data: the diagonal.
-  Amplitude ``l`` is multiplied by ``data[start + (A[l & (2**h - 1)] | B[l >> h] | outside)]``.
+- ``DIAGONAL``: a = h, b = start in ``ints`` of: table A (``2**h`` entries: the diagonal-index
+  bits spelled by ``l``'s low ``h`` bits), ``row_of`` (``2**(m-h)`` entries: for ``l >> h``,
+  which of the distinct high patterns it is), ``row_bits`` (``2**d`` entries: the
+  diagonal-index bits of each high pattern) and ``c`` pairs ``(global qubit, diagonal-index
+  bit)`` for qubits outside the tile; c = that count; d = how many diagonal qubits lie at
+  local positions ``>= h``; data: the diagonal. Amplitude ``l`` is multiplied by
+  ``data[start + (A[l & (2**h - 1)] | row_bits[row_of[l >> h]] | outside)]``: a chunk needs
+  only ``2**d`` distinct rows of ``2**h`` phases.
 """
 
 from __future__ import annotations

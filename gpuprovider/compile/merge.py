@@ -75,7 +75,8 @@ def merge_one_qubit_gates(ops: list[Op], num_qubits: int) -> list[Op]:
             else:
                 pending[qubit] = MatrixOp(op.qubits,
                                           np.ascontiguousarray(_matrix(op) @ _matrix(before)))
-        elif _gate_on(op, 2) and any(int(q) in pending for q in op.qubits):
+        elif _gate_on(op, 2) and not isinstance(op, DiagonalOp) and \
+                any(int(q) in pending for q in op.qubits):
             first, second = (pending.pop(int(q), None) for q in op.qubits)
             identity = np.eye(2, dtype=_matrix(op).dtype)
             # Argument qubit 0 is the low bit of a 4x4 index: kron(second, first).

@@ -17,7 +17,9 @@ state. The planner runs on the host, once per circuit, for any device:
 3. **Fusion inside a pass.** A gate is multiplied into an earlier one of its pass (moving past
    gates it commutes with) when the product costs no more than the two did: the device's
    ``GATE_COST`` table prices a dense block by its width, diagonals fold into diagonals up to
-   ``DIAGONAL_MAX_QUBITS``, and dense blocks stay within ``FUSION_MAX_QUBITS``.
+   ``DIAGONAL_MAX_QUBITS``, and dense blocks stay within ``FUSION_MAX_QUBITS``. A diagonal
+   joins a dense block only on the block's own qubits: spread wider, it stays a diagonal,
+   which later diagonals fold into (a QFT's phases stay one diagonal per Hadamard).
 
 Programs with control flow are left as they are (their jump targets are op indices).
 """
@@ -61,6 +63,8 @@ from .program import (
     TileOp,
 )
 
+DIAGONAL_MIN_ROW_QUBITS = 4
+"""A diagonal's rows of phases span at least 2**4 amplitudes, so that they vectorise."""
 LOOKBACK = 8
 """How many earlier gates of a pass a gate may move past to be fused."""
 _SWAP = np.array([0, 2, 1, 3])
@@ -309,6 +313,10 @@ def _product(earlier: _Gate, later: _Gate, policy: PlanPolicy) -> _Gate | None:
         values = (embed_diagonal(earlier.values, earlier.qubits, union)
                   * embed_diagonal(later.values, later.qubits, union))
         return _Gate("diagonal", union, values, sources=sources)
+    diagonal = earlier if earlier.kind == "diagonal" else later if later.kind == "diagonal" \
+        else None
+    if diagonal is not None and len(diagonal.qubits) < len(union):
+        return None  # it would turn the diagonal dense; it may fold into other diagonals
     fused = _Gate("dense", union, earlier.values, sources=sources)
     if len(union) > policy.fusion_max_qubits or \
             fused.cost(policy) > earlier.cost(policy) + later.cost(policy):
@@ -415,20 +423,28 @@ class _Encoder:
                       value=value)
 
     def diagonal(self, gate: _Gate) -> None:
-        low = self.tile_bits // 2
-        table_a = np.zeros(1 << low, dtype=np.int64)
-        table_b = np.zeros(1 << (self.tile_bits - low), dtype=np.int64)
-        outside = []
-        for j, qubit in enumerate(gate.qubits):
-            position = self.local.get(qubit)
-            if position is None:
-                outside += [qubit, j]
-            elif position < low:
+        """A diagonal's tables (see ``kernels.tiles``), its split ``h`` chosen so that the
+        distinct rows of phases a chunk needs, ``2**(k_high + h)`` in all, are fewest."""
+        positions = {j: self.local[q] for j, q in enumerate(gate.qubits) if q in self.local}
+        outside = [value for j, q in enumerate(gate.qubits) if q not in self.local
+                   for value in (q, j)]
+        shortest = min(DIAGONAL_MIN_ROW_QUBITS, self.tile_bits)
+
+        def high(h: int) -> list[int]:
+            return [j for j, position in positions.items() if position >= h]
+
+        h = min(range(shortest, self.tile_bits + 1), key=lambda h: (len(high(h)) + h, -h))
+        table_a = np.zeros(1 << h, dtype=np.int64)
+        row_of = np.zeros(1 << (self.tile_bits - h), dtype=np.int64)
+        row_bits = np.zeros(1 << len(high(h)), dtype=np.int64)
+        for j, position in positions.items():
+            if position < h:
                 table_a |= ((np.arange(table_a.size) >> position) & 1) << j
-            else:
-                table_b |= ((np.arange(table_b.size) >> (position - low)) & 1) << j
-        start = self._put_ints(np.concatenate((table_a, table_b, outside)))
-        self._row(DIAGONAL, gate.values, low, start, len(outside) // 2)
+        for t, j in enumerate(high(h)):
+            row_of |= ((np.arange(row_of.size) >> (positions[j] - h)) & 1) << t
+            row_bits |= ((np.arange(row_bits.size) >> t) & 1) << j
+        start = self._put_ints(np.concatenate((table_a, row_of, row_bits, outside)))
+        self._row(DIAGONAL, gate.values, h, start, len(outside) // 2, len(high(h)))
 
     def add(self, gate: _Gate) -> None:
         if gate.kind == "diagonal":
@@ -455,7 +471,7 @@ def encode_tile_pass(tile_qubits: list[int], gates: list[_Gate], dtype: np.dtype
         run_positions=run_positions,
         table=np.array(encoder.rows, dtype=np.int64).reshape(-1, TABLE_FIELDS),
         ints=ints,
-        data=np.concatenate(encoder.data).astype(dtype),
+        data=np.concatenate([np.zeros(0, dtype=dtype), *encoder.data]).astype(dtype),
         gates=sum(gate.sources for gate in gates),
     )
 
