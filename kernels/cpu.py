@@ -66,9 +66,11 @@ FUSION_MAX_QUBITS = 3
 """Widest dense block the planner fuses gates into."""
 DIAGONAL_MAX_QUBITS = 12
 """Widest diagonal the planner folds diagonal gates into (a table of 2**12 phases)."""
-GATE_COST = {"dense": (0.0, 1.0, 2.8, 9.0, 30.0, 110.0), "diagonal": 1.0}
-"""Relative cost per amplitude of applying a gate inside a tile: dense by width, diagonal.
-The planner fuses two gates when the fused one costs no more than the pair."""
+GATE_COST = {"dense": (0.0, 0.9, 1.5, 9.0, 30.0, 110.0), "diagonal": 1.0}
+"""Cost per amplitude of a gate inside a tile, by kind and width: nanoseconds on one core of
+the 2-core development machine in double (vectorised 1- and 2-qubit matrices, scalar wider
+ones; ``kernels/cpu_tiles.py``). The planner fuses two gates when the fused one costs no
+more than the pair."""
 
 _SERIAL = {"nogil": True, "cache": True}
 _PARALLEL = {"nogil": True, "cache": True, "parallel": True}
