@@ -313,10 +313,10 @@ def _product(earlier: _Gate, later: _Gate, policy: PlanPolicy) -> _Gate | None:
         values = (embed_diagonal(earlier.values, earlier.qubits, union)
                   * embed_diagonal(later.values, later.qubits, union))
         return _Gate("diagonal", union, values, sources=sources)
-    diagonal = earlier if earlier.kind == "diagonal" else later if later.kind == "diagonal" \
-        else None
-    if diagonal is not None and len(diagonal.qubits) < len(union):
-        return None  # it would turn the diagonal dense; it may fold into other diagonals
+    if "diagonal" in (earlier.kind, later.kind):
+        dense = later if earlier.kind == "diagonal" else earlier
+        if len(dense.qubits) < len(union):
+            return None  # a diagonal joins a dense block only on the block's own qubits
     fused = _Gate("dense", union, earlier.values, sources=sources)
     if len(union) > policy.fusion_max_qubits or \
             fused.cost(policy) > earlier.cost(policy) + later.cost(policy):
