@@ -37,13 +37,11 @@ from typing import Any
 
 import numba
 import numpy as np
+from gpuprovider.kernels import cpu, select
+from gpuprovider.kernels import cuda as gpu
+from gpuprovider.kernels.precision import PRECISIONS, dtype_of
 from numba import config as numba_config
 from numba import cuda
-
-from gpuprovider.kernels import cpu
-from gpuprovider.kernels import cuda as gpu
-from gpuprovider.kernels import select
-from gpuprovider.kernels.precision import PRECISIONS, dtype_of
 
 SIMULATED = bool(numba_config.ENABLE_CUDASIM)
 REPO = Path(__file__).resolve().parent.parent

@@ -76,38 +76,22 @@ def _runs(q_low, q_high, first, count, bases, lengths):
 
 
 @njit(**_VECTOR)
-def _load(re, im, offsets, runs, bases, lengths, rows_re, rows_im):
-    """Fill row ``m`` (BLOCK reals) of ``rows_re`` / ``rows_im`` (flat) with the real /
-    imaginary parts at ``offsets[m]`` from each run's base, runs one after another. One
-    store stream per loop, so that each loop vectorises."""
+def _move(re, im, offsets, runs, bases, lengths, rows_re, rows_im, into_rows):
+    """Between the tile and row ``m`` (BLOCK reals) of ``rows_re`` / ``rows_im`` (flat): the
+    real / imaginary parts at ``offsets[m]`` from each run's base, runs one after another;
+    into the rows when ``into_rows``, else back. One copy loop per run, so each vectorises."""
     for m in range(offsets.size):
         for part in range(2):
-            source = re if part == 0 else im
+            tile = re if part == 0 else im
             rows = rows_re if part == 0 else rows_im
+            source, target = (tile, rows) if into_rows else (rows, tile)
             row = m * BLOCK
             for r in range(runs):
                 start = bases[r] + offsets[m]
                 count = lengths[r]
-                out = rows[row:row + count]
-                run = source[start:start + count]
-                for u in range(count):
-                    out[u] = run[u]
-                row += count
-
-
-@njit(**_VECTOR)
-def _store(re, im, offsets, runs, bases, lengths, rows_re, rows_im):
-    """The inverse of :func:`_load`."""
-    for m in range(offsets.size):
-        for part in range(2):
-            target = re if part == 0 else im
-            rows = rows_re if part == 0 else rows_im
-            row = m * BLOCK
-            for r in range(runs):
-                start = bases[r] + offsets[m]
-                count = lengths[r]
-                run = rows[row:row + count]
-                out = target[start:start + count]
+                first, second = (start, row) if into_rows else (row, start)
+                run = source[first:first + count]
+                out = target[second:second + count]
                 for u in range(count):
                     out[u] = run[u]
                 row += count
@@ -131,7 +115,7 @@ def _dense1(re, im, qubit, data, d, scratch):
     for first in range(0, items, BLOCK):
         w = min(BLOCK, items - first)
         runs = _runs(qubit, -1, first, w, bases, lengths)
-        _load(re, im, offsets, runs, bases, lengths, source_re, source_im)
+        _move(re, im, offsets, runs, bases, lengths, source_re, source_im, True)
         for t in range(w):
             r0 = source_re[t]
             r1 = source_re[BLOCK + t]
@@ -141,7 +125,7 @@ def _dense1(re, im, qubit, data, d, scratch):
             target_im[t] = ar * i0 + ai * r0 + br * i1 + bi * r1
             target_re[BLOCK + t] = cr * r0 - ci * i0 + dr * r1 - di * i1
             target_im[BLOCK + t] = cr * i0 + ci * r0 + dr * i1 + di * r1
-        _store(re, im, offsets, runs, bases, lengths, target_re, target_im)
+        _move(re, im, offsets, runs, bases, lengths, target_re, target_im, False)
 
 
 @njit(**_VECTOR)
@@ -183,7 +167,7 @@ def _dense2(re, im, q_low, q_high, offset1, offset2, data, d, scratch):
     for first in range(0, items, BLOCK):
         w = min(BLOCK, items - first)
         runs = _runs(q_low, q_high, first, w, bases, lengths)
-        _load(re, im, offsets, runs, bases, lengths, source_re, source_im)
+        _move(re, im, offsets, runs, bases, lengths, source_re, source_im, True)
         for row in range(4):
             e = d + 4 * row
             ar, ai = data[e].real, data[e].imag
@@ -204,7 +188,7 @@ def _dense2(re, im, q_low, q_high, offset1, offset2, data, d, scratch):
                                       + cr * r2 - ci * i2 + dr * r3 - di * i3)
                 target_im[out + t] = (ar * i0 + ai * r0 + br * i1 + bi * r1
                                       + cr * i2 + ci * r2 + dr * i3 + di * r3)
-        _store(re, im, offsets, runs, bases, lengths, target_re, target_im)
+        _move(re, im, offsets, runs, bases, lengths, target_re, target_im, False)
 
 
 @njit(**_SERIAL)
