@@ -36,12 +36,18 @@ from .result import build_result, circuit_header, experiment_result
 MAX_INDEX_QUBITS = 62
 
 
+def _unplanned(program: Program) -> Program:
+    """``fusion_enable=False``: every op runs as its own pass."""
+    return program
+
+
 @dataclass(frozen=True)
 class _Experiment:
-    """One circuit of a run: its lowered program and, for a sweep, its bindings.
+    """One circuit of a run: its program and, for a sweep, its bindings.
 
-    ``plan`` turns a bound program into the one the device runs (tile passes); a program
-    without a sweep is planned once, here, a sweep's per binding as the job reaches it.
+    ``plan`` turns a bound program into the one the device runs (tile passes). Without a
+    sweep ``program`` is already planned (:meth:`create`); a sweep's program is planned per
+    binding as the job reaches it.
     """
 
     header: dict[str, Any]
@@ -50,9 +56,12 @@ class _Experiment:
     sweep: Sweep | None
     plan: Callable[[Program], Program]
 
-    def __post_init__(self) -> None:
-        if self.sweep is None:
-            object.__setattr__(self, "program", self.plan(self.program))
+    @classmethod
+    def create(cls, header: dict[str, Any], program: Program, max_states: int,
+               sweep: Sweep | None, plan: Callable[[Program], Program]) -> _Experiment:
+        """The experiment of a lowered ``program``, planned now unless a sweep binds it."""
+        return cls(header, program if sweep is not None else plan(program), max_states, sweep,
+                   plan)
 
     @property
     def count(self) -> int:
@@ -185,9 +194,10 @@ class GPUSimulator(BackendV2):
         max_states = self._check_capacity(programs, config)
         self._check_engine_limits(programs, config)
         headers = [circuit_header(circuit) for circuit in circuits]
-        plan = partial(planned, kernels=select.kernels_for(config.device), dtype=dtype)
+        plan = (partial(planned, kernels=select.kernels_for(config.device), dtype=dtype)
+                if config.fusion_enable else _unplanned)
         experiments = [
-            _Experiment(header, program, states, sweep, plan)
+            _Experiment.create(header, program, states, sweep, plan)
             for header, program, states, sweep in zip(headers, programs, max_states, sweeps)
         ]
         steps = sum(experiment.steps(config.shots) for experiment in experiments)

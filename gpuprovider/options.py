@@ -19,6 +19,7 @@ DEFAULTS: dict[str, Any] = {
     "memory": False,
     "precision": "double",
     "device": "auto",
+    "fusion_enable": True,
 }
 
 
@@ -36,10 +37,13 @@ def _seed(value: Any) -> int | None:
     return int(value)
 
 
-def _memory(value: Any) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise InvalidOptionError(f"memory={value!r} must be True or False")
-    return bool(value)
+def _flag(name: str):
+    def validate(value: Any) -> bool:
+        if not isinstance(value, (bool, np.bool_)):
+            raise InvalidOptionError(f"{name}={value!r} must be True or False")
+        return bool(value)
+
+    return validate
 
 
 def _precision(value: Any) -> str:
@@ -66,9 +70,10 @@ def _device(value: Any) -> str:
 _VALIDATORS = {
     "shots": _shots,
     "seed_simulator": _seed,
-    "memory": _memory,
+    "memory": _flag("memory"),
     "precision": _precision,
     "device": _device,
+    "fusion_enable": _flag("fusion_enable"),
 }
 
 
@@ -91,6 +96,7 @@ class RunConfig:
     memory: bool
     precision: str
     device: str
+    fusion_enable: bool
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> RunConfig:
@@ -102,4 +108,5 @@ class RunConfig:
             memory=options["memory"],
             precision=options["precision"],
             device=device,
+            fusion_enable=options["fusion_enable"],
         )

@@ -1,12 +1,18 @@
 """CPU execution of tile passes (format: :mod:`gpuprovider.kernels.tiles`).
 
-Each chunk's tile is loaded into two real arrays, real parts and imaginary parts, so that a
-1- or 2-qubit matrix whose targets lie above the tile's lane qubits becomes loops over
-contiguous runs of reals that the compiler vectorises (AVX2 / AVX-512): the planner keeps the
-lowest ``TILE_LANE_QUBITS`` local positions free of dense targets for that. The inputs of each
-run are first copied to a small scratch block, so the loops read and write distinct arrays.
-Other gates (wider matrices, controlled ones, diagonals, targets on lanes) run scalar loops on
-the same arrays.
+Each chunk's tile is loaded into two real arrays, real parts and imaginary parts, so that the
+common gates become loops over contiguous reals that the compiler vectorises (AVX2 /
+AVX-512):
+
+- a 1- or 2-qubit matrix whose targets lie above the tile's lanes (the planner keeps the
+  lowest ``TILE_LANE_QUBITS`` local positions free of dense targets) copies the amplitudes of
+  ``BLOCK`` work items into scratch rows, computes every output row in one loop, and copies
+  them back: the loops read and write distinct arrays, which they must to vectorise;
+- a diagonal builds the few distinct rows of phases a chunk needs, then multiplies the tile
+  row by row.
+
+Wider matrices, controlled gates and targets on lanes (small states have no lanes) run
+scalar loops on the same arrays.
 """
 
 from __future__ import annotations

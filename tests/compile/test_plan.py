@@ -32,6 +32,7 @@ from gpuprovider.compile.plan import (
     planned,
 )
 from gpuprovider.compile.program import PermutationOp, SaveStatevectorOp, TileOp
+from gpuprovider.exceptions import InvalidOptionError
 
 DTYPES = [np.complex128, np.complex64]
 TOLERANCE = {np.complex128: 1e-10, np.complex64: 2e-5}
@@ -247,3 +248,21 @@ def test_qft_needs_few_passes_and_reports_them():
     assert metadata["passes"] <= 6, metadata
     assert 0 < metadata["gates"] <= gates
     assert sum(result.get_counts().values()) == 10
+
+
+def test_fusion_enable_false_runs_every_gate_as_its_own_pass():
+    circuit = mixed_circuit(6, 40, seed=21)
+    circuit.save_statevector()
+    expected = Statevector(_without_save(circuit)).data
+    results = {}
+    for enabled in (True, False):
+        result = GPUSimulator(device="CPU", fusion_enable=enabled).run(circuit, shots=1).result()
+        np.testing.assert_allclose(np.asarray(result.get_statevector()), expected, atol=1e-10)
+        results[enabled] = result.results[0].metadata
+    assert results[True]["passes"] < results[False]["passes"]
+    assert results[False]["passes"] == results[False]["gates"] + 1  # each gate, then the save
+
+
+def test_fusion_enable_must_be_a_bool():
+    with pytest.raises(InvalidOptionError, match="fusion_enable='yes' must be True or False"):
+        GPUSimulator(device="CPU").run(QuantumCircuit(1), fusion_enable="yes")
