@@ -55,6 +55,9 @@ MARGINAL_RUN_QUBITS = 10
 """Marginal probabilities work in runs of 2**MARGINAL_RUN_QUBITS amplitudes, whose bins'
 bits from the qubits below that are looked up in a table made once per call."""
 
+PLAN_MIN_QUBITS = 12
+"""Smaller states run op by op: each op is a few microseconds there, less than planning
+costs, and the tile kernels need not be compiled for them."""
 TILE_QUBITS = {16: 15, 8: 16}
 """Tile qubits of a tile pass by bytes per amplitude: a 512 KiB tile stays in a core's L2."""
 TILE_LOW_QUBITS = 3

@@ -50,6 +50,9 @@ MAX_BLOCKS = 32 * 1024
 SAMPLE_BLOCK_QUBITS = 12
 """Sampling scans blocks of 2**SAMPLE_BLOCK_QUBITS amplitudes in shared memory."""
 
+PLAN_MIN_QUBITS = 0
+"""Every state is planned: a tile pass is one launch for many gates, and launches are what
+small circuits cost on a GPU."""
 TILE_QUBITS = {16: 11, 8: 12}
 """Tile qubits of a tile pass by bytes per amplitude: the tile is a 32 KiB shared array, the
 largest power of two within the 48 KiB of static shared memory a block may have. Six such

@@ -3,7 +3,9 @@
 Each op is a pass over the whole state, so fewer ops is faster. A one-qubit gate commutes with
 every op that does not touch its qubit, so it may wait until the next op that does: another
 one-qubit gate on that qubit (the two are multiplied), a two-qubit gate (it is folded into
-that gate's 4x4 matrix), or anything else (it is emitted just before it). An ansatz layer of
+that gate's 4x4 matrix, unless that gate is diagonal or a SWAP: the planner folds diagonals
+into each other and turns SWAPs into relabelling), or anything else (it is emitted just
+before it). An ansatz layer of
 ``ry``/``rz`` on every qubit followed by a ``cx`` chain becomes the ``cx`` chain alone.
 
 Only Programs without jumps are merged, so no op index that control flow names moves.
@@ -25,6 +27,7 @@ from .program import (
     PermutationOp,
     Program,
     ResetOp,
+    is_swap,
 )
 
 _GATES = (MatrixOp, DiagonalOp, PermutationOp)
@@ -75,7 +78,7 @@ def merge_one_qubit_gates(ops: list[Op], num_qubits: int) -> list[Op]:
             else:
                 pending[qubit] = MatrixOp(op.qubits,
                                           np.ascontiguousarray(_matrix(op) @ _matrix(before)))
-        elif _gate_on(op, 2) and not isinstance(op, DiagonalOp) and \
+        elif _gate_on(op, 2) and not isinstance(op, DiagonalOp) and not is_swap(op) and \
                 any(int(q) in pending for q in op.qubits):
             first, second = (pending.pop(int(q), None) for q in op.qubits)
             identity = np.eye(2, dtype=_matrix(op).dtype)

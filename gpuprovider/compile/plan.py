@@ -50,6 +50,7 @@ from ..kernels.tiles import (
     run_layout,
 )
 from .program import (
+    SWAP_PERMUTATION,
     ControlledOp,
     DiagonalOp,
     MatrixOp,
@@ -61,13 +62,13 @@ from .program import (
     SaveExpectationValueOp,
     SaveProbabilitiesOp,
     TileOp,
+    is_swap,
 )
 
 DIAGONAL_MIN_ROW_QUBITS = 4
 """A diagonal's rows of phases span at least 2**4 amplitudes, so that they vectorise."""
 LOOKBACK = 8
 """How many earlier gates of a pass a gate may move past to be fused."""
-_SWAP = np.array([0, 2, 1, 3])
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ class PlanPolicy:
     dense_cost: tuple[float, ...]
     diagonal_cost: float
     parallel_min_qubits: int
+    min_qubits: int = 0
 
     @classmethod
     def of(cls, kernels: ModuleType, dtype: np.dtype) -> PlanPolicy:
@@ -95,6 +97,7 @@ class PlanPolicy:
             dense_cost=tuple(kernels.GATE_COST["dense"]),
             diagonal_cost=kernels.GATE_COST["diagonal"],
             parallel_min_qubits=kernels.PARALLEL_MIN_QUBITS,
+            min_qubits=kernels.PLAN_MIN_QUBITS,
         )
 
     def tile_for(self, num_qubits: int) -> tuple[int, int]:
@@ -141,11 +144,6 @@ class _Gate:
 # --- 1. SWAPs as relabelling --------------------------------------------------------------------
 
 
-def _is_swap(op: Op) -> bool:
-    return (isinstance(op, PermutationOp) and op.qubits.size == 2
-            and np.array_equal(op.permutation, _SWAP) and bool(np.all(op.phases == 1)))
-
-
 def _remap_mask(mask: int, where: list[int]) -> int:
     out = 0
     for qubit, position in enumerate(where):
@@ -175,7 +173,8 @@ def _renamed(op: Op, where: list[int]) -> Op | None:
 
 
 def _swap_op(a: int, b: int, dtype: np.dtype) -> PermutationOp:
-    return PermutationOp(np.array([a, b], dtype=np.int64), _SWAP.copy(), np.ones(4, dtype=dtype))
+    return PermutationOp(np.array([a, b], dtype=np.int64), SWAP_PERMUTATION.copy(),
+                         np.ones(4, dtype=dtype))
 
 
 def relabel_swaps(ops: list[Op], num_qubits: int, dtype: np.dtype) -> list[Op]:
@@ -184,7 +183,7 @@ def relabel_swaps(ops: list[Op], num_qubits: int, dtype: np.dtype) -> list[Op]:
     where = list(range(num_qubits))  # where[q]: the position holding qubit q
     out: list[Op] = []
     for op in ops:
-        if _is_swap(op):
+        if is_swap(op):
             a, b = (int(q) for q in op.qubits)
             where[a], where[b] = where[b], where[a]
             continue
@@ -503,8 +502,9 @@ def plan_ops(ops: list[Op], num_qubits: int, dtype: np.dtype, policy: PlanPolicy
 
 
 def planned(program: Program, kernels: ModuleType, dtype: np.dtype) -> Program:
-    """``program`` planned for ``kernels`` (unchanged if it has control flow)."""
-    if program.has_control_flow or not program.ops:
-        return program
+    """``program`` planned for ``kernels`` (unchanged if it has control flow, or fewer
+    qubits than the device's ``PLAN_MIN_QUBITS``)."""
     policy = PlanPolicy.of(kernels, dtype)
+    if program.has_control_flow or not program.ops or program.num_qubits < policy.min_qubits:
+        return program
     return replace(program, ops=plan_ops(program.ops, program.num_qubits, dtype, policy))

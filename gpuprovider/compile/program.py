@@ -54,6 +54,16 @@ class PermutationOp:
         kernels.apply_permutation(state, self.qubits, self.permutation, self.phases)
 
 
+SWAP_PERMUTATION = np.array([0, 2, 1, 3])
+
+
+def is_swap(op: object) -> bool:
+    """True for a SWAP gate: the planner moves no data for it, only the qubits' names."""
+    return (isinstance(op, PermutationOp) and op.qubits.size == 2
+            and np.array_equal(op.permutation, SWAP_PERMUTATION)
+            and bool(np.all(op.phases == 1)))
+
+
 @dataclass(frozen=True)
 class ControlledOp:
     """The dense ``matrix`` on ``targets``, applied where ``controls`` spell ``control_state``

@@ -31,7 +31,7 @@ from gpuprovider.compile.plan import (
     plan_ops,
     planned,
 )
-from gpuprovider.compile.program import PermutationOp, SaveStatevectorOp, TileOp
+from gpuprovider.compile.program import MeasureOp, PermutationOp, SaveStatevectorOp, TileOp
 from gpuprovider.exceptions import InvalidOptionError
 
 DTYPES = [np.complex128, np.complex64]
@@ -178,20 +178,24 @@ def test_swaps_move_no_data_before_measurements():
     circuit.swap(1, 4)
     circuit.cx(1, 2)
     circuit.measure_all()
-    program = planned(lower_circuit(circuit, np.dtype(np.complex128), where="test"), cpu,
-                      np.dtype(np.complex128))
-    assert not any(isinstance(op, PermutationOp) for op in program.ops)
-    # The H and the CX now act on the positions the swaps moved the qubits to.
-    assert sorted(op.qubit for op in program.measurements) == list(range(5))
+    program = lower_circuit(circuit, np.dtype(np.complex128), where="test")
+    ops = plan_ops(program.ops, 5, np.dtype(np.complex128),
+                   PlanPolicy.of(cpu, np.dtype(np.complex128)))
+    assert not any(isinstance(op, PermutationOp) for op in ops)
+    # Clbit c measures qubit c, read where the swaps moved it: 0 -> 4, then 1 -> 0, 4 -> 1.
+    positions = {op.clbit: op.qubit for op in ops if isinstance(op, MeasureOp)}
+    assert positions == {0: 4, 1: 0, 2: 2, 3: 3, 4: 1}
 
 
 def test_swaps_are_undone_before_a_statevector_save():
-    circuit = QuantumCircuit(4)
+    circuit = QuantumCircuit(13)  # large enough to be planned on the CPU
     circuit.h(0)
-    circuit.swap(0, 3)
-    circuit.cx(3, 1)
+    circuit.swap(0, 12)
+    circuit.cx(12, 1)
+    circuit.swap(1, 5)
     circuit.save_statevector()
     result = GPUSimulator(device="CPU").run(circuit, shots=1).result()
+    assert result.results[0].metadata["passes"] < result.results[0].metadata["gates"] + 3
     expected = Statevector(_without_save(circuit)).data
     np.testing.assert_allclose(np.asarray(result.get_statevector()), expected, atol=1e-12)
 
@@ -251,7 +255,7 @@ def test_qft_needs_few_passes_and_reports_them():
 
 
 def test_fusion_enable_false_runs_every_gate_as_its_own_pass():
-    circuit = mixed_circuit(6, 40, seed=21)
+    circuit = mixed_circuit(cpu.PLAN_MIN_QUBITS, 40, seed=21)
     circuit.save_statevector()
     expected = Statevector(_without_save(circuit)).data
     results = {}
@@ -266,3 +270,9 @@ def test_fusion_enable_false_runs_every_gate_as_its_own_pass():
 def test_fusion_enable_must_be_a_bool():
     with pytest.raises(InvalidOptionError, match="fusion_enable='yes' must be True or False"):
         GPUSimulator(device="CPU").run(QuantumCircuit(1), fusion_enable="yes")
+
+
+def test_small_states_run_op_by_op_on_the_cpu():
+    circuit = mixed_circuit(cpu.PLAN_MIN_QUBITS - 1, 20, seed=22)
+    program = lower_circuit(circuit, np.dtype(np.complex128), where="test")
+    assert planned(program, cpu, np.dtype(np.complex128)) is program
