@@ -39,6 +39,8 @@ tile). By kind:
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 DENSE1, DENSE2, GATHER, CONTROLLED1, DIAGONAL = range(5)
@@ -48,8 +50,13 @@ KIND, A, B, C, D, DATA, CONDITION_MASK, CONDITION_VALUE = range(TABLE_FIELDS)
 
 def run_layout(local_order) -> tuple[np.ndarray, int, np.ndarray, np.ndarray, np.ndarray]:
     """``(chunk_qubits, run_length, run_offsets, run_starts, run_positions)`` of a tile whose
-    qubits are ``local_order`` (see the module docstring)."""
-    local_order = [int(q) for q in local_order]
+    qubits are ``local_order`` (see the module docstring). The arrays are read-only and shared
+    between calls: a sweep's bindings plan the same tiles again and again."""
+    return _run_layout(tuple(int(q) for q in local_order))
+
+
+@lru_cache(maxsize=4096)
+def _run_layout(local_order: tuple[int, ...]):
     local = {qubit: j for j, qubit in enumerate(local_order)}
     low = 0
     while low in local:
@@ -65,4 +72,7 @@ def run_layout(local_order) -> tuple[np.ndarray, int, np.ndarray, np.ndarray, np
     for qubit in range(low):
         run_positions |= ((elements >> qubit) & 1) << local[qubit]
     chunk_qubits = np.array(sorted(local_order), dtype=np.int64)
+    arrays = (chunk_qubits, run_offsets, run_starts, run_positions)
+    for array in arrays:
+        array.flags.writeable = False
     return chunk_qubits, 1 << low, run_offsets, run_starts, run_positions
