@@ -37,8 +37,8 @@ MAX_INDEX_QUBITS = 62
 
 
 def _unplanned(program: Program) -> Program:
-    """``fusion_enable=False``: every op runs as its own pass."""
-    return program
+    """``fusion_enable=False``: every op runs as its own pass (one-qubit gates merged)."""
+    return merged(program)
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ class _Experiment:
             yield self.program
             return
         for values in self.sweep:
-            yield self.plan(merged(self.program.bind(values)))
+            yield self.plan(self.program.bind(values))
 
     def steps(self, shots: int) -> int:
         """Progress steps of all its runs (bindings plan alike: the first one counts)."""

@@ -49,6 +49,7 @@ from ..kernels.tiles import (
     D,
     run_layout,
 )
+from .merge import merged
 from .program import (
     SWAP_PERMUTATION,
     ControlledOp,
@@ -502,9 +503,10 @@ def plan_ops(ops: list[Op], num_qubits: int, dtype: np.dtype, policy: PlanPolicy
 
 
 def planned(program: Program, kernels: ModuleType, dtype: np.dtype) -> Program:
-    """``program`` planned for ``kernels`` (unchanged if it has control flow, or fewer
-    qubits than the device's ``PLAN_MIN_QUBITS``)."""
+    """``program`` as ``kernels`` runs it: planned into tile passes, or, with control flow or
+    fewer qubits than the device's ``PLAN_MIN_QUBITS``, op by op with its one-qubit gates
+    merged (:func:`~gpuprovider.compile.merge.merged`; fusion supersedes that when planned)."""
     policy = PlanPolicy.of(kernels, dtype)
     if program.has_control_flow or not program.ops or program.num_qubits < policy.min_qubits:
-        return program
+        return merged(program)
     return replace(program, ops=plan_ops(program.ops, program.num_qubits, dtype, policy))

@@ -275,4 +275,6 @@ def test_fusion_enable_must_be_a_bool():
 def test_small_states_run_op_by_op_on_the_cpu():
     circuit = mixed_circuit(cpu.PLAN_MIN_QUBITS - 1, 20, seed=22)
     program = lower_circuit(circuit, np.dtype(np.complex128), where="test")
-    assert planned(program, cpu, np.dtype(np.complex128)) is program
+    ops = planned(program, cpu, np.dtype(np.complex128)).ops
+    assert ops and not any(isinstance(op, TileOp) for op in ops)
+    assert len(ops) == len(program.ops)  # the lowering merged them already
