@@ -16,8 +16,10 @@ from qiskit.circuit.library import (
     MCXGate,
     QFTGate,
     UnitaryGate,
+    efficient_su2,
 )
 from qiskit.quantum_info import Operator, Statevector, random_unitary
+from testkit import ALPHA, chi_square_pvalue
 
 from gpuprovider import GPUSimulator
 from gpuprovider.compile.lower import lower_circuit
@@ -31,7 +33,12 @@ from gpuprovider.compile.plan import (
     plan_ops,
     planned,
 )
-from gpuprovider.compile.program import MeasureOp, PermutationOp, SaveStatevectorOp, TileOp
+from gpuprovider.compile.program import (
+    MeasureOp,
+    PermutationOp,
+    SaveStatevectorOp,
+    TileOp,
+)
 from gpuprovider.exceptions import InvalidOptionError
 
 DTYPES = [np.complex128, np.complex64]
@@ -278,3 +285,40 @@ def test_small_states_run_op_by_op_on_the_cpu():
     ops = planned(program, cpu, np.dtype(np.complex128)).ops
     assert ops and not any(isinstance(op, TileOp) for op in ops)
     assert len(ops) == len(program.ops)  # the lowering merged them already
+
+
+def test_planned_sweep_bindings_match_the_bound_circuits():
+    circuit = efficient_su2(cpu.PLAN_MIN_QUBITS + 1, reps=2).decompose()
+    circuit.swap(0, circuit.num_qubits - 1)
+    circuit.save_statevector()
+    rng = np.random.default_rng(5)
+    parameters = list(circuit.parameters)
+    values = rng.uniform(0, 2 * np.pi, (3, len(parameters)))
+    binds = [{p: values[:, j].tolist() for j, p in enumerate(parameters)}]
+    result = GPUSimulator(device="CPU").run(circuit, shots=1, parameter_binds=binds).result()
+    for index, row in enumerate(values):
+        bound = _without_save(circuit.assign_parameters(dict(zip(parameters, row))))
+        metadata = result.results[index].metadata
+        assert metadata["passes"] < metadata["gates"]  # planned
+        np.testing.assert_allclose(np.asarray(result.get_statevector(index)),
+                                   Statevector(bound).data, atol=1e-10)
+
+
+def test_planned_mid_circuit_measurement_after_swaps_matches_the_distribution():
+    # No control flow, so the program is planned; the measurement and the reset name qubits
+    # the swaps moved, and their outcomes decide the branches.
+    num_qubits = cpu.PLAN_MIN_QUBITS + 1
+    circuit = QuantumCircuit(num_qubits, 3)
+    circuit.ry(1.1, 0)
+    circuit.swap(0, num_qubits - 1)
+    circuit.measure(num_qubits - 1, 0)  # the RY's qubit: P(1) = sin(0.55)**2
+    circuit.x(num_qubits - 1)
+    circuit.swap(num_qubits - 1, 2)
+    circuit.measure(2, 1)  # the same qubit, flipped
+    circuit.reset(2)
+    circuit.measure(2, 2)  # 0 after the reset
+    shots = 4000
+    counts = GPUSimulator(device="CPU").run(circuit, shots=shots, seed_simulator=3).result() \
+        .get_counts()
+    p_one = np.sin(0.55) ** 2
+    assert chi_square_pvalue(counts, {"010": 1 - p_one, "001": p_one}) > ALPHA
