@@ -293,8 +293,15 @@ class _Run:
 
     def _save_expectation_value(self, branch: _Branch, op: SaveExpectationValueOp) -> int:
         def expectation(terms) -> float:
-            return sum(coeff * self.kernels.expectation_pauli(branch.state, x, z).real
-                       for x, z, coeff in terms)
+            groups: dict[int, list[tuple[int, float]]] = {}
+            for x, z, coeff in terms:  # the terms of one X-mask share a pass
+                groups.setdefault(x, []).append((z, coeff))
+            total = 0.0
+            for x, group in groups.items():
+                values = self.kernels.expectation_paulis(
+                    branch.state, x, np.array([z for z, _ in group], dtype=np.int64))
+                total += float(np.dot(values, [coeff for _, coeff in group]))
+            return total
 
         mean = expectation(op.terms)  # the variance: <H^2> - <H>^2
         value = [mean, expectation(op.square_terms) - mean**2] if op.variance else mean

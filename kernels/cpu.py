@@ -209,27 +209,34 @@ def _parity(value):
 
 
 @njit(**_SERIAL)
-def _pauli_range(state, pivot, x_mask, z_mask, use_imag, start, stop):
-    """The sum over amplitude pairs that ``layout.pauli_pairing`` defines, in float64."""
+def _pauli_range(state, pivot, x_mask, z_masks, use_imag, out, start, stop):
+    """Add to ``out[t]`` the sum over amplitude pairs that ``layout.pauli_pairing`` defines for
+    the Pauli ``(x_mask, z_masks[t])``, in float64: every term of one X-mask in one pass."""
     stride = 1 << pivot
     low_mask = stride - 1
-    pivot_sign = 1.0 - 2.0 * ((z_mask >> pivot) & 1)  # s(i0 | stride) / s(i0)
-    total = 0.0
     for g in range(start, stop):
         i0 = ((g >> pivot) << (pivot + 1)) | (g & low_mask)
         i1 = i0 ^ x_mask if x_mask else i0 | stride
-        sign0 = 1.0 - 2.0 * _parity(i0 & z_mask)
         a0 = state[i0]
         a1 = state[i1]
         r0, j0 = np.float64(a0.real), np.float64(a0.imag)
         r1, j1 = np.float64(a1.real), np.float64(a1.imag)
+        p0 = p1 = re = im = 0.0
         if x_mask == 0:
-            total += sign0 * ((r0 * r0 + j0 * j0) + pivot_sign * (r1 * r1 + j1 * j1))
-        elif use_imag:  # Im(conj(a1) * a0)
-            total += sign0 * (r1 * j0 - j1 * r0)
-        else:  # Re(conj(a1) * a0)
-            total += sign0 * (r1 * r0 + j1 * j0)
-    return total
+            p0 = r0 * r0 + j0 * j0
+            p1 = r1 * r1 + j1 * j1
+        else:
+            re = r1 * r0 + j1 * j0  # Re(conj(a1) * a0)
+            im = r1 * j0 - j1 * r0  # Im(conj(a1) * a0)
+        for t in range(z_masks.size):
+            sign0 = 1.0 - 2.0 * _parity(i0 & z_masks[t])
+            if x_mask == 0:
+                pivot_sign = 1.0 - 2.0 * ((z_masks[t] >> pivot) & 1)  # s(i1) / s(i0)
+                out[t] += sign0 * (p0 + pivot_sign * p1)
+            elif use_imag[t]:
+                out[t] += sign0 * im
+            else:
+                out[t] += sign0 * re
 
 
 @njit(**_SERIAL)
@@ -427,14 +434,16 @@ def _probability_one_chunks(items, chunks, state, qubit):
 
 
 @njit(**_PARALLEL)
-def _pauli_chunks(items, chunks, state, pivot, x_mask, z_mask, use_imag):
+def _pauli_chunks(items, chunks, state, pivot, x_mask, z_masks, use_imag, out):
     per_chunk = (items + chunks - 1) // chunks
-    total = 0.0
+    partial = np.zeros((chunks, out.size), dtype=np.float64)
     for c in prange(chunks):
         start = c * per_chunk
-        stop = min(items, start + per_chunk)
-        total += _pauli_range(state, pivot, x_mask, z_mask, use_imag, start, stop)
-    return total
+        _pauli_range(state, pivot, x_mask, z_masks, use_imag, partial[c], start,
+                     min(items, start + per_chunk))
+    for t in range(out.size):
+        for c in range(chunks):
+            out[t] += partial[c, t]
 
 
 @njit(**_PARALLEL)
@@ -590,10 +599,27 @@ def expectation_pauli(state: np.ndarray, x_mask: int, z_mask: int) -> complex:
     Raises:
         ValueError: a mask names a qubit the state does not have.
     """
-    pivot, use_imag, scale = pauli_pairing(x_mask, z_mask, state.size.bit_length() - 1)
-    total = _run(_pauli_range, _pauli_chunks, state.size >> 1, state, np.int64(pivot),
-                 np.int64(x_mask), np.int64(z_mask), use_imag)
-    return complex(scale * total)
+    return complex(expectation_paulis(state, x_mask, np.array([z_mask]))[0])
+
+
+def expectation_paulis(state: np.ndarray, x_mask: int, z_masks: np.ndarray) -> np.ndarray:
+    """:func:`expectation_pauli` of every Pauli ``(x_mask, z_masks[t])``, as float64, in one
+    pass over the state: the terms of an observable that share an X-mask read the same
+    amplitude pairs.
+
+    Raises:
+        ValueError: a mask names a qubit the state does not have.
+    """
+    num_qubits = state.size.bit_length() - 1
+    pairings = [pauli_pairing(x_mask, int(z), num_qubits) for z in z_masks]
+    totals = np.zeros(len(pairings), dtype=np.float64)
+    if not pairings:
+        return totals
+    pivot = pairings[0][0]  # it depends on the X-mask only
+    use_imag = np.array([imag for _, imag, _ in pairings], dtype=np.bool_)
+    _run(_pauli_range, _pauli_chunks, state.size >> 1, state, np.int64(pivot),
+         np.int64(x_mask), np.asarray(z_masks, dtype=np.int64), use_imag, totals)
+    return totals * np.array([scale for _, _, scale in pairings])
 
 
 def marginal_probabilities(state: np.ndarray, qubits: np.ndarray) -> np.ndarray:

@@ -791,6 +791,14 @@ def expectation_pauli(state: CudaState, x_mask: int, z_mask: int) -> complex:
     return complex(scale * host.sum())
 
 
+def expectation_paulis(state: CudaState, x_mask: int, z_masks: np.ndarray) -> np.ndarray:
+    """:func:`expectation_pauli` of every Pauli ``(x_mask, z_masks[t])``, as float64 on the
+    host. One pass per term here (the CPU engine reads the state once per X-mask): a grouped
+    reduction kernel is still to be written."""
+    return np.array([expectation_pauli(state, x_mask, int(z)).real for z in z_masks],
+                    dtype=np.float64)
+
+
 def marginal_probabilities(state: CudaState, qubits: np.ndarray) -> np.ndarray:
     """Probabilities of the outcomes of measuring ``qubits`` (int64), as float64 on the host:
     entry ``m`` is the probability that ``qubits[j]`` reads bit ``j`` of ``m`` for every ``j``.

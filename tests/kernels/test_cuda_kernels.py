@@ -255,6 +255,15 @@ def test_expectation_pauli_matches_the_cpu(gpu, dtype):
         assert value == pytest.approx(cpu.expectation_pauli(host, x_mask, z_mask), abs=1e-12)
 
 
+def test_expectation_paulis_match_the_cpu(gpu, dtype):
+    host = _random_state(np.random.default_rng(14), 6, dtype)
+    device_state = _upload(gpu, host)
+    z_masks = np.array([z for _, z in PAULI_MASKS], dtype=np.int64)
+    for x_mask in {x for x, _ in PAULI_MASKS}:
+        np.testing.assert_allclose(gpu.expectation_paulis(device_state, x_mask, z_masks),
+                                   cpu.expectation_paulis(host, x_mask, z_masks), atol=1e-12)
+
+
 @pytest.mark.parametrize("qubits", [[], [0], [5], [3, 0, 5], [4, 2], [5, 4, 3, 2, 1, 0]],
                          ids=str)
 def test_marginal_probabilities_match_the_cpu(gpu, dtype, qubits):
