@@ -209,6 +209,23 @@ def _parameterized_phase(phase: ParameterExpression, dtype: np.dtype) -> Paramet
     return ParameterizedGateOp(_PHASE_QUBITS, build)
 
 
+def _fresh_gate_factory(operation, generic: dict, generic_matrix: np.ndarray):
+    """A way to build ``operation``'s gate with new parameters from its class, as Qiskit's
+    standard gates allow, which a sweep binding many times is far faster at than
+    ``Instruction.copy`` (a deep copy); None when the class cannot, or builds another matrix
+    at the generic angle."""
+    extra = {"ctrl_state": operation.ctrl_state} if isinstance(operation, ControlledGate) else {}
+
+    def fresh(params: list):
+        return operation.base_class(*params, **extra)
+
+    try:
+        matrix = fresh(_bound_params(operation.params, generic)).to_matrix()
+    except Exception:  # noqa: BLE001 - any refusal means: keep the general path
+        return None
+    return fresh if np.allclose(matrix, generic_matrix, atol=1e-12) else None
+
+
 def _parameterized_gate(low: _Lowering, instruction: CircuitInstruction,
                         qubits: list[int]) -> ParameterizedGateOp:
     """A gate op rebuilt for each binding of a sweep; its kind (diagonal or dense) is
@@ -218,15 +235,22 @@ def _parameterized_gate(low: _Lowering, instruction: CircuitInstruction,
                            if isinstance(value, ParameterExpression) for p in value.parameters)
     generic = dict.fromkeys(parameters, _GENERIC_ANGLE)
 
-    def matrix_for(values: dict) -> np.ndarray:
+    def copied_matrix(values: dict) -> np.ndarray:
         gate = operation.copy()
         gate.params = _bound_params(operation.params, values)
         return gate.to_matrix()
 
     try:
-        diagonal = isinstance(gate_op(qubits, matrix_for(generic), low.dtype), DiagonalOp)
+        generic_matrix = copied_matrix(generic)
+        diagonal = isinstance(gate_op(qubits, generic_matrix, low.dtype), DiagonalOp)
     except Exception as exc:
         raise low.error(f"cannot take the matrix of '{operation.name}': {exc}") from exc
+    fresh = _fresh_gate_factory(operation, generic, generic_matrix)
+
+    def matrix_for(values: dict) -> np.ndarray:
+        if fresh is None:
+            return copied_matrix(values)
+        return fresh(_bound_params(operation.params, values)).to_matrix()
     qubit_array = np.asarray(qubits, dtype=np.int64)
     dtype = low.dtype
 

@@ -35,6 +35,27 @@ def test_each_binding_matches_the_bound_circuit(backend, tolerance):
         assert np.max(np.abs(result.get_statevector(j).data - expected)) < tolerance * 10
 
 
+def test_controlled_rotations_with_open_controls_and_shared_parameters(backend, tolerance):
+    """Gates rebuilt from their class per binding keep their control state and every
+    parameter expression."""
+    theta, phi = Parameter("theta"), Parameter("phi")
+    circuit = QuantumCircuit(3)
+    circuit.h(range(3))
+    circuit.cp(theta, 0, 1, ctrl_state=0)
+    circuit.crx(2 * theta - phi, 1, 2)
+    circuit.cry(phi, 2, 0, ctrl_state=0)
+    circuit.u(theta, phi, 0.3, 1)
+    circuit.rzz(theta * phi, 0, 2)
+    circuit.save_statevector()
+    values = {theta: [0.4, -1.3, 2.2], phi: [0.1, 0.9, -2.5]}
+    result = backend.run(circuit, parameter_binds=[values]).result()
+    for j in range(3):
+        bound = circuit.assign_parameters({p: values[p][j] for p in values})
+        bound.data = [i for i in bound.data if i.operation.name != "save_statevector"]
+        expected = Statevector(bound).data
+        assert np.max(np.abs(result.get_statevector(j).data - expected)) < tolerance * 10
+
+
 def test_experiments_are_circuit_major(backend):
     theta = Parameter("theta")
     first = QuantumCircuit(1, 1, name="first")
