@@ -181,12 +181,16 @@ def _swap_op(a: int, b: int, dtype: np.dtype) -> PermutationOp:
 def relabel_swaps(ops: list[Op], num_qubits: int, dtype: np.dtype) -> list[Op]:
     """``ops`` without SWAP gates: later ops name the swapped positions instead. Where an op
     cannot be renamed (a statevector save, a preparation), SWAPs put the qubits back first."""
-    where = list(range(num_qubits))  # where[q]: the position holding qubit q
+    in_place = list(range(num_qubits))
+    where = list(in_place)  # where[q]: the position holding qubit q
     out: list[Op] = []
     for op in ops:
         if is_swap(op):
             a, b = (int(q) for q in op.qubits)
             where[a], where[b] = where[b], where[a]
+            continue
+        if where == in_place:  # nothing moved: nothing to rename
+            out.append(op)
             continue
         renamed = _renamed(op, where)
         if renamed is not None:
@@ -283,6 +287,15 @@ def _subindex(positions: list[int], width: int) -> np.ndarray:
 def embed_matrix(matrix: np.ndarray, qubits: tuple[int, ...],
                  union: tuple[int, ...]) -> np.ndarray:
     """``matrix`` on ``qubits`` as a matrix on ``union`` (a superset, argument order)."""
+    if tuple(qubits) == tuple(union):
+        return matrix
+    if len(qubits) == 1 and len(union) == 2:  # argument qubit 0 is the low bit
+        embedded = np.zeros((4, 4), dtype=matrix.dtype)
+        if union[0] == qubits[0]:
+            embedded[:2, :2] = embedded[2:, 2:] = matrix
+        else:
+            embedded[0::2, 0::2] = embedded[1::2, 1::2] = matrix
+        return embedded
     positions = [union.index(q) for q in qubits]
     width = len(union)
     sub = _subindex(positions, width)
@@ -317,16 +330,16 @@ def _product(earlier: _Gate, later: _Gate, policy: PlanPolicy) -> _Gate | None:
         dense = later if earlier.kind == "diagonal" else earlier
         if len(dense.qubits) < len(union):
             return None  # a diagonal joins a dense block only on the block's own qubits
-    fused = _Gate("dense", union, earlier.values, sources=sources)
     if len(union) > policy.fusion_max_qubits or \
-            fused.cost(policy) > earlier.cost(policy) + later.cost(policy):
+            policy.dense_cost[len(union)] > earlier.cost(policy) + later.cost(policy):
         return None
 
     def dense(gate: _Gate) -> np.ndarray:
         values = np.diag(gate.values) if gate.kind == "diagonal" else gate.values
         return embed_matrix(values, gate.qubits, union)
 
-    return replace(fused, values=np.ascontiguousarray(dense(later) @ dense(earlier)))
+    return _Gate("dense", union, np.ascontiguousarray(dense(later) @ dense(earlier)),
+                 sources=sources)
 
 
 def _commute(first: _Gate, second: _Gate) -> bool:
