@@ -35,7 +35,6 @@ from .classical import (
     compile_store,
     compile_target,
 )
-from .merge import merge_one_qubit_gates
 from .program import (
     SAVE_OPS,
     BranchOp,
@@ -696,8 +695,7 @@ def lower_circuit(
     low.add_phase(circuit.global_phase)
     for instruction in circuit.data:
         low.lower(instruction, top)
-    ops = low.ops if low.has_control_flow else merge_one_qubit_gates(low.ops, circuit.num_qubits)
-    ops = _mark_final_measurements(ops, circuit.num_qubits)  # after merging: indices final
+    ops = _mark_final_measurements(low.ops, circuit.num_qubits)
     layout = low._layout
     return Program(
         circuit.name, circuit.num_qubits, circuit.num_clbits, ops,

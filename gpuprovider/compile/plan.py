@@ -516,10 +516,11 @@ def plan_ops(ops: list[Op], num_qubits: int, dtype: np.dtype, policy: PlanPolicy
 
 
 def planned(program: Program, kernels: ModuleType, dtype: np.dtype) -> Program:
-    """``program`` as ``kernels`` runs it: planned into tile passes, or, with control flow or
-    fewer qubits than the device's ``PLAN_MIN_QUBITS``, op by op with its one-qubit gates
-    merged (:func:`~gpuprovider.compile.merge.merged`; fusion supersedes that when planned)."""
+    """``program`` as ``kernels`` runs it: its one-qubit gates merged
+    (:func:`~gpuprovider.compile.merge.merged`), then planned into tile passes, unless it has
+    control flow or fewer qubits than the device's ``PLAN_MIN_QUBITS`` (then op by op)."""
     policy = PlanPolicy.of(kernels, dtype)
+    program = merged(program)
     if program.has_control_flow or not program.ops or program.num_qubits < policy.min_qubits:
-        return merged(program)
+        return program
     return replace(program, ops=plan_ops(program.ops, program.num_qubits, dtype, policy))

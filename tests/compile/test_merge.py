@@ -9,7 +9,7 @@ from qiskit import QuantumCircuit
 from qiskit.quantum_info import Statevector, random_unitary
 
 from gpuprovider.compile.lower import gate_op, lower_circuit
-from gpuprovider.compile.merge import merge_one_qubit_gates
+from gpuprovider.compile.merge import merge_one_qubit_gates, merged
 from gpuprovider.compile.program import DiagonalOp
 
 
@@ -62,7 +62,7 @@ def test_an_ansatz_layer_folds_into_its_entanglers():
         circuit.rz(0.3 * q - 0.1, q)
     for q in range(3):
         circuit.cx(q, q + 1)
-    program = lower_circuit(circuit, np.complex128)
+    program = merged(lower_circuit(circuit, np.complex128))
     assert len(program.ops) == 3
     state = cpu.allocate(4, np.complex128)
     for op in program.ops:
@@ -83,6 +83,6 @@ def test_circuits_with_control_flow_are_not_merged():
     circuit.rz(0.2, 0)
     with circuit.if_test((circuit.clbits[0], 0)):
         circuit.x(0)
-    assert len(lower_circuit(circuit, np.complex128).ops) == 4
+    assert len(merged(lower_circuit(circuit, np.complex128)).ops) == 4
     circuit.data = circuit.data[:2]
-    assert len(lower_circuit(circuit, np.complex128).ops) == 1
+    assert len(merged(lower_circuit(circuit, np.complex128)).ops) == 1
