@@ -36,6 +36,7 @@ from .compile.program import (
     Program,
     ResetOp,
     SaveExpectationValueOp,
+    SavePauliValuesOp,
     SaveProbabilitiesOp,
     SaveStatevectorOp,
     StoreOp,
@@ -148,6 +149,7 @@ class _Run:
             SaveStatevectorOp: self._save_statevector,
             SaveProbabilitiesOp: self._save_probabilities,
             SaveExpectationValueOp: self._save_expectation_value,
+            SavePauliValuesOp: self._save_pauli_values,
             JumpOp: lambda branch, op: op.target,
             BranchOp: lambda branch, op: (
                 branch.pc + 1 if op.condition(branch.classical) else op.target),
@@ -306,6 +308,12 @@ class _Run:
         mean = expectation(op.terms)  # the variance: <H^2> - <H>^2
         value = [mean, expectation(op.square_terms) - mean**2] if op.variance else mean
         self.averages.setdefault(op.label, _Average()).add(value, branch.shots)
+        return branch.pc + 1
+
+    def _save_pauli_values(self, branch: _Branch, op: SavePauliValuesOp) -> int:
+        values = self.kernels.expectation_pauli_groups(branch.state, op.x_masks,
+                                                        op.term_starts, op.z_masks)
+        self.averages.setdefault(op.label, _Average()).add(values, branch.shots)
         return branch.pc + 1
 
     def outcome(self) -> Outcome:

@@ -61,6 +61,7 @@ from .program import (
     Program,
     ResetOp,
     SaveExpectationValueOp,
+    SavePauliValuesOp,
     SaveProbabilitiesOp,
     TileOp,
     is_swap,
@@ -170,6 +171,10 @@ def _renamed(op: Op, where: list[int]) -> Op | None:
             return tuple((_remap_mask(x, where), _remap_mask(z, where), coefficient)
                          for x, z, coefficient in pauli_terms)
         return replace(op, terms=terms(op.terms), square_terms=terms(op.square_terms))
+    if isinstance(op, SavePauliValuesOp):  # a bijection: the groups stay groups
+        def masks(values: np.ndarray) -> np.ndarray:
+            return np.array([_remap_mask(int(m), where) for m in values], dtype=np.int64)
+        return replace(op, x_masks=masks(op.x_masks), z_masks=masks(op.z_masks))
     return None
 
 

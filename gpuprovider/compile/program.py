@@ -191,8 +191,21 @@ class SaveExpectationValueOp:
     variance: bool = False
 
 
-SaveOp = SaveStatevectorOp | SaveProbabilitiesOp | SaveExpectationValueOp
-SAVE_OPS = (SaveStatevectorOp, SaveProbabilitiesOp, SaveExpectationValueOp)
+@dataclass(frozen=True)
+class SavePauliValuesOp:
+    """Record ``<P_t>`` of every Pauli term under ``label`` (float64, shape ``(T,)``),
+    averaged over shots: the estimator primitive's read-out. The terms come grouped by
+    X-mask, as the kernels' ``expectation_pauli_groups`` takes them: group ``g`` has
+    ``x_masks[g]`` and the Z-masks ``z_masks[term_starts[g]:term_starts[g + 1]]``."""
+
+    label: str
+    x_masks: np.ndarray
+    term_starts: np.ndarray
+    z_masks: np.ndarray
+
+
+SaveOp = SaveStatevectorOp | SaveProbabilitiesOp | SaveExpectationValueOp | SavePauliValuesOp
+SAVE_OPS = (SaveStatevectorOp, SaveProbabilitiesOp, SaveExpectationValueOp, SavePauliValuesOp)
 
 
 Condition = Callable[[Any], bool]
