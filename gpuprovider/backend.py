@@ -185,32 +185,59 @@ class GPUSimulator(BackendV2):
         config = self._run_config(options)
         circuits = self._circuit_list(run_input)
         sweeps = parse_parameter_binds(parameter_binds, circuits)
-        dtype = dtype_of(config.precision)
-        programs = [
-            lower_circuit(circuit, dtype, where=f"circuit '{circuit.name}' (index {index})",
-                          parameterized=sweep is not None)
-            for index, (circuit, sweep) in enumerate(zip(circuits, sweeps))
-        ]
-        max_states = self._check_capacity(programs, config)
-        self._check_engine_limits(programs, config)
+        programs, max_states = self._compile(
+            circuits, config,
+            [f"circuit '{circuit.name}' (index {index})" for index, circuit in enumerate(circuits)],
+            [sweep is not None for sweep in sweeps],
+        )
         headers = [circuit_header(circuit) for circuit in circuits]
-        plan = (partial(planned, kernels=select.kernels_for(config.device), dtype=dtype)
-                if config.fusion_enable else _unplanned)
+        plan = self._plan_for(config)
         experiments = [
             _Experiment.create(header, program, states, sweep, plan)
             for header, program, states, sweep in zip(headers, programs, max_states, sweeps)
         ]
         steps = sum(experiment.steps(config.shots) for experiment in experiments)
         job_id = str(uuid.uuid4())
+
+        def work(control: JobControl) -> Result:
+            return self._execute(job_id, experiments, config, control)
+
+        return self._submit(job_id, work, config, programs, max_states, steps)
+
+    def _compile(
+        self, circuits: Sequence[QuantumCircuit], config: RunConfig, wheres: Sequence[str],
+        parameterized: Sequence[bool],
+    ) -> tuple[list[Program], list[int]]:
+        """Lower each circuit (``wheres`` name them in errors) and check it can run:
+        its programs and how many statevectors each may hold at once."""
+        dtype = dtype_of(config.precision)
+        programs = [
+            lower_circuit(circuit, dtype, where=where, parameterized=bound_later)
+            for circuit, where, bound_later in zip(circuits, wheres, parameterized)
+        ]
+        max_states = self._check_capacity(programs, config)
+        self._check_engine_limits(programs, config)
+        return programs, max_states
+
+    @staticmethod
+    def _plan_for(config: RunConfig) -> Callable[[Program], Program]:
+        """What turns a bound program into the one the device runs."""
+        if not config.fusion_enable:
+            return _unplanned
+        return partial(planned, kernels=select.kernels_for(config.device),
+                       dtype=dtype_of(config.precision))
+
+    def _submit(
+        self, job_id: str, work: Callable[[JobControl], Any], config: RunConfig,
+        programs: Sequence[Program], max_states: Sequence[int], steps: int,
+    ) -> GPUJob:
+        """Submit ``work`` as a job admitted once the largest program's states fit (the
+        programs run one after another, so the job holds one program's states at a time)."""
         admission = admission_for(config.device)
-        # The circuits run one after another, so the job holds one circuit's states at a time.
         job_bytes = max(
             program.bytes_needed(config.precision, states)
             for program, states in zip(programs, max_states)
         )
-
-        def work(control: JobControl) -> Result:
-            return self._execute(job_id, experiments, config, control)
 
         def admit(control: JobControl) -> Reservation:
             return admission.reserve(job_bytes, control.cancel_requested)

@@ -1,0 +1,209 @@
+"""SamplerV2: shots drawn from the statevector, or through the dynamic-circuit engine."""
+
+from __future__ import annotations
+
+import time
+import uuid
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from qiskit import QuantumCircuit
+from qiskit.primitives import (
+    BaseSamplerV2,
+    BitArray,
+    DataBin,
+    PrimitiveResult,
+    SamplerPubResult,
+)
+from qiskit.primitives.containers.sampler_pub import SamplerPub, SamplerPubLike
+
+from ..backend import GPUSimulator
+from ..compile.program import Program
+from ..engine import WORD_BITS, run_program
+from ..exceptions import InvalidOptionError
+from ..job import JobControl
+from ..kernels import select
+from ..kernels.precision import dtype_of
+from ..options import RunConfig
+from .job import GPUPrimitiveJob
+from .options import PrimitiveOptions, Seed, build_options, rng_for, run_config
+from .runner import (
+    BindingControl,
+    Bindings,
+    compile_pubs,
+    program_runs,
+    simulator_metadata,
+    submit,
+)
+
+
+@dataclass(frozen=True)
+class _Register:
+    """A classical register: its name and the circuit's index of each of its bits."""
+
+    name: str
+    clbits: np.ndarray
+
+    @property
+    def num_bytes(self) -> int:
+        return -(-self.clbits.size // 8)
+
+    def packed(self, memory: np.ndarray) -> np.ndarray:
+        """The register's bits of every shot as BitArray stores them: big-endian bytes,
+        bit 0 the lowest bit of the last byte. ``memory`` is the engine's (shots, words)."""
+        words, offsets = np.divmod(self.clbits, WORD_BITS)
+        bits = ((memory[:, words] >> offsets.astype(np.uint64)) & np.uint64(1)).astype(np.uint8)
+        padding = self.num_bytes * 8 - self.clbits.size
+        return np.packbits(np.pad(bits[:, ::-1], ((0, 0), (padding, 0))), axis=1)
+
+
+def _registers(circuit: QuantumCircuit) -> list[_Register]:
+    return [_Register(register.name,
+                      np.array([circuit.find_bit(bit).index for bit in register], dtype=np.int64))
+            for register in circuit.cregs]
+
+
+@dataclass(frozen=True)
+class _SamplerTask:
+    pub: SamplerPub
+    program: Program
+    max_states: int
+    bindings: Bindings
+    registers: list[_Register]
+
+
+class SamplerV2(BaseSamplerV2):
+    """Shots of circuits, one ``BitArray`` per classical register.
+
+    When every measurement is final, each parameter set is simulated once and all its shots
+    are drawn from the final state in one pass. Circuits with mid-circuit measurements,
+    resets or control flow run on the engine's dynamic path (shots split into branches at
+    each measurement). A circuit is lowered once per pub; only its parameterised gates are
+    rebuilt per parameter set.
+
+    Example::
+
+        sampler = SamplerV2(seed=7, options={"backend_options": {"precision": "single"}})
+        result = sampler.run([(circuit, parameter_values)], shots=1000).result()
+        result[0].data.meas.get_counts()
+    """
+
+    def __init__(
+        self, *, default_shots: int = 1024, seed: Seed = None,
+        options: Mapping[str, Any] | None = None, backend: GPUSimulator | None = None,
+    ) -> None:
+        """
+        Args:
+            default_shots: the shots of pubs that give none.
+            seed: None (a fresh seed per run), an integer, or a NumPy Generator.
+            options: qiskit-aer's form: ``{"default_shots": ..., "backend_options":
+                {"device": ..., "precision": ..., "fusion_enable": ...}, "run_options":
+                {"seed_simulator": ...}}``.
+            backend: a GPUSimulator whose device, precision and fusion options are the
+                defaults of ``backend_options``.
+
+        Raises:
+            InvalidOptionError: an unknown option or a bad value.
+            DeviceUnavailableError: ``device="GPU"`` where no GPU is usable.
+        """
+        self._options, defaults, self._backend = build_options(
+            seed, options, {"default_shots": default_shots}, backend)
+        shots = defaults["default_shots"]
+        if isinstance(shots, bool) or not isinstance(shots, (int, np.integer)) or shots <= 0:
+            raise InvalidOptionError(f"default_shots={shots!r} must be a positive integer")
+        self._default_shots = int(shots)
+
+    @property
+    def default_shots(self) -> int:
+        return self._default_shots
+
+    @property
+    def seed(self) -> Seed:
+        return self._options.seed
+
+    @property
+    def options(self) -> PrimitiveOptions:
+        return self._options
+
+    @property
+    def backend(self) -> GPUSimulator:
+        """The simulator (device, precision) that runs the pubs."""
+        return self._backend
+
+    def run(self, pubs: Iterable[SamplerPubLike], *,
+            shots: int | None = None) -> GPUPrimitiveJob:
+        """Check the pubs, lower their circuits and submit a job that samples them.
+
+        Raises:
+            ValueError, TypeError: a pub is malformed (Qiskit's message) or has a parameter
+                value that is not finite.
+            InvalidCircuitError: a circuit cannot be simulated (the instruction is named).
+            CapacityError: a circuit can never fit in the device's memory.
+        """
+        if shots is None:
+            shots = self._default_shots
+        coerced = [SamplerPub.coerce(pub, shots) for pub in pubs]
+        if any(not pub.circuit.cregs for pub in coerced):
+            warnings.warn(
+                "One of your circuits has no output classical registers and so the result "
+                "will be empty. Did you mean to add measurement instructions?",
+                UserWarning, stacklevel=2,
+            )
+        config = run_config(self._backend, self._options.seed)
+        programs, max_states = compile_pubs(self._backend, config,
+                                            [pub.circuit for pub in coerced])
+        tasks = [
+            _SamplerTask(pub, program, states,
+                         Bindings.of(pub.circuit, pub.parameter_values,
+                                     f"pub {index} (circuit '{pub.circuit.name}')"),
+                         _registers(pub.circuit))
+            for index, (pub, program, states) in enumerate(zip(coerced, programs, max_states))
+        ]
+        job_id = str(uuid.uuid4())
+        plan = self._backend._plan_for(config)
+
+        def work(control: JobControl) -> PrimitiveResult:
+            results = [_run_task(index, task, config, plan, control)
+                       for index, task in enumerate(tasks)]
+            return PrimitiveResult(results, metadata={"version": 2})
+
+        steps = sum(len(task.bindings) for task in tasks)
+        return submit(self._backend, job_id, work, config, programs, max_states, steps)
+
+
+def _run_task(index: int, task: _SamplerTask, config: RunConfig, plan,
+              control: JobControl) -> SamplerPubResult:
+    start = time.perf_counter()
+    kernels = select.kernels_for(config.device)
+    dtype = dtype_of(config.precision)
+    shots = task.pub.shots
+    arrays = {register.name: np.zeros((len(task.bindings), shots, register.num_bytes),
+                                      dtype=np.uint8)
+              for register in task.registers}
+    engine_control = BindingControl(control)
+    sampled = True
+    for binding, program in program_runs(task.bindings, task.program, plan):
+        outcome = run_program(program, kernels, dtype, shots, rng_for(config.seed, index, binding),
+                              engine_control, max_states=task.max_states)
+        sampled &= outcome.sampled
+        for register in task.registers:
+            arrays[register.name][binding] = register.packed(outcome.memory)
+        control.advance()
+    shape = task.bindings.shape
+    data = {
+        register.name: BitArray(arrays[register.name].reshape(*shape, shots, register.num_bytes),
+                                register.clbits.size)
+        for register in task.registers
+    }
+    return SamplerPubResult(
+        DataBin(**data, shape=shape),
+        metadata={
+            "shots": shots,
+            "circuit_metadata": task.pub.circuit.metadata,
+            "simulator_metadata": {**simulator_metadata(config, time.perf_counter() - start),
+                                   "sampled": sampled},
+        },
+    )
