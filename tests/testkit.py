@@ -9,6 +9,8 @@ from collections.abc import Callable
 import numpy as np
 from gpuprovider.kernels import cpu as cpu_kernels
 from qiskit import QuantumCircuit
+from qiskit.circuit import ParameterVector
+from qiskit.quantum_info import SparsePauliOp
 from scipy import stats
 
 
@@ -130,3 +132,39 @@ class ControlledWork:
             raise self.error
         control.advance(self.steps)
         return self.result
+
+
+# --- primitives ---------------------------------------------------------------------------
+
+
+def parameterized_circuit(num_qubits: int, layers: int, seed: int,
+                          swaps: bool = False) -> QuantumCircuit:
+    """Layers of parameterised ry/rz, a fixed rx, CX and RZZ entanglers (and SWAPs, which
+    the planner turns into relabelling at 12 qubits and more)."""
+    rng = np.random.default_rng(seed)
+    theta = ParameterVector("t", 2 * num_qubits * layers)
+    circuit = QuantumCircuit(num_qubits, name=f"ansatz{num_qubits}")
+    k = 0
+    for _ in range(layers):
+        for q in range(num_qubits):
+            circuit.ry(theta[k], q)
+            circuit.rz(theta[k + 1], q)
+            k += 2
+        circuit.rx(float(rng.uniform(0, np.pi)), int(rng.integers(num_qubits)))
+        for q in range(num_qubits - 1):
+            circuit.cx(q, q + 1)
+        a, b = (int(q) for q in rng.choice(num_qubits, 2, replace=False))
+        circuit.rzz(theta[0] * 0.5 + 0.1, a, b)
+        if swaps:
+            circuit.swap(0, num_qubits - 1)
+            circuit.swap(1, num_qubits // 2)
+    return circuit
+
+
+def random_values(circuit: QuantumCircuit, shape: tuple[int, ...], seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(-np.pi, np.pi, (*shape, circuit.num_parameters))
+
+
+def random_observable(num_qubits: int, terms: int, rng: np.random.Generator) -> SparsePauliOp:
+    labels = ["".join(rng.choice(list("IXYZ"), num_qubits)) for _ in range(terms)]
+    return SparsePauliOp(labels, rng.normal(size=terms)).simplify()
