@@ -1,0 +1,80 @@
+"""The primitives' jobs: asynchronous, cancellable, and failing with their cause."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from gpuprovider.kernels import cpu as cpu_kernels
+from gpuprovider.primitives import EstimatorV2, SamplerV2
+from qiskit.providers import JobError, JobStatus
+from testkit import KernelGate, parameterized_circuit, random_values, wait_until
+
+CPU = {"backend_options": {"device": "CPU"}}
+
+
+@pytest.fixture
+def kernel_gate(monkeypatch) -> KernelGate:
+    gate = KernelGate().install(monkeypatch)
+    yield gate
+    gate.release.set()
+
+
+def estimator_pub(sets: int = 20):
+    circuit = parameterized_circuit(4, layers=1, seed=1)
+    return (circuit, ["ZZZZ", "XIXI"], random_values(circuit, (sets, 1), seed=2))
+
+
+def sampler_pub(sets: int = 20):
+    circuit = parameterized_circuit(4, layers=1, seed=1)
+    circuit.measure_all()
+    return (circuit, random_values(circuit, (sets,), seed=2))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: EstimatorV2(options=CPU).run([estimator_pub()]),
+    lambda: SamplerV2(options=CPU).run([sampler_pub()]),
+], ids=["estimator", "sampler"])
+def test_run_returns_at_once_and_cancel_stops_a_running_job(kernel_gate, make):
+    job = make()
+    assert kernel_gate.entered.wait(10)  # the job's thread is inside a kernel; we are not
+    assert job.status() is JobStatus.RUNNING and job.running() and not job.done()
+    assert job.progress() == (0, 20)
+    kernel_gate.release.set()
+    assert job.cancel()
+    assert wait_until(job.cancelled, 5)
+    assert job.status() is JobStatus.CANCELLED and job.in_final_state()
+    with pytest.raises(JobError, match="cancelled"):
+        job.result()
+
+
+def test_a_failure_in_the_job_is_error_with_its_cause(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("read-out kernel failed")
+
+    monkeypatch.setattr(cpu_kernels, "expectation_pauli_groups", broken)
+    job = EstimatorV2(options=CPU).run([estimator_pub(3)])
+    with pytest.raises(JobError, match="read-out kernel failed") as raised:
+        job.result(timeout=30)
+    assert isinstance(raised.value.__cause__, RuntimeError)
+    assert job.status() is JobStatus.ERROR
+
+
+def test_progress_counts_parameter_sets_and_wait_for_final_state_returns():
+    job = SamplerV2(options=CPU, seed=1).run([sampler_pub(7), sampler_pub(5)])
+    calls = []
+    job.wait_for_final_state(timeout=60, wait=0.01, callback=lambda *args: calls.append(args))
+    assert job.done() and job.status() is JobStatus.DONE
+    assert job.progress() == (12, 12)
+    assert len(job.result()) == 2
+    assert isinstance(job.job_id(), str) and job.job_id()
+
+
+def test_result_timeout_leaves_the_job_running(kernel_gate):
+    from qiskit.providers import JobTimeoutError
+
+    job = EstimatorV2(options=CPU).run([estimator_pub(2)])
+    assert kernel_gate.entered.wait(10)
+    with pytest.raises(JobTimeoutError):
+        job.result(timeout=0.05)
+    kernel_gate.release.set()
+    assert np.shape(job.result(timeout=30)[0].data.evs) == (2, 2)
