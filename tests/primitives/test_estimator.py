@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gpuprovider import GPUSimulator
-from gpuprovider.exceptions import InvalidCircuitError, InvalidOptionError
 from gpuprovider.kernels import cpu as cpu_kernels
-from gpuprovider.primitives import EstimatorV2, GPUPrimitiveJob
 from qiskit import QuantumCircuit
 from qiskit.primitives import BaseEstimatorV2, StatevectorEstimator
 from qiskit.quantum_info import Pauli, SparseObservable, SparsePauliOp, Statevector
 from scipy import stats
 from testkit import ALPHA, parameterized_circuit, random_observable, random_values
+
+from gpuprovider import GPUSimulator
+from gpuprovider.exceptions import InvalidCircuitError, InvalidOptionError
+from gpuprovider.primitives import EstimatorV2, GPUPrimitiveJob
 
 EV_TOLERANCE = {"double": 1e-9, "single": 2e-4}
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from gpuprovider.kernels import cpu as cpu_kernels
-from gpuprovider.primitives import EstimatorV2, SamplerV2
 from qiskit.providers import JobError, JobStatus
 from testkit import KernelGate, parameterized_circuit, random_values, wait_until
+
+from gpuprovider.primitives import EstimatorV2, SamplerV2
 
 CPU = {"backend_options": {"device": "CPU"}}
 

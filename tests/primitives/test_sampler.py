@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gpuprovider.exceptions import CapacityError, InvalidCircuitError, InvalidOptionError
-from gpuprovider.primitives import SamplerV2
 from qiskit import ClassicalRegister, QuantumCircuit, QuantumRegister
 from qiskit.primitives import BaseSamplerV2, BitArray, StatevectorSampler
 from qiskit.quantum_info import Statevector
@@ -16,6 +14,13 @@ from testkit import (
     parameterized_circuit,
     random_values,
 )
+
+from gpuprovider.exceptions import (
+    CapacityError,
+    InvalidCircuitError,
+    InvalidOptionError,
+)
+from gpuprovider.primitives import SamplerV2
 
 SHOTS = 4000
 
