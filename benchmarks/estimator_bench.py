@@ -128,8 +128,11 @@ def main() -> None:
         print(f"{row['estimator']:12s} {row['seconds_for_all_sets']:13.2f} "
               f"{row['seconds_for_all_sets'] / base:12.2f}{mark}")
     if args.json:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, check=False).stdout.strip()
+        try:
+            commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"],
+                                    capture_output=True, text=True, check=False).stdout.strip()
+        except OSError:  # no git (the GPU machine's copy)
+            commit = ""
         with open(args.json, "w") as handle:
             json.dump({"date": datetime.datetime.now().isoformat(timespec="seconds"),
                        "commit": commit, "machine": platform.processor() or platform.machine(),

@@ -21,6 +21,12 @@
 #     run(command="bash ci/gpu.sh", carry=[".whl"])
 #     run(command="SUITE=only bash ci/gpu.sh", carry=[".whl-custatevec"])
 # Options for the suite go in SUITE_ARGS; it writes gpu_suite.log and gpu_suite.json.
+#
+# ESTIMATOR=only runs benchmarks/estimator_bench.py alone on the GPU (our EstimatorV2 beside
+# qiskit-aer's on the machine's CPU cores): another call while the machine is warm,
+#     run(command="ESTIMATOR=only bash ci/gpu.sh", carry=[".whl"])
+# with ESTIMATOR_ARGS (default: Aer on the first 50 of the 1,000 sets, scaled and marked as
+# estimated); it writes estimator_bench.log and estimator_bench.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +40,8 @@ BENCH_ARGS=${BENCH_ARGS:-}
 SUITE=${SUITE:-0}
 SUITE_S=${SUITE_S:-240}
 SUITE_ARGS=${SUITE_ARGS:-}
+ESTIMATOR=${ESTIMATOR:-0}
+ESTIMATOR_ARGS=${ESTIMATOR_ARGS:---peer-sets 50}
 export PYTHONUNBUFFERED=1
 export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
 # The repo root holds a `gpuprovider/` without its `kernels` subpackage (it lives in
@@ -82,7 +90,16 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used,clocks.sm,cl
 pytest_status=0
 bench_status=0
 suite_status=0
-if [ "$SUITE" != only ]; then
+estimator_status=0
+if [ "$ESTIMATOR" = only ]; then
+    SUITE=skip
+    section "EstimatorV2 sweep: ours on the GPU beside qiskit-aer on the CPU"
+    # shellcheck disable=SC2086  # ESTIMATOR_ARGS is a list of options
+    timeout $((TOTAL_S - SECONDS)) "${SAFE[@]}" "$PY" benchmarks/estimator_bench.py --device GPU \
+        --json "$OUT_DIR/estimator_bench.json" $ESTIMATOR_ARGS 2>&1 \
+        | tee "$OUT_DIR/estimator_bench.log" || estimator_status=$?
+fi
+if [ "$SUITE" != only ] && [ "$SUITE" != skip ]; then
     section "tests (at most $PYTEST_S s)"
     "${SAFE[@]}" timeout "$PYTEST_S" "$PY" -m pytest -q -p no:cacheprovider -k "$PYTEST_K" 2>&1 \
         | tee "$OUT_DIR/pytest.log" || pytest_status=$?
@@ -121,4 +138,5 @@ if [ "$SUITE" = 1 ] || [ "$SUITE" = only ]; then
     fi
 fi
 # Nothing more is printed on success: the last table stays last.
-[ "$pytest_status" -eq 0 ] && [ "$bench_status" -eq 0 ] && [ "$suite_status" -eq 0 ]
+[ "$pytest_status" -eq 0 ] && [ "$bench_status" -eq 0 ] && [ "$suite_status" -eq 0 ] \
+    && [ "$estimator_status" -eq 0 ]
