@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from gpuprovider.kernels import cpu as cpu_kernels
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from qiskit import QuantumCircuit
 from qiskit.primitives import BaseEstimatorV2, StatevectorEstimator
 from qiskit.quantum_info import Pauli, SparseObservable, SparsePauliOp, Statevector
@@ -74,6 +76,39 @@ def test_matches_statevector_estimator_with_broadcasting(device, precision, para
     assert ours.metadata["target_precision"] == 0
     assert ours.metadata["simulator_metadata"]["device"] == device
     assert ours.metadata["simulator_metadata"]["precision"] == precision
+
+
+@st.composite
+def broadcast_pubs(draw):
+    """A random circuit, and parameter and observable shapes that broadcast together."""
+    num_qubits = draw(st.integers(2, 5))
+    full = draw(st.lists(st.integers(1, 3), min_size=0, max_size=3))
+    def part(keep):
+        return tuple(size if kept else 1 for size, kept in zip(full, keep))[
+            draw(st.integers(0, len(full))):]
+    parameter_shape = part(draw(st.lists(st.booleans(), min_size=len(full),
+                                         max_size=len(full))))
+    observable_shape = part(draw(st.lists(st.booleans(), min_size=len(full),
+                                          max_size=len(full))))
+    seed = draw(st.integers(0, 2**16))
+    return num_qubits, parameter_shape, observable_shape, seed
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(broadcast_pubs())
+def test_random_broadcast_pubs_match_statevector_estimator(case):
+    num_qubits, parameter_shape, observable_shape, seed = case
+    rng = np.random.default_rng(seed)
+    circuit = parameterized_circuit(num_qubits, layers=1 + seed % 2, seed=seed)
+    values = random_values(circuit, parameter_shape, seed=seed + 1)
+    observables = np.empty(observable_shape, dtype=object)
+    for index in np.ndindex(observable_shape):
+        observables[index] = random_observable(num_qubits, int(rng.integers(1, 6)), rng)
+    pub = (circuit, observables.tolist() if observable_shape else observables.item(), values)
+    ours = EstimatorV2(options={"backend_options": {"device": "CPU"}}).run([pub]).result()[0]
+    reference = StatevectorEstimator().run([pub]).result()[0]
+    assert ours.data.evs.shape == reference.data.evs.shape
+    np.testing.assert_allclose(ours.data.evs, reference.data.evs, atol=1e-9)
 
 
 def test_several_pubs_and_circuits_without_parameters(device, precision):
