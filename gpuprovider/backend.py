@@ -234,10 +234,10 @@ class GPUSimulator(BackendV2):
         """Submit ``work`` as a job admitted once the largest program's states fit (the
         programs run one after another, so the job holds one program's states at a time)."""
         admission = admission_for(config.device)
-        job_bytes = max(
+        job_bytes = max((
             program.bytes_needed(config.precision, states)
             for program, states in zip(programs, max_states)
-        )
+        ), default=0)
 
         def admit(control: JobControl) -> Reservation:
             return admission.reserve(job_bytes, control.cancel_requested)

@@ -79,3 +79,8 @@ def test_result_timeout_leaves_the_job_running(kernel_gate):
         job.result(timeout=0.05)
     kernel_gate.release.set()
     assert np.shape(job.result(timeout=30)[0].data.evs) == (2, 2)
+
+
+def test_no_pubs_give_an_empty_result():
+    assert len(EstimatorV2(options=CPU).run([]).result()) == 0
+    assert len(SamplerV2(options=CPU).run([]).result()) == 0
