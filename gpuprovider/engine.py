@@ -296,14 +296,14 @@ class _Run:
     def _save_expectation_value(self, branch: _Branch, op: SaveExpectationValueOp) -> int:
         def expectation(terms) -> float:
             groups: dict[int, list[tuple[int, float]]] = {}
-            for x, z, coeff in terms:  # the terms of one X-mask share a pass
+            for x, z, coeff in terms:  # the terms of one X-mask read the same amplitude pairs
                 groups.setdefault(x, []).append((z, coeff))
-            total = 0.0
-            for x, group in groups.items():
-                values = self.kernels.expectation_paulis(
-                    branch.state, x, np.array([z for z, _ in group], dtype=np.int64))
-                total += float(np.dot(values, [coeff for _, coeff in group]))
-            return total
+            grouped = [term for group in groups.values() for term in group]
+            values = self.kernels.expectation_pauli_groups(
+                branch.state, np.array(list(groups), dtype=np.int64),
+                np.cumsum([0] + [len(group) for group in groups.values()], dtype=np.int64),
+                np.array([z for z, _ in grouped], dtype=np.int64))
+            return float(np.dot(values, [coeff for _, coeff in grouped]))
 
         mean = expectation(op.terms)  # the variance: <H^2> - <H>^2
         value = [mean, expectation(op.square_terms) - mean**2] if op.variance else mean

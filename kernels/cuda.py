@@ -24,7 +24,12 @@ from typing import Any
 import numpy as np
 from numba import complex64, complex128, cuda, float64, int64
 
-from .layout import basis_offsets, controlled_layout, pauli_pairing, permutation_matrix
+from .layout import (
+    basis_offsets,
+    controlled_layout,
+    pauli_groups_layout,
+    permutation_matrix,
+)
 from .tiles import (
     CONDITION_MASK,
     CONDITION_VALUE,
@@ -300,31 +305,74 @@ def _parity(value):
     return cuda.popc(value) & 1
 
 
+PAULI_SLICE = 8
+"""Terms a thread sums at once in ``_pauli_groups``; a group with more reads its pairs once per
+slice of this many terms."""
+PAULI_BLOCKS = 4096
+"""About how many thread blocks ``expectation_pauli_groups`` launches in all (split evenly
+between the groups), so that a thread sums many pairs before the block reduces them."""
+
+
 @cuda.jit
-def _pauli_partials(state, pivot, x_mask, z_mask, use_imag, partials):
-    """Each block's part of the pair sum that ``layout.pauli_pairing`` defines, in float64:
-    one thread per pair ``(i0, i1)``, ``i0`` with bit ``pivot`` clear."""
-    shared = cuda.shared.array(THREADS, dtype=float64)
-    stride = int64(1) << pivot
-    pivot_sign = 1.0 - 2.0 * ((z_mask >> pivot) & 1)  # s(i0 | stride) / s(i0)
-    total = 0.0
-    for g in range(cuda.grid(1), state.size >> 1, cuda.gridsize(1)):
-        i0 = ((g >> pivot) << (pivot + 1)) | (g & (stride - 1))
-        i1 = i0 ^ x_mask if x_mask else i0 | stride
-        sign0 = 1.0 - 2.0 * _parity(i0 & z_mask)
-        a0 = state[i0]
-        a1 = state[i1]
-        r0, j0 = float64(a0.real), float64(a0.imag)
-        r1, j1 = float64(a1.real), float64(a1.imag)
-        if x_mask == 0:
-            total += sign0 * ((r0 * r0 + j0 * j0) + pivot_sign * (r1 * r1 + j1 * j1))
-        elif use_imag:  # Im(conj(a1) * a0)
-            total += sign0 * (r1 * j0 - j1 * r0)
-        else:  # Re(conj(a1) * a0)
-            total += sign0 * (r1 * r0 + j1 * j0)
-    block_total = _block_sum(shared, total)
-    if cuda.threadIdx.x == 0:
-        partials[cuda.blockIdx.x] = block_total
+def _pauli_groups(state, x_masks, pivots, term_starts, z_masks, use_imag, out):
+    """Add the pair sum that ``layout.pauli_pairing`` defines for every term into ``out[t]``
+    (float64, zeroed), unscaled.
+
+    ``blockIdx.y`` strides over the groups; for group ``g`` the blocks along x grid-stride over
+    its ``state.size / 2`` pairs ``(i0, i1)``: ``i0`` with bit ``pivots[g]`` clear,
+    ``i1 = i0 ^ x`` (``i0 | 1`` when ``x == 0``). A thread sums up to PAULI_SLICE terms of the
+    group in registers, the block adds them up in shared memory, and one thread per term adds
+    the block's sum into ``out`` atomically.
+    """
+    shared = cuda.shared.array((PAULI_SLICE, THREADS), dtype=float64)
+    sums = cuda.local.array(PAULI_SLICE, dtype=float64)
+    tid = cuda.threadIdx.x
+    first_pair = cuda.blockIdx.x * cuda.blockDim.x + tid
+    pair_stride = cuda.gridDim.x * cuda.blockDim.x
+    for g in range(cuda.blockIdx.y, x_masks.size, cuda.gridDim.y):
+        x = x_masks[g]
+        pivot = pivots[g]
+        stride = int64(1) << pivot
+        end = term_starts[g + 1]
+        for first in range(term_starts[g], end, PAULI_SLICE):
+            count = min(PAULI_SLICE, end - first)
+            for k in range(PAULI_SLICE):
+                sums[k] = 0.0
+            for p in range(first_pair, state.size >> 1, pair_stride):
+                i0 = ((p >> pivot) << (pivot + 1)) | (p & (stride - 1))
+                i1 = i0 ^ x if x else i0 | stride
+                a0 = state[i0]
+                a1 = state[i1]
+                r0, j0 = float64(a0.real), float64(a0.imag)
+                r1, j1 = float64(a1.real), float64(a1.imag)
+                if x == 0:
+                    p0 = r0 * r0 + j0 * j0
+                    p1 = r1 * r1 + j1 * j1
+                re = r1 * r0 + j1 * j0  # Re(conj(a1) * a0)
+                im = r1 * j0 - j1 * r0  # Im(conj(a1) * a0)
+                for k in range(count):
+                    z = z_masks[first + k]
+                    sign0 = 1.0 - 2.0 * _parity(i0 & z)
+                    if x == 0:
+                        pivot_sign = 1.0 - 2.0 * (z & 1)  # s(i0 | 1) / s(i0)
+                        sums[k] += sign0 * (p0 + pivot_sign * p1)
+                    elif use_imag[first + k]:
+                        sums[k] += sign0 * im
+                    else:
+                        sums[k] += sign0 * re
+            for k in range(PAULI_SLICE):
+                shared[k, tid] = sums[k]
+            cuda.syncthreads()
+            step = THREADS // 2
+            while step > 0:
+                if tid < step:
+                    for k in range(PAULI_SLICE):
+                        shared[k, tid] += shared[k, tid + step]
+                cuda.syncthreads()
+                step //= 2
+            if tid < count:
+                cuda.atomic.add(out, first + tid, shared[tid, 0])
+            cuda.syncthreads()  # the shared sums are read before the next slice writes them
 
 
 @cuda.jit
@@ -775,28 +823,58 @@ def expectation_pauli(state: CudaState, x_mask: int, z_mask: int) -> complex:
     those only in ``z_mask`` and Y on those in both; no overall phase, so the value is real
     (convention and evaluation: :func:`~gpuprovider.kernels.layout.pauli_pairing`).
 
-    One pass over the state, summed in float64 in either precision; waits for the stream.
+    Summed in float64 in either precision (:func:`expectation_pauli_groups` of one term).
 
     Raises:
         ValueError: a mask names a qubit the state does not have.
     """
-    pivot, use_imag, scale = pauli_pairing(x_mask, z_mask, state.size.bit_length() - 1)
-    blocks = _grid(state.size >> 1)
-    partials = cuda.device_array(blocks, dtype=np.float64, stream=state.stream)
-    _pauli_partials[blocks, THREADS, state.stream](
-        state.array, np.int64(pivot), np.int64(x_mask), np.int64(z_mask), use_imag, partials
-    )
-    host = partials.copy_to_host(stream=state.stream)
-    state.stream.synchronize()
-    return complex(scale * host.sum())
+    return complex(expectation_paulis(state, x_mask, np.array([z_mask]))[0])
 
 
 def expectation_paulis(state: CudaState, x_mask: int, z_masks: np.ndarray) -> np.ndarray:
     """:func:`expectation_pauli` of every Pauli ``(x_mask, z_masks[t])``, as float64 on the
-    host. One pass per term here (the CPU engine reads the state once per X-mask): a grouped
-    reduction kernel is still to be written."""
-    return np.array([expectation_pauli(state, x_mask, int(z)).real for z in z_masks],
-                    dtype=np.float64)
+    host (:func:`expectation_pauli_groups` of one group).
+
+    Raises:
+        ValueError: a mask names a qubit the state does not have.
+    """
+    z_masks = np.asarray(z_masks, dtype=np.int64)
+    return expectation_pauli_groups(state, np.array([x_mask], dtype=np.int64),
+                                    np.array([0, z_masks.size], dtype=np.int64), z_masks)
+
+
+def expectation_pauli_groups(state: CudaState, x_masks: np.ndarray, term_starts: np.ndarray,
+                             z_masks: np.ndarray) -> np.ndarray:
+    """``<psi| P_t |psi>`` of every term ``t`` of a grouped Pauli list, as float64 on the host,
+    shape (T,); arguments and convention as ``cpu.expectation_pauli_groups``.
+
+    One launch for all groups (``_pauli_groups``), one copy of the masks to the device, one
+    copy of the sums back and one wait for the stream. Summed in float64 in either precision.
+
+    Raises:
+        ValueError: a mask names a qubit the state does not have, or ``term_starts`` does not
+            cut ``z_masks`` into ``x_masks.size`` groups (checked before any work).
+    """
+    x_masks = np.ascontiguousarray(x_masks, dtype=np.int64)
+    term_starts = np.ascontiguousarray(term_starts, dtype=np.int64)
+    z_masks = np.ascontiguousarray(z_masks, dtype=np.int64)
+    pivots, use_imag, scales = pauli_groups_layout(x_masks, term_starts, z_masks,
+                                                   state.size.bit_length() - 1)
+    groups, terms = x_masks.size, z_masks.size
+    if terms == 0:
+        return np.zeros(0, dtype=np.float64)
+    parts = (x_masks, pivots, term_starts, z_masks, use_imag.astype(np.int64))
+    ends = np.cumsum([part.size for part in parts]).tolist()
+    packed = _upload(state, np.concatenate(parts))
+    out = _upload(state, np.zeros(terms, dtype=np.float64))
+    grid = (max(1, min(_grid(state.size >> 1), -(-PAULI_BLOCKS // groups))), min(groups, 65535))
+    _pauli_groups[grid, THREADS, state.stream](
+        state.array, packed[:ends[0]], packed[ends[0]:ends[1]], packed[ends[1]:ends[2]],
+        packed[ends[2]:ends[3]], packed[ends[3]:ends[4]], out,
+    )
+    host = out.copy_to_host(stream=state.stream)
+    state.stream.synchronize()
+    return host * scales
 
 
 def marginal_probabilities(state: CudaState, qubits: np.ndarray) -> np.ndarray:

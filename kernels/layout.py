@@ -90,3 +90,50 @@ def pauli_pairing(x_mask: int, z_mask: int, num_qubits: int) -> tuple[int, bool,
         return 0, False, 1.0
     y = (x_mask & z_mask).bit_count()
     return x_mask.bit_length() - 1, bool(y & 1), 2.0 * (-1) ** ((y + 1) // 2)
+
+
+def _popcount(values: np.ndarray) -> np.ndarray:
+    """Set bits of each non-negative int64 (SWAR, exact for all 63 bits)."""
+    v = values.astype(np.uint64)
+    v = v - ((v >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    v = (v & np.uint64(0x3333333333333333)) + ((v >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    v = (v + (v >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return ((v * np.uint64(0x0101010101010101)) >> np.uint64(56)).astype(np.int64)
+
+
+def pauli_groups_layout(
+    x_masks: np.ndarray, term_starts: np.ndarray, z_masks: np.ndarray, num_qubits: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`pauli_pairing` of every term of a grouped Pauli list, checked before any work.
+
+    Group ``g`` has the X-mask ``x_masks[g]`` and owns the terms
+    ``term_starts[g] <= t < term_starts[g + 1]``, each with its Z-mask ``z_masks[t]``.
+
+    Returns:
+        ``(pivots, use_imag, scales)``: the pivot of each group (int64, shape (G,)) and
+        ``use_imag`` (bool) and ``scale`` (float64) of each term (shape (T,)).
+
+    Raises:
+        ValueError: ``term_starts`` does not cut ``z_masks`` into ``x_masks.size`` groups, or a
+            mask is negative or names a qubit beyond ``num_qubits``.
+    """
+    groups, terms = x_masks.size, z_masks.size
+    if (term_starts.shape != (groups + 1,) or term_starts[0] != 0
+            or term_starts[-1] != terms or np.any(np.diff(term_starts) < 0)):
+        raise ValueError(
+            f"term_starts {term_starts.tolist()} must rise from 0 to {terms} (the number of "
+            f"z_masks) in {groups + 1} entries (one per X-mask, plus one)"
+        )
+    term_x = np.repeat(x_masks, np.diff(term_starts))
+    for x, z in ((x_masks, np.zeros_like(x_masks)), (term_x, z_masks)):
+        bad = (x < 0) | (z < 0) | (((x | z) >> num_qubits) != 0)
+        if np.any(bad):
+            first = int(np.argmax(bad))
+            pauli_pairing(int(x[first]), int(z[first]), num_qubits)  # raises, naming them
+    smeared = x_masks.copy()  # every bit below the highest set: popcount is the bit length
+    for shift in (1, 2, 4, 8, 16, 32):
+        smeared |= smeared >> shift
+    pivots = np.maximum(_popcount(smeared) - 1, 0)
+    y = _popcount(term_x & z_masks)
+    scales = np.where(term_x == 0, 1.0, 2.0 * (1 - 2 * (((y + 1) // 2) & 1)))
+    return pivots, (y & 1).astype(np.bool_), scales

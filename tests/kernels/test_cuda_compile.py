@@ -42,7 +42,7 @@ def _kernel_arguments(dtype) -> dict[str, tuple]:
         "_prepare_spread": (state, qubits, one, small, True),
         "_diagonal": (state, qubits, small),
         "_probability_one_partials": (state, one, floats),
-        "_pauli_partials": (state, one, one, one, True, floats),
+        "_pauli_groups": (state, indices, indices, indices, indices, indices, floats),
         "_marginal": (state, qubits, indices, floats),
         "_project": (state, one, one, scalar, True),
         "_block_probabilities": (state, one, floats),

@@ -264,6 +264,24 @@ def test_expectation_paulis_match_the_cpu(gpu, dtype):
                                    cpu.expectation_paulis(host, x_mask, z_masks), atol=1e-12)
 
 
+def test_expectation_pauli_groups_match_the_cpu(gpu, dtype):
+    """One launch for every group: x = 0, x on low qubits, x with the top qubit, an empty
+    group, and a group with more terms than PAULI_SLICE (summed slice by slice)."""
+    rng = np.random.default_rng(15)
+    host = _random_state(rng, 6, dtype)
+    x_masks = np.array([0, 0b000011, 0b100110, 0b010000, 0b111111], dtype=np.int64)
+    term_starts = np.array([0, gpu.PAULI_SLICE + 3, gpu.PAULI_SLICE + 6, gpu.PAULI_SLICE + 9,
+                            gpu.PAULI_SLICE + 9, gpu.PAULI_SLICE + 10], dtype=np.int64)
+    z_masks = rng.integers(0, 64, size=term_starts[-1]).astype(np.int64)
+    values = gpu.expectation_pauli_groups(_upload(gpu, host), x_masks, term_starts, z_masks)
+    assert values.dtype == np.float64
+    np.testing.assert_allclose(
+        values, cpu.expectation_pauli_groups(host, x_masks, term_starts, z_masks), atol=1e-12)
+    with pytest.raises(ValueError, match="must name qubits 0 .. 5"):
+        gpu.expectation_pauli_groups(_upload(gpu, host), np.array([64]), np.array([0, 1]),
+                                     np.array([0]))
+
+
 @pytest.mark.parametrize("qubits", [[], [0], [5], [3, 0, 5], [4, 2], [5, 4, 3, 2, 1, 0]],
                          ids=str)
 def test_marginal_probabilities_match_the_cpu(gpu, dtype, qubits):
