@@ -839,14 +839,3 @@ def synchronize(state: np.ndarray) -> None:
 
 def release(state: np.ndarray) -> None:
     """Give the state's memory back (on the CPU the garbage collector does it)."""
-
-
-def expectation_pauli_groups(state, x_masks: np.ndarray, term_starts: np.ndarray,
-                             z_masks: np.ndarray) -> np.ndarray:
-    """``<psi| P_t |psi>`` of every term ``t`` (float64, shape ``(T,)``); group ``g`` is the
-    X-mask ``x_masks[g]`` with the Z-masks ``z_masks[term_starts[g]:term_starts[g + 1]]``."""
-    out = np.zeros(len(z_masks), dtype=np.float64)
-    for g, x_mask in enumerate(x_masks):
-        start, stop = int(term_starts[g]), int(term_starts[g + 1])
-        out[start:stop] = expectation_paulis(state, int(x_mask), z_masks[start:stop])
-    return out
