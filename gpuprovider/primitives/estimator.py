@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from qiskit.primitives import BaseEstimatorV2, DataBin, PrimitiveResult, PubResult
+from qiskit.primitives import BaseEstimatorV2, DataBin, PubResult
 from qiskit.primitives.containers.estimator_pub import EstimatorPub, EstimatorPubLike
 
 from ..backend import GPUSimulator
@@ -22,14 +21,14 @@ from ..kernels.precision import dtype_of
 from ..options import RunConfig
 from .job import GPUPrimitiveJob
 from .observables import PauliReadOut, PauliTable, shot_estimate
-from .options import PrimitiveOptions, Seed, build_options, rng_for, run_config
+from .options import Seed, rng_for
 from .runner import (
     BindingControl,
     Bindings,
-    compile_pubs,
+    SimulatorPrimitive,
     program_runs,
+    pub_name,
     simulator_metadata,
-    submit,
 )
 
 READ_OUT_LABEL = "pauli_values"
@@ -72,7 +71,7 @@ class _EstimatorTask:
         return read_outs
 
 
-class EstimatorV2(BaseEstimatorV2):
+class EstimatorV2(SimulatorPrimitive, BaseEstimatorV2):
     """Expectation values of observables on circuits, computed from the statevector.
 
     Each parameter set's state is simulated once and every Pauli term its observables need
@@ -109,27 +108,14 @@ class EstimatorV2(BaseEstimatorV2):
             InvalidOptionError: an unknown option or a bad value.
             DeviceUnavailableError: ``device="GPU"`` where no GPU is usable.
         """
-        self._options, defaults, self._backend = build_options(
-            seed, options, {"default_precision": default_precision}, backend)
+        defaults = self._configure(seed, options, {"default_precision": default_precision},
+                                   backend)
         self._default_precision = _checked_precision(defaults["default_precision"],
                                                      "default_precision")
 
     @property
     def default_precision(self) -> float:
         return self._default_precision
-
-    @property
-    def seed(self) -> Seed:
-        return self._options.seed
-
-    @property
-    def options(self) -> PrimitiveOptions:
-        return self._options
-
-    @property
-    def backend(self) -> GPUSimulator:
-        """The simulator (device, precision) that runs the pubs."""
-        return self._backend
 
     def run(self, pubs: Iterable[EstimatorPubLike], *,
             precision: float | None = None) -> GPUPrimitiveJob:
@@ -148,22 +134,11 @@ class EstimatorV2(BaseEstimatorV2):
                    for pub in pubs]
         for index, pub in enumerate(coerced):
             _checked_precision(pub.precision, f"pub {index}'s precision")
-        config = run_config(self._backend, self._options.seed)
-        programs, _ = compile_pubs(self._backend, config,
-                                            [pub.circuit for pub in coerced])
+        config, programs, _ = self._compile_pubs([pub.circuit for pub in coerced])
         tasks = [_task(index, pub, program)
                  for index, (pub, program) in enumerate(zip(coerced, programs))]
-        job_id = str(uuid.uuid4())
-        plan = self._backend._plan_for(config)
-
-        def work(control: JobControl) -> PrimitiveResult:
-            results = [_run_task(index, task, config, plan, control)
-                       for index, task in enumerate(tasks)]
-            return PrimitiveResult(results, metadata={"version": 2})
-
-        steps = sum(len(task.bindings) for task in tasks)
         states = [1] * len(programs)  # a unitary circuit: one state per parameter set
-        return submit(self._backend, job_id, work, config, programs, states, steps)
+        return self._submit_tasks(config, tasks, _run_task, programs, states)
 
 
 def _checked_precision(value: Any, name: str) -> float:
@@ -175,7 +150,7 @@ def _checked_precision(value: Any, name: str) -> float:
 
 
 def _task(index: int, pub: EstimatorPub, program: Program) -> _EstimatorTask:
-    where = f"pub {index} (circuit '{pub.circuit.name}')"
+    where = pub_name(index, pub.circuit)
     if not program.is_sampled or program.measurements:
         raise InvalidCircuitError(
             f"{where} measures, resets or branches; an estimator's circuit must be unitary "

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 from qiskit import QuantumCircuit
 from qiskit.circuit import Parameter
+from qiskit.primitives import PrimitiveResult
 from qiskit.primitives.containers.bindings_array import BindingsArray
 
 from ..backend import GPUSimulator
@@ -17,6 +19,7 @@ from ..compile.program import Program
 from ..job import JobControl
 from ..options import RunConfig
 from .job import GPUPrimitiveJob
+from .options import PrimitiveOptions, Seed, build_options, run_config
 
 
 @dataclass(frozen=True)
@@ -65,18 +68,67 @@ class BindingControl:
         pass
 
 
-def compile_pubs(backend: GPUSimulator, config: RunConfig,
-                 circuits: Sequence[QuantumCircuit]) -> tuple[list[Program], list[int]]:
-    """Each pub's circuit lowered once with its parameters left open, and checked."""
-    wheres = [f"pub {index} (circuit '{circuit.name}')" for index, circuit in enumerate(circuits)]
-    return backend._compile(circuits, config, wheres, [True] * len(circuits))
+def pub_name(index: int, circuit: QuantumCircuit) -> str:
+    """How errors name a pub."""
+    return f"pub {index} (circuit '{circuit.name}')"
 
 
-def submit(backend: GPUSimulator, job_id: str, work: Callable[[JobControl], Any],
-           config: RunConfig, programs: Sequence[Program], max_states: Sequence[int],
-           steps: int) -> GPUPrimitiveJob:
-    """Run ``work`` on its own thread once the device has room; the primitive's job."""
-    return GPUPrimitiveJob(backend._submit(job_id, work, config, programs, max_states, steps))
+RunTask = Callable[[int, Any, RunConfig, Callable[[Program], Program], JobControl], Any]
+"""Runs pub ``index``'s task on the job's thread: ``(index, task, config, plan, control)``."""
+
+
+class SimulatorPrimitive:
+    """What both primitives share: checked options, the simulator that runs their pubs,
+    one lowering per pub and a job per ``run``."""
+
+    _options: PrimitiveOptions
+    _backend: GPUSimulator
+
+    def _configure(self, seed: Any, options: Mapping[str, Any] | None,
+                   defaults: dict[str, Any], backend: GPUSimulator | None) -> dict[str, Any]:
+        """Check the constructor's arguments (:func:`build_options`); the defaults."""
+        self._options, defaults, self._backend = build_options(seed, options, defaults,
+                                                               backend)
+        return defaults
+
+    @property
+    def seed(self) -> Seed:
+        return self._options.seed
+
+    @property
+    def options(self) -> PrimitiveOptions:
+        return self._options
+
+    @property
+    def backend(self) -> GPUSimulator:
+        """The simulator (device, precision) that runs the pubs."""
+        return self._backend
+
+    def _compile_pubs(self, circuits: Sequence[QuantumCircuit]
+                      ) -> tuple[RunConfig, list[Program], list[int]]:
+        """The run's options, and each pub's circuit lowered once with its parameters left
+        open and checked (with how many statevectors it may hold)."""
+        config = run_config(self._backend, self._options.seed)
+        wheres = [pub_name(index, circuit) for index, circuit in enumerate(circuits)]
+        programs, max_states = self._backend._compile(circuits, config, wheres,
+                                                      [True] * len(circuits))
+        return config, programs, max_states
+
+    def _submit_tasks(self, config: RunConfig, tasks: Sequence[Any], run_task: RunTask,
+                      programs: Sequence[Program], max_states: Sequence[int]
+                      ) -> GPUPrimitiveJob:
+        """Run every task on one thread once the device has room; progress counts
+        parameter sets (``task.bindings``)."""
+        plan = self._backend._plan_for(config)
+
+        def work(control: JobControl) -> PrimitiveResult:
+            results = [run_task(index, task, config, plan, control)
+                       for index, task in enumerate(tasks)]
+            return PrimitiveResult(results, metadata={"version": 2})
+
+        steps = sum(len(task.bindings) for task in tasks)
+        return GPUPrimitiveJob(self._backend._submit(str(uuid.uuid4()), work, config, programs,
+                                                     max_states, steps))
 
 
 def simulator_metadata(config: RunConfig, time_taken: float) -> dict[str, Any]:

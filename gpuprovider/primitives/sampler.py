@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -15,7 +14,6 @@ from qiskit.primitives import (
     BaseSamplerV2,
     BitArray,
     DataBin,
-    PrimitiveResult,
     SamplerPubResult,
 )
 from qiskit.primitives.containers.sampler_pub import SamplerPub, SamplerPubLike
@@ -29,14 +27,14 @@ from ..kernels import select
 from ..kernels.precision import dtype_of
 from ..options import RunConfig
 from .job import GPUPrimitiveJob
-from .options import PrimitiveOptions, Seed, build_options, rng_for, run_config
+from .options import Seed, rng_for
 from .runner import (
     BindingControl,
     Bindings,
-    compile_pubs,
+    SimulatorPrimitive,
     program_runs,
+    pub_name,
     simulator_metadata,
-    submit,
 )
 
 
@@ -75,7 +73,7 @@ class _SamplerTask:
     registers: list[_Register]
 
 
-class SamplerV2(BaseSamplerV2):
+class SamplerV2(SimulatorPrimitive, BaseSamplerV2):
     """Shots of circuits, one ``BitArray`` per classical register.
 
     When every measurement is final, each parameter set is simulated once and all its shots
@@ -109,8 +107,7 @@ class SamplerV2(BaseSamplerV2):
             InvalidOptionError: an unknown option or a bad value.
             DeviceUnavailableError: ``device="GPU"`` where no GPU is usable.
         """
-        self._options, defaults, self._backend = build_options(
-            seed, options, {"default_shots": default_shots}, backend)
+        defaults = self._configure(seed, options, {"default_shots": default_shots}, backend)
         shots = defaults["default_shots"]
         if isinstance(shots, bool) or not isinstance(shots, (int, np.integer)) or shots <= 0:
             raise InvalidOptionError(f"default_shots={shots!r} must be a positive integer")
@@ -119,19 +116,6 @@ class SamplerV2(BaseSamplerV2):
     @property
     def default_shots(self) -> int:
         return self._default_shots
-
-    @property
-    def seed(self) -> Seed:
-        return self._options.seed
-
-    @property
-    def options(self) -> PrimitiveOptions:
-        return self._options
-
-    @property
-    def backend(self) -> GPUSimulator:
-        """The simulator (device, precision) that runs the pubs."""
-        return self._backend
 
     def run(self, pubs: Iterable[SamplerPubLike], *,
             shots: int | None = None) -> GPUPrimitiveJob:
@@ -152,26 +136,15 @@ class SamplerV2(BaseSamplerV2):
                 "will be empty. Did you mean to add measurement instructions?",
                 UserWarning, stacklevel=2,
             )
-        config = run_config(self._backend, self._options.seed)
-        programs, max_states = compile_pubs(self._backend, config,
-                                            [pub.circuit for pub in coerced])
+        config, programs, max_states = self._compile_pubs([pub.circuit for pub in coerced])
         tasks = [
             _SamplerTask(pub, program, states,
                          Bindings.of(pub.circuit, pub.parameter_values,
-                                     f"pub {index} (circuit '{pub.circuit.name}')"),
+                                     pub_name(index, pub.circuit)),
                          _registers(pub.circuit))
             for index, (pub, program, states) in enumerate(zip(coerced, programs, max_states))
         ]
-        job_id = str(uuid.uuid4())
-        plan = self._backend._plan_for(config)
-
-        def work(control: JobControl) -> PrimitiveResult:
-            results = [_run_task(index, task, config, plan, control)
-                       for index, task in enumerate(tasks)]
-            return PrimitiveResult(results, metadata={"version": 2})
-
-        steps = sum(len(task.bindings) for task in tasks)
-        return submit(self._backend, job_id, work, config, programs, max_states, steps)
+        return self._submit_tasks(config, tasks, _run_task, programs, max_states)
 
 
 def _run_task(index: int, task: _SamplerTask, config: RunConfig, plan,
