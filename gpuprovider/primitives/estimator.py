@@ -53,6 +53,8 @@ class _EstimatorTask:
 
     def positions(self) -> list[np.ndarray]:
         """Per parameter set, the flat result positions that use it."""
+        if len(self.bindings) == 0:
+            return []
         flat = self.binding_of.ravel()
         order = np.argsort(flat, kind="stable")
         return np.split(order, np.searchsorted(flat[order], np.arange(1, len(self.bindings))))

@@ -37,7 +37,8 @@ class Bindings:
         """The parameter sets of a pub; ValueError for a value that is not finite."""
         parameters = tuple(circuit.parameters)
         shape = tuple(parameter_values.shape)
-        values = (parameter_values.as_array(parameters).reshape(math.prod(shape), -1)
+        values = (parameter_values.as_array(parameters).reshape(math.prod(shape),
+                                                                len(parameters))
                   if parameters else np.zeros((math.prod(shape), 0)))
         if not np.all(np.isfinite(values)):
             bad = np.argwhere(~np.isfinite(values))[0]

@@ -146,6 +146,14 @@ def test_shots_per_pub_default_and_seeds():
     assert not np.array_equal(first.data.meas.array, other.data.meas.array)
 
 
+def test_zero_parameter_sets_give_empty_bit_arrays():
+    circuit = parameterized_circuit(2, layers=1, seed=1)
+    circuit.measure_all()
+    data = SamplerV2().run([(circuit, np.zeros((0, circuit.num_parameters)))],
+                           shots=10).result()[0].data
+    assert data.meas.shape == (0,) and data.meas.num_shots == 10
+
+
 def test_circuit_without_registers_warns_and_gives_empty_data():
     with pytest.warns(UserWarning, match="no output classical registers"):
         job = SamplerV2().run([QuantumCircuit(2)])
