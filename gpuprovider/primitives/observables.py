@@ -56,10 +56,11 @@ class PauliTable:
 
     def read_out(self, observables: Sequence[int], label: str) -> PauliReadOut:
         """The save op that evaluates every term of ``observables`` in one call."""
-        wanted = np.unique(np.concatenate([self.columns[o] for o in observables]))
+        wanted = np.unique(np.concatenate([np.zeros(0, dtype=np.int64)]
+                                          + [self.columns[o] for o in observables]))
         order = wanted[np.lexsort((self.z_masks[wanted], self.x_masks[wanted]))]
         x_sorted = self.x_masks[order]
-        starts = np.flatnonzero(np.r_[True, x_sorted[1:] != x_sorted[:-1]])
+        starts = np.flatnonzero(np.r_[x_sorted.size > 0, x_sorted[1:] != x_sorted[:-1]])
         op = SavePauliValuesOp(label, x_sorted[starts], np.r_[starts, order.size],
                                self.z_masks[order])
         return PauliReadOut(op, order)

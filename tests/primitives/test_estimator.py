@@ -111,12 +111,14 @@ def test_random_broadcast_pubs_match_statevector_estimator(case):
     np.testing.assert_allclose(ours.data.evs, reference.data.evs, atol=1e-9)
 
 
-def test_zero_parameter_sets_give_empty_arrays():
+def test_zero_parameter_sets_or_observables_give_empty_arrays():
     circuit = parameterized_circuit(2, layers=1, seed=1)
     pub = (circuit, ["ZZ", "XX"], np.zeros((0, 1, circuit.num_parameters)))
     ours = EstimatorV2().run([pub]).result()[0]
     assert ours.data.evs.shape == StatevectorEstimator().run([pub]).result()[0].data.evs.shape
     assert ours.data.evs.shape == (0, 2)
+    no_observables = (QuantumCircuit(2), np.empty((0,), dtype=object))
+    assert EstimatorV2().run([no_observables]).result()[0].data.evs.shape == (0,)
 
 
 def test_several_pubs_and_circuits_without_parameters(device, precision):
