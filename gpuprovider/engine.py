@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from types import ModuleType
 from typing import Any, Protocol
 
@@ -33,6 +34,7 @@ from .compile.program import (
     BranchOp,
     JumpOp,
     MeasureOp,
+    PauliTerms,
     Program,
     ResetOp,
     SaveExpectationValueOp,
@@ -42,6 +44,7 @@ from .compile.program import (
     StoreOp,
     SwitchOp,
 )
+from .kernels.layout import group_by_x_mask
 
 WORD_BITS = 64
 
@@ -119,6 +122,16 @@ class _Average:
     @property
     def value(self) -> Any:
         return self.total / self.shots
+
+
+@lru_cache(maxsize=64)
+def _grouped_terms(terms: PauliTerms) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A save's Pauli sum grouped by X-mask (once per sum, not per evaluation): the kernels'
+    arguments and the coefficients in the grouped order."""
+    x_masks, z_masks, coefficients = (np.array(column) for column in zip(*terms)) if terms \
+        else (np.zeros(0, np.int64),) * 3
+    groups_x, term_starts, grouped_z, order = group_by_x_mask(x_masks, z_masks)
+    return groups_x, term_starts, grouped_z, np.asarray(coefficients, np.float64)[order]
 
 
 class _Run:
@@ -294,16 +307,11 @@ class _Run:
         return branch.pc + 1
 
     def _save_expectation_value(self, branch: _Branch, op: SaveExpectationValueOp) -> int:
-        def expectation(terms) -> float:
-            groups: dict[int, list[tuple[int, float]]] = {}
-            for x, z, coeff in terms:  # the terms of one X-mask read the same amplitude pairs
-                groups.setdefault(x, []).append((z, coeff))
-            grouped = [term for group in groups.values() for term in group]
-            values = self.kernels.expectation_pauli_groups(
-                branch.state, np.array(list(groups), dtype=np.int64),
-                np.cumsum([0] + [len(group) for group in groups.values()], dtype=np.int64),
-                np.array([z for z, _ in grouped], dtype=np.int64))
-            return float(np.dot(values, [coeff for _, coeff in grouped]))
+        def expectation(terms: PauliTerms) -> float:
+            x_masks, term_starts, z_masks, coefficients = _grouped_terms(terms)
+            values = self.kernels.expectation_pauli_groups(branch.state, x_masks, term_starts,
+                                                           z_masks)
+            return float(np.dot(values, coefficients))
 
         mean = expectation(op.terms)  # the variance: <H^2> - <H>^2
         value = [mean, expectation(op.square_terms) - mean**2] if op.variance else mean

@@ -101,6 +101,23 @@ def _popcount(values: np.ndarray) -> np.ndarray:
     return ((v * np.uint64(0x0101010101010101)) >> np.uint64(56)).astype(np.int64)
 
 
+def group_by_x_mask(x_masks: np.ndarray, z_masks: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Pauli terms ``(x_masks[t], z_masks[t])`` in the grouped form
+    ``expectation_pauli_groups`` takes.
+
+    Returns:
+        ``(group_x_masks, term_starts, grouped_z_masks, order)``: the terms sorted by X-mask
+        (then Z-mask), ``order[k]`` being the input term at grouped position ``k``.
+    """
+    x_masks = np.asarray(x_masks, dtype=np.int64)
+    z_masks = np.asarray(z_masks, dtype=np.int64)
+    order = np.lexsort((z_masks, x_masks))
+    x_sorted = x_masks[order]
+    starts = np.flatnonzero(np.r_[x_sorted.size > 0, x_sorted[1:] != x_sorted[:-1]])
+    return x_sorted[starts], np.r_[starts, order.size].astype(np.int64), z_masks[order], order
+
+
 def pauli_groups_layout(
     x_masks: np.ndarray, term_starts: np.ndarray, z_masks: np.ndarray, num_qubits: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -10,6 +10,7 @@ import numpy as np
 from qiskit.quantum_info import SparseObservable
 
 from ..compile.program import SavePauliValuesOp
+from ..kernels.layout import group_by_x_mask
 
 MAX_SHOTS_PER_TERM = 1 << 53
 """Most shots one Pauli term is given at ``precision > 0`` (a float64 counts them exactly)."""
@@ -58,12 +59,10 @@ class PauliTable:
         """The save op that evaluates every term of ``observables`` in one call."""
         wanted = np.unique(np.concatenate([np.zeros(0, dtype=np.int64)]
                                           + [self.columns[o] for o in observables]))
-        order = wanted[np.lexsort((self.z_masks[wanted], self.x_masks[wanted]))]
-        x_sorted = self.x_masks[order]
-        starts = np.flatnonzero(np.r_[x_sorted.size > 0, x_sorted[1:] != x_sorted[:-1]])
-        op = SavePauliValuesOp(label, x_sorted[starts], np.r_[starts, order.size],
-                               self.z_masks[order])
-        return PauliReadOut(op, order)
+        x_masks, term_starts, z_masks, order = group_by_x_mask(self.x_masks[wanted],
+                                                               self.z_masks[wanted])
+        return PauliReadOut(SavePauliValuesOp(label, x_masks, term_starts, z_masks),
+                            wanted[order])
 
 
 @dataclass(frozen=True)
