@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 import uuid
-import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache, partial
@@ -30,7 +29,13 @@ from .gates import supported_instructions
 from .job import GPUJob, JobControl
 from .kernels import select
 from .kernels.precision import dtype_of, statevector_bytes
-from .options import DEFAULTS, RunConfig, validate_option
+from .options import (
+    DEFAULTS,
+    RunConfig,
+    experiment_seed,
+    unknown_option_warning,
+    validate_option,
+)
 from .result import build_result, circuit_header, experiment_result
 
 MAX_INDEX_QUBITS = 62
@@ -125,7 +130,7 @@ class GPUSimulator(BackendV2):
             description="GPU-accelerated statevector simulator (CPU engine when no GPU)",
             backend_version=__version__,
         )
-        self.set_options(device=device, precision=precision, **options)
+        self._set_options({"device": device, "precision": precision, **options}, stacklevel=2)
 
     def __repr__(self) -> str:
         return (
@@ -138,13 +143,18 @@ class GPUSimulator(BackendV2):
         return Options(**DEFAULTS)
 
     def set_options(self, **fields: Any) -> None:
-        """Set default run options, validated (see the class docstring for the fields)."""
-        for name in fields:
-            if not hasattr(self.options, name):
-                raise AttributeError(f"option {name!r} is not valid for {self.name}")
-        self.options.update_options(
-            **{name: validate_option(name, value) for name, value in fields.items()}
-        )
+        """Set default run options, validated (see the class docstring for the fields);
+        unknown names warn and are ignored, as in :meth:`run`."""
+        self._set_options(fields, stacklevel=2)
+
+    def _set_options(self, fields: dict[str, Any], stacklevel: int) -> None:
+        known = {}
+        for name, value in fields.items():
+            if hasattr(self.options, name):
+                known[name] = validate_option(name, value)
+            else:
+                unknown_option_warning(name, stacklevel + 1)
+        self.options.update_options(**known)
 
     @property
     def target(self) -> Target:
@@ -212,7 +222,8 @@ class GPUSimulator(BackendV2):
         its programs and how many statevectors each may hold at once."""
         dtype = dtype_of(config.precision)
         programs = [
-            lower_circuit(circuit, dtype, where=where, parameterized=bound_later)
+            lower_circuit(circuit, dtype, where=where, parameterized=bound_later,
+                          truncate=config.enable_truncation)
             for circuit, where, bound_later in zip(circuits, wheres, parameterized)
         ]
         max_states = self._check_capacity(programs, config)
@@ -250,9 +261,7 @@ class GPUSimulator(BackendV2):
         merged = dict(self.options.items())
         for name, value in overrides.items():
             if not hasattr(self.options, name):
-                warnings.warn(
-                    f"Option {name} is not used by this backend", UserWarning, stacklevel=3
-                )
+                unknown_option_warning(name, stacklevel=3)
                 continue
             merged[name] = validate_option(name, value)
         return RunConfig.from_options(merged)  # the device option was validated as usable
@@ -283,6 +292,8 @@ class GPUSimulator(BackendV2):
         max_states = []
         for index, program in enumerate(programs):
             where = f"circuit '{program.name}' (index {index}) has {program.num_qubits} qubits"
+            if program.truncated:
+                where += f" in use (of {program.circuit_qubits})"
             if program.num_qubits > MAX_INDEX_QUBITS:
                 raise CapacityError(
                     f"{where}; amplitude indices are 64-bit, so at most {MAX_INDEX_QUBITS}"
@@ -328,14 +339,14 @@ class GPUSimulator(BackendV2):
         index = 0
         for experiment in experiments:
             for program in experiment.programs():
-                rng = np.random.default_rng(
-                    np.random.SeedSequence(config.seed, spawn_key=(index,))
-                )
-                outcome = run_program(program, kernels, dtype, config.shots, rng, control,
-                                      max_states=experiment.max_states)
+                seed = experiment_seed(config.seed, index)
+                outcome = run_program(program, kernels, dtype, config.shots,
+                                      np.random.default_rng(seed), control,
+                                      max_states=experiment.max_states,
+                                      keep_memory=config.memory)
                 results.append(
                     experiment_result(experiment.header, outcome, memory=config.memory,
-                                      seed=config.seed, metadata=metadata)
+                                      seed=seed, metadata=metadata)
                 )
                 index += 1
         elapsed = time.perf_counter() - start

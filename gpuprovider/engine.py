@@ -17,12 +17,10 @@ when the job was cancelled, and reports progress through ``control.advance()``.
 
 from __future__ import annotations
 
-import cmath
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache
 from types import ModuleType
 from typing import Any, Protocol
 
@@ -31,20 +29,17 @@ import numpy as np
 from .compile.classical import ClassicalState
 from .compile.program import (
     DEFAULT_BRANCH_STATES,
+    SAVE_OPS,
     BranchOp,
     JumpOp,
     MeasureOp,
-    PauliTerms,
     Program,
     ResetOp,
-    SaveExpectationValueOp,
-    SavePauliValuesOp,
-    SaveProbabilitiesOp,
-    SaveStatevectorOp,
+    SaveOp,
     StoreOp,
     SwitchOp,
 )
-from .kernels.layout import group_by_x_mask
+from .recorder import PerShot, SaveRecorder, save_value
 
 WORD_BITS = 64
 
@@ -65,8 +60,13 @@ class Outcome:
 
     program: Program
     shots: int
-    memory: np.ndarray
-    """(shots, words) uint64: clbit ``c`` of shot ``s`` is bit ``c % 64`` of word ``c // 64``."""
+    rows: np.ndarray
+    """(k, words) uint64, the distinct outcomes: clbit ``c`` is bit ``c % 64`` of word
+    ``c // 64``."""
+    counts: np.ndarray
+    """(k,) int64: how many shots gave each row."""
+    memory: np.ndarray | None = None
+    """(shots, words) uint64, every shot's clbits in shot order, when the run kept them."""
     saved: dict[str, Any] = field(default_factory=dict)
     """Label -> saved value (statevector, probabilities, expectation value)."""
     sampled: bool = True
@@ -81,8 +81,24 @@ def total_steps(program: Program, shots: int) -> int:
     return len(program.ops) if program.is_sampled else shots
 
 
-def _words(num_clbits: int) -> int:
+MULTINOMIAL_MAX_BINS = 1 << 16
+"""Final measurements of at most this many outcomes are counted by one multinomial draw over
+their probabilities (one pass over the state, whatever the shots); wider ones by sampling
+shots in chunks of :data:`SAMPLE_CHUNK_SHOTS`. Either way no per-shot array is held unless
+the run keeps every shot's memory."""
+SAMPLE_CHUNK_SHOTS = 1 << 20
+PER_SHOT_BYTES = 16
+"""Host bytes per shot while sampling with memory kept: a uniform and an index."""
+
+
+def words_of(num_clbits: int) -> int:
+    """64-bit words of one shot's clbits."""
     return max(1, -(-num_clbits // WORD_BITS))
+
+
+def memory_bytes(num_clbits: int, shots: int) -> int:
+    """Host bytes a run needs to keep every shot's clbits (and sample them)."""
+    return shots * (8 * words_of(num_clbits) + PER_SHOT_BYTES)
 
 
 def _set_clbit(memory: np.ndarray, clbit: int, bits: np.ndarray) -> None:
@@ -106,32 +122,8 @@ class _Branch:
     shots: int
     classical: ClassicalState
     pc: int = 0
-
-
-class _Average:
-    """A saved value averaged over the shots that reached its save."""
-
-    def __init__(self) -> None:
-        self.total: Any = 0.0
-        self.shots = 0
-
-    def add(self, value: Any, shots: int) -> None:
-        self.total = self.total + np.multiply(value, shots)
-        self.shots += shots
-
-    @property
-    def value(self) -> Any:
-        return self.total / self.shots
-
-
-@lru_cache(maxsize=64)
-def _grouped_terms(terms: PauliTerms) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """A save's Pauli sum grouped by X-mask (once per sum, not per evaluation): the kernels'
-    arguments and the coefficients in the grouped order."""
-    x_masks, z_masks, coefficients = (np.array(column) for column in zip(*terms)) if terms \
-        else (np.zeros(0, np.int64),) * 3
-    groups_x, term_starts, grouped_z, order = group_by_x_mask(x_masks, z_masks)
-    return groups_x, term_starts, grouped_z, np.asarray(coefficients, np.float64)[order]
+    per_shot: PerShot = field(default_factory=dict)
+    """The ``list`` saves this branch's shots have reached (copied when it splits)."""
 
 
 class _Run:
@@ -139,7 +131,7 @@ class _Run:
 
     def __init__(
         self, program: Program, kernels: ModuleType, shots: int, rng: np.random.Generator,
-        control: RunControl, max_states: int,
+        control: RunControl, max_states: int, keep_memory: bool,
     ) -> None:
         self.program = program
         self.kernels = kernels
@@ -149,20 +141,24 @@ class _Run:
         self.max_states = max(2, max_states)
         self.sampled = program.is_sampled
         self.finals = [op for op in program.measurements if op.final]
-        self.words = _words(program.num_clbits)
+        self.words = words_of(program.num_clbits)
+        self.keep_memory = keep_memory
+        self.recorder = SaveRecorder(self.sampled)
+        self.subtypes = {op.label: op.subtype for op in program.ops if isinstance(op, SAVE_OPS)}
         self.rows: list[np.ndarray] = []
-        self.saved: dict[str, Any] = {}
-        self.averages: dict[str, _Average] = {}
+        """Per finished branch: its distinct outcomes (k, words)..."""
+        self.counts: list[np.ndarray] = []
+        """... and how many of its shots gave each."""
+        self.memory: list[np.ndarray] = []
+        """Per finished branch, when memory is kept: every shot's row."""
+        self.final_qubits = sorted({op.qubit for op in self.finals})
         self.pending: list[_Branch] = []
         self.live = 0
         self.branches = 0
         self.handlers = {
             MeasureOp: self._measure,
             ResetOp: self._reset,
-            SaveStatevectorOp: self._save_statevector,
-            SaveProbabilitiesOp: self._save_probabilities,
-            SaveExpectationValueOp: self._save_expectation_value,
-            SavePauliValuesOp: self._save_pauli_values,
+            **dict.fromkeys(SAVE_OPS, self._save),
             JumpOp: lambda branch, op: op.target,
             BranchOp: lambda branch, op: (
                 branch.pc + 1 if op.condition(branch.classical) else op.target),
@@ -224,19 +220,69 @@ class _Run:
 
     def _finish(self, branch: _Branch) -> None:
         """Sample the final measurements for every shot of a branch that reached the end."""
-        rows = np.empty((branch.shots, self.words), dtype=np.uint64)
+        base = np.empty((1, self.words), dtype=np.uint64)
         clbits = branch.classical.clbits
         for word in range(self.words):
-            rows[:, word] = (clbits >> (WORD_BITS * word)) & ((1 << WORD_BITS) - 1)
-        if self.finals:
+            base[0, word] = (clbits >> (WORD_BITS * word)) & ((1 << WORD_BITS) - 1)
+        if not self.finals:
+            self._tally(base, np.array([branch.shots], dtype=np.int64))
+            if self.keep_memory:
+                self.memory.append(np.repeat(base, branch.shots, axis=0))
+        elif self.keep_memory:
             self.control.check()
             indices = self.kernels.sample(branch.state, self.rng.random(branch.shots))
-            for op in self.finals:
-                _set_clbit(rows, op.clbit, (indices >> op.qubit) & 1)
-        self.rows.append(rows)
+            rows = self._with_finals(base, indices)
+            self.memory.append(rows)
+            unique, inverse = np.unique(rows, axis=0, return_inverse=True)
+            self._tally(unique, np.bincount(inverse.ravel(), minlength=len(unique)))
+        else:
+            self.control.check()
+            outcomes, counts = self._final_counts(branch)
+            self._tally(self._with_finals(base, outcomes, self.final_qubits), counts)
+        self.recorder.finish(branch.per_shot, branch.shots)
         self.branches += 1
         if not self.sampled:
             self.control.advance(branch.shots)
+
+    def _tally(self, rows: np.ndarray, counts: np.ndarray) -> None:
+        self.rows.append(rows)
+        self.counts.append(counts.astype(np.int64))
+
+    def _with_finals(self, base: np.ndarray, outcomes: np.ndarray,
+                     qubits: list[int] | None = None) -> np.ndarray:
+        """``base`` once per outcome, with the final measurements' clbits set from it:
+        ``outcomes`` are state indices, or with ``qubits`` indices over those qubits."""
+        rows = np.repeat(base, len(outcomes), axis=0)
+        for op in self.finals:
+            bit = op.qubit if qubits is None else qubits.index(op.qubit)
+            _set_clbit(rows, op.clbit, (outcomes >> bit) & 1)
+        return rows
+
+    def _final_counts(self, branch: _Branch) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct outcomes over ``final_qubits`` of a branch's shots and their counts,
+        with no per-shot array (see :data:`MULTINOMIAL_MAX_BINS`)."""
+        qubits = self.final_qubits
+        bins = 1 << len(qubits)
+        if bins <= max(MULTINOMIAL_MAX_BINS, min(branch.shots, SAMPLE_CHUNK_SHOTS)):
+            probabilities = np.clip(np.asarray(self.kernels.marginal_probabilities(
+                branch.state, np.asarray(qubits, dtype=np.int64)), dtype=np.float64), 0, None)
+            counts = self.rng.multinomial(branch.shots, probabilities / probabilities.sum())
+            outcomes = np.flatnonzero(counts)
+            return outcomes.astype(np.int64), counts[outcomes]
+        found: dict[int, int] = {}
+        left = branch.shots
+        while left:
+            self.control.check()
+            chunk = min(left, SAMPLE_CHUNK_SHOTS)
+            indices = self.kernels.sample(branch.state, self.rng.random(chunk))
+            values = np.zeros(chunk, dtype=np.int64)
+            for position, qubit in enumerate(qubits):
+                values |= ((indices >> qubit) & 1) << position
+            for value, count in zip(*np.unique(values, return_counts=True)):
+                found[int(value)] = found.get(int(value), 0) + int(count)
+            left -= chunk
+        outcomes = np.array(sorted(found), dtype=np.int64)
+        return outcomes, np.array([found[v] for v in outcomes.tolist()], dtype=np.int64)
 
     def _collapse(self, branch: _Branch, qubit: int, clbit: int | None) -> int | None:
         """Split the branch's shots on ``qubit``'s outcome, written to ``clbit`` (None: a
@@ -252,7 +298,8 @@ class _Run:
                 return None
             other = self._clone(branch.state)
             kernels.project(other, qubit, 1, p_one, to_zero=to_zero)
-            split = _Branch(other, ones, branch.classical.copy(), branch.pc + 1)
+            split = _Branch(other, ones, branch.classical.copy(), branch.pc + 1,
+                            dict(branch.per_shot))
             if not to_zero:
                 split.classical.set_bit(clbit, 1)
             self.pending.append(split)
@@ -273,7 +320,8 @@ class _Run:
             for shot in range(branch.shots):
                 if shot:
                     self.kernels.copy_into(scratch, branch.state)
-                self._continue(_Branch(scratch, 1, branch.classical.copy(), branch.pc))
+                self._continue(_Branch(scratch, 1, branch.classical.copy(), branch.pc,
+                                       dict(branch.per_shot)))
         finally:
             self._release(scratch)
 
@@ -291,59 +339,53 @@ class _Run:
 
     # --- saves -------------------------------------------------------------------------
 
-    def _save_statevector(self, branch: _Branch, op: SaveStatevectorOp) -> int:
-        if op.label not in self.saved:
-            vector = self.kernels.to_host(branch.state)
-            if op.order is not None:
-                vector = vector[op.order]
-            if op.global_phase:
-                vector *= vector.dtype.type(cmath.exp(1j * op.global_phase))
-            self.saved[op.label] = vector
-        return branch.pc + 1
-
-    def _save_probabilities(self, branch: _Branch, op: SaveProbabilitiesOp) -> int:
-        probabilities = self.kernels.marginal_probabilities(branch.state, op.qubits)
-        self.averages.setdefault(op.label, _Average()).add(probabilities, branch.shots)
-        return branch.pc + 1
-
-    def _save_expectation_value(self, branch: _Branch, op: SaveExpectationValueOp) -> int:
-        def expectation(terms: PauliTerms) -> float:
-            x_masks, term_starts, z_masks, coefficients = _grouped_terms(terms)
-            values = self.kernels.expectation_pauli_groups(branch.state, x_masks, term_starts,
-                                                           z_masks)
-            return float(np.dot(values, coefficients))
-
-        mean = expectation(op.terms)  # the variance: <H^2> - <H>^2
-        value = [mean, expectation(op.square_terms) - mean**2] if op.variance else mean
-        self.averages.setdefault(op.label, _Average()).add(value, branch.shots)
-        return branch.pc + 1
-
-    def _save_pauli_values(self, branch: _Branch, op: SavePauliValuesOp) -> int:
-        values = self.kernels.expectation_pauli_groups(branch.state, op.x_masks,
-                                                        op.term_starts, op.z_masks)
-        self.averages.setdefault(op.label, _Average()).add(values, branch.shots)
+    def _save(self, branch: _Branch, op: SaveOp) -> int:
+        key = hex(branch.classical.clbits) if self.program.num_clbits else ""
+        if self.recorder.wants(op, key):
+            self.recorder.record(op, save_value(op, self.kernels, branch.state), branch.shots,
+                                 key, branch.per_shot)
         return branch.pc + 1
 
     def outcome(self) -> Outcome:
-        memory = np.concatenate(self.rows) if self.rows else np.zeros((0, self.words), np.uint64)
-        if len(self.rows) > 1 or self.finals:
-            memory = memory[self.rng.permutation(len(memory))]  # shots are exchangeable
-        saved = dict(self.saved)
-        for label, average in self.averages.items():
-            saved[label] = average.value
-        return Outcome(self.program, self.shots, memory, saved, sampled=self.sampled,
-                       branches=self.branches)
+        rows, counts = _merged_tallies(self.rows, self.counts, self.words)
+        order = None  # shots are exchangeable: several branches' shots are shuffled
+        sorted_samples = self.keep_memory and bool(self.finals)  # sampling sorts the shots
+        if sorted_samples or (self.branches > 1 and (self.keep_memory
+                                                     or self.recorder.needs_shot_order())):
+            order = self.rng.permutation(sum(int(c.sum()) for c in self.counts))
+        memory = None
+        if self.keep_memory:
+            memory = (np.concatenate(self.memory) if self.memory
+                      else np.zeros((0, self.words), np.uint64))
+            if order is not None:
+                memory = memory[order]
+        saved = self.recorder.values(order, self.subtypes)
+        return Outcome(self.program, self.shots, rows, counts, memory, saved,
+                       sampled=self.sampled, branches=self.branches)
+
+
+def _merged_tallies(rows: list[np.ndarray], counts: list[np.ndarray],
+                    words: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of several tallies and their summed counts (exact integers)."""
+    if not rows:
+        return np.zeros((0, words), np.uint64), np.zeros(0, np.int64)
+    unique, inverse = np.unique(np.concatenate(rows), axis=0, return_inverse=True)
+    total = np.zeros(len(unique), dtype=np.int64)
+    np.add.at(total, inverse.ravel(), np.concatenate(counts))
+    return unique, total
 
 
 def run_program(
     program: Program, kernels: ModuleType, dtype: np.dtype, shots: int,
     rng: np.random.Generator, control: RunControl, max_states: int = DEFAULT_BRANCH_STATES,
+    keep_memory: bool = False,
 ) -> Outcome:
     """Run ``program`` for ``shots`` shots on a fresh state of ``dtype``, holding at most
     ``max_states`` statevectors at once (at least 2 when the program has mid-circuit
-    measurements or resets)."""
+    measurements or resets). ``keep_memory``: keep every shot's clbits in shot order (else
+    only the counts of each outcome, with no per-shot array)."""
     start = time.perf_counter()
-    run = _Run(program, kernels, shots, rng, control, max_states)
+    run = _Run(program, kernels, shots, rng, control, max_states, keep_memory)
     run.execute(dtype)
     outcome = run.outcome()
     outcome.time_taken = time.perf_counter() - start

@@ -18,19 +18,28 @@ from qiskit.circuit import (
 from qiskit.circuit.library import (
     DiagonalGate,
     Initialize,
+    MCMTGate,
     MCPhaseGate,
     MCXGate,
+    PauliGate,
     StatePreparation,
+    UCGate,
     UnitaryGate,
 )
 from qiskit.circuit.library.standard_gates import get_standard_gate_name_mapping
 
 from .instructions import (
+    SaveAmplitudes,
+    SaveAmplitudesSquared,
+    SaveDensityMatrix,
     SaveExpectationValue,
     SaveExpectationValueVariance,
     SaveProbabilities,
     SaveProbabilitiesDict,
+    SaveState,
     SaveStatevector,
+    SaveStatevectorDict,
+    SetStatevector,
 )
 
 NO_OP_NAMES = frozenset({"barrier", "delay", "id"})
@@ -49,8 +58,13 @@ CONTROL_FLOW = {
 
 SAVE_INSTRUCTIONS = {
     "save_statevector": SaveStatevector,
+    "save_statevector_dict": SaveStatevectorDict,
+    "save_state": SaveState,
+    "save_amplitudes": SaveAmplitudes,
+    "save_amplitudes_sq": SaveAmplitudesSquared,
     "save_probabilities": SaveProbabilities,
     "save_probabilities_dict": SaveProbabilitiesDict,
+    "save_density_matrix": SaveDensityMatrix,
     "save_expval": SaveExpectationValue,
     "save_expval_var": SaveExpectationValueVariance,
 }
@@ -62,10 +76,10 @@ def supported_instructions() -> dict[str, object]:
     """Name -> instruction (object, or class for variadic ones) for every supported name.
 
     Every standard gate of Qiskit (a superset of BasicSimulator's), plus measure, reset,
-    barrier, delay, global_phase, unitary, diagonal, multi-controlled X and phase,
-    initialize, state_preparation, classical stores, control flow and Aer's save
-    instructions. Gates are simulated from their matrices, so the table holds no per-gate
-    code.
+    barrier, delay, global_phase, unitary, diagonal, multi-controlled X and phase, MCMT,
+    pauli, multiplexer, initialize, state_preparation, classical stores, control flow,
+    Aer's save instructions and set_statevector. Gates are simulated from their matrices, so
+    the table holds no per-gate code (and any gate with a definition runs, listed or not).
     """
     table: dict[str, object] = dict(get_standard_gate_name_mapping())
     table.update(
@@ -74,12 +88,16 @@ def supported_instructions() -> dict[str, object]:
             "diagonal": DiagonalGate,
             "mcx": MCXGate,
             "mcphase": MCPhaseGate,
+            "mcmt": MCMTGate,
+            "pauli": PauliGate,
+            "multiplexer": UCGate,
             "initialize": Initialize,
             "state_preparation": StatePreparation,
             "barrier": Barrier,
             "store": Store,
             **CONTROL_FLOW,
             **SAVE_INSTRUCTIONS,
+            "set_statevector": SetStatevector,
         }
     )
     return table

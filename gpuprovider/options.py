@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 import secrets
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,20 +21,67 @@ DEFAULTS: dict[str, Any] = {
     "precision": "double",
     "device": "auto",
     "fusion_enable": True,
+    "enable_truncation": True,
+    "method": "automatic",
+    "noise_model": None,
 }
+
+MAX_SHOTS = 2**62
+"""Most shots of one circuit (shot counts stay exact 64-bit integers in every draw)."""
+
+METHODS = ("automatic", "statevector")
+"""The values of qiskit-aer's ``method`` option this simulator runs: both mean statevector."""
 
 
 def _shots(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+    """A positive integer; integral floats and NumPy integers are accepted, as by Aer."""
+    integral = isinstance(value, numbers.Integral) or (
+        isinstance(value, (float, np.floating)) and float(value).is_integer())
+    if isinstance(value, (bool, np.bool_)) or not integral or value <= 0:
         raise InvalidOptionError(f"shots={value!r} must be a positive integer")
+    if value > MAX_SHOTS:
+        raise InvalidOptionError(f"shots={value!r} exceeds the limit of {MAX_SHOTS} (2**62)")
     return int(value)
+
+
+def _method(value: Any) -> str:
+    if value not in METHODS:
+        raise InvalidOptionError(
+            f"method={value!r} is not supported: gpu_simulator is a statevector simulator, "
+            f"so method must be one of {', '.join(map(repr, METHODS))}"
+        )
+    return value
+
+
+def _noise_model(value: Any) -> None:
+    if value is not None:
+        raise InvalidOptionError(
+            f"noise_model={type(value).__name__}(...) cannot be simulated: gpu_simulator "
+            "runs ideal circuits only for now, and a noise model is never ignored silently; "
+            "remove noise_model (or run the noisy circuit on qiskit-aer's AerSimulator)"
+        )
+
+
+SEED_LIMIT = 2**64
+"""Seeds are unsigned 64-bit integers, as in Aer."""
+EXPERIMENT_SEED_STRIDE = 2113
+"""Experiment ``i`` of a run seeded ``S`` runs with seed ``S + 2113 i`` (mod 2**64), as in
+Aer, and reports it: rerunning it alone with that seed reproduces it."""
+
+
+def experiment_seed(seed: int, index: int) -> int:
+    """The seed experiment ``index`` of a run seeded ``seed`` runs with."""
+    return (seed + EXPERIMENT_SEED_STRIDE * index) % SEED_LIMIT
 
 
 def _seed(value: Any) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise InvalidOptionError(f"seed_simulator={value!r} must be None or an integer >= 0")
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or \
+            not 0 <= value < SEED_LIMIT:
+        raise InvalidOptionError(
+            f"seed_simulator={value!r} must be None or an integer 0 <= seed < 2**64"
+        )
     return int(value)
 
 
@@ -74,7 +122,16 @@ _VALIDATORS = {
     "precision": _precision,
     "device": _device,
     "fusion_enable": _flag("fusion_enable"),
+    "enable_truncation": _flag("enable_truncation"),
+    "method": _method,
+    "noise_model": _noise_model,
 }
+
+
+def unknown_option_warning(name: str, stacklevel: int) -> None:
+    """What the constructor, ``set_options`` and ``run`` all do with an unknown option."""
+    warnings.warn(f"Option {name} is not used by this backend", UserWarning,
+                  stacklevel=stacklevel + 1)
 
 
 def validate_option(name: str, value: Any) -> Any:
@@ -97,6 +154,7 @@ class RunConfig:
     precision: str
     device: str
     fusion_enable: bool
+    enable_truncation: bool = True
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> RunConfig:
@@ -104,9 +162,10 @@ class RunConfig:
         device = select.resolve(options["device"]).device
         return cls(
             shots=options["shots"],
-            seed=secrets.randbits(63) if seed is None else seed,
+            seed=secrets.randbits(64) if seed is None else seed,
             memory=options["memory"],
             precision=options["precision"],
             device=device,
             fusion_enable=options["fusion_enable"],
+            enable_truncation=options["enable_truncation"],
         )

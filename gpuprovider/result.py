@@ -12,15 +12,25 @@ from typing import Any
 import numpy as np
 from qiskit import QuantumCircuit
 from qiskit.circuit import ParameterExpression
-from qiskit.quantum_info import Statevector
-from qiskit.result import Result
+from qiskit.quantum_info import DensityMatrix, Statevector
+from qiskit.result import ProbDistribution, Result
 from qiskit.result.models import ExperimentResult, ExperimentResultData
 
-from .compile.program import SAVE_OPS, SaveOp, SaveProbabilitiesOp, SaveStatevectorOp
+from .compile.program import (
+    SAVE_OPS,
+    Program,
+    SaveAmplitudesOp,
+    SaveDensityMatrixOp,
+    SaveExpectationValueOp,
+    SaveOp,
+    SaveProbabilitiesOp,
+    SaveStatevectorOp,
+)
 from .engine import WORD_BITS, Outcome
 
-PROBABILITY_CUTOFF = 1e-12
-"""``save_probabilities_dict`` leaves out outcomes below this probability."""
+ZERO_THRESHOLD = 1e-10
+"""``save_statevector_dict`` and ``save_probabilities_dict`` leave out values at or below this
+(Aer's ``zero_threshold``: real and imaginary parts below it are zeroed first)."""
 
 
 def circuit_header(circuit: QuantumCircuit) -> dict[str, Any]:
@@ -59,26 +69,86 @@ def _hex_keys(rows: np.ndarray) -> list[str]:
     return keys
 
 
-def memory_to_counts(memory: np.ndarray, want_memory: bool) -> tuple[dict[str, int], list[str]]:
-    """Counts (hex key -> shots) and, if asked, the per-shot hex list, in shot order."""
-    unique, inverse, counts = np.unique(memory, axis=0, return_inverse=True, return_counts=True)
-    keys = _hex_keys(unique)
-    count_dict = {key: int(count) for key, count in zip(keys, counts)}
-    per_shot = [keys[i] for i in inverse.ravel()] if want_memory else []
-    return count_dict, per_shot
+def counts_dict(outcome: Outcome) -> dict[str, int]:
+    """Counts (hex key -> shots) of an outcome."""
+    return {key: int(count) for key, count in zip(_hex_keys(outcome.rows), outcome.counts)}
 
 
-def _saved_value(op: SaveOp, value: Any) -> Any:
-    """A saved value in qiskit-aer's result format."""
+def _chopped(values: np.ndarray) -> np.ndarray:
+    values = np.array(values)
+    if np.iscomplexobj(values):
+        values.real[np.abs(values.real) < ZERO_THRESHOLD] = 0
+        values.imag[np.abs(values.imag) < ZERO_THRESHOLD] = 0
+    else:
+        values[np.abs(values) < ZERO_THRESHOLD] = 0
+    return values
+
+
+def _formatted(op: SaveOp, value: Any) -> Any:
+    """One saved value in qiskit-aer's result type."""
     if isinstance(op, SaveStatevectorOp):
+        if op.as_dict:
+            chopped = _chopped(value)
+            return {hex(index): complex(chopped[index])
+                    for index in np.flatnonzero(np.abs(chopped) > ZERO_THRESHOLD)}
         return Statevector(value)
     if isinstance(op, SaveProbabilitiesOp):
         if op.as_dict:
-            return {int(m): float(p) for m, p in enumerate(value) if p > PROBABILITY_CUTOFF}
+            chopped = _chopped(value)
+            return ProbDistribution({int(m): float(chopped[m])
+                                     for m in np.flatnonzero(chopped > ZERO_THRESHOLD)})
         return np.asarray(value, dtype=np.float64)
-    if op.variance:
-        return [float(v) for v in value]
-    return float(value)
+    if isinstance(op, SaveDensityMatrixOp):
+        return DensityMatrix(np.asarray(value, dtype=np.complex128))
+    if isinstance(op, SaveExpectationValueOp) and not op.variance:
+        return float(value)
+    return np.asarray(value)
+
+
+def _saved_value(op: SaveOp, value: Any) -> Any:
+    """A gathered save (see :mod:`gpuprovider.recorder`) in qiskit-aer's result format."""
+    conditional = op.subtype.startswith("c_")
+    per_shot = op.subtype.endswith("list")
+
+    def shaped(entry: Any) -> Any:
+        if not per_shot:
+            return _formatted(op, entry)
+        if isinstance(op, SaveExpectationValueOp) and not op.variance:
+            return np.asarray(entry, dtype=np.float64)  # Aer: an array, not a list
+        return [_formatted(op, item) for item in entry]
+
+    if conditional:
+        return {key: shaped(entry) for key, entry in value.items()}
+    return shaped(value)
+
+
+def save_type(op: SaveOp) -> str:
+    """The save instruction's name, as Aer's ``result_types`` metadata gives it."""
+    if isinstance(op, SaveStatevectorOp):
+        return "save_statevector_dict" if op.as_dict else "save_statevector"
+    if isinstance(op, SaveAmplitudesOp):
+        return "save_amplitudes_sq" if op.squared else "save_amplitudes"
+    if isinstance(op, SaveProbabilitiesOp):
+        return "save_probabilities_dict" if op.as_dict else "save_probabilities"
+    if isinstance(op, SaveDensityMatrixOp):
+        return "save_density_matrix"
+    if isinstance(op, SaveExpectationValueOp):
+        return "save_expval_var" if op.variance else "save_expval"
+    return "save_pauli_values"
+
+
+def qubit_metadata(program: Program) -> dict[str, Any]:
+    """Aer's keys for the qubits that were simulated: ``active_input_qubits`` (the circuit's
+    qubits some operation acts on), ``input_qubit_map`` ([circuit qubit, simulated qubit]
+    pairs, descending; empty without truncation), ``num_qubits`` (simulated),
+    ``remapped_qubits``."""
+    mapping = [] if program.qubit_map is None else list(enumerate(program.qubit_map))
+    return {
+        "active_input_qubits": list(program.used_qubits),
+        "input_qubit_map": [[q, k] for k, q in reversed(mapping)],
+        "num_qubits": program.num_qubits,
+        "remapped_qubits": any(q != k for k, q in mapping),
+    }
 
 
 def experiment_result(
@@ -88,15 +158,20 @@ def experiment_result(
     """The ExperimentResult of one circuit, given its :func:`circuit_header`."""
     data: dict[str, Any] = {}
     if header["memory_slots"]:
-        counts, per_shot = memory_to_counts(outcome.memory, memory)
-        data["counts"] = counts
+        data["counts"] = counts_dict(outcome)
         if memory:
-            data["memory"] = per_shot
+            data["memory"] = _hex_keys(outcome.memory)
     else:  # BasicSimulator's convention: no clbits, empty counts
         data["counts"] = {}
     saves = {op.label: op for op in outcome.program.ops if isinstance(op, SAVE_OPS)}
     for label, value in outcome.saved.items():
         data[label] = _saved_value(saves[label], value)
+    saves_metadata = {}
+    if outcome.saved:
+        saves_metadata = {
+            "result_types": {label: save_type(saves[label]) for label in outcome.saved},
+            "result_subtypes": {label: saves[label].subtype for label in outcome.saved},
+        }
     return ExperimentResult(
         shots=outcome.shots,
         success=True,
@@ -109,11 +184,14 @@ def experiment_result(
             **metadata,
             "method": "statevector",
             "sampled": outcome.sampled,
+            "measure_sampling": outcome.sampled,
             "branches": outcome.branches,
             "simulation_time": outcome.time_taken,
-            "num_qubits": outcome.program.num_qubits,
+            **qubit_metadata(outcome.program),
+            "num_clbits": outcome.program.num_clbits,
             "passes": outcome.program.passes,
             "gates": outcome.program.gates,
+            **saves_metadata,
         },
     )
 

@@ -1,33 +1,51 @@
 """Lowering: validate a QuantumCircuit and turn it into a device-independent Program.
 
-Everything a run can reject is rejected here, before any job starts: unsupported
-instructions, unbound parameters, matrices that are not unitary, initialize vectors that are
-not normalised, misplaced save instructions, classical expressions the evaluator cannot
-run. Control flow is flattened: blocks are lowered in place and joined by jumps, a
-``for_loop`` is unrolled (each iteration with its loop parameter bound).
+Everything a run can reject is rejected here, before any job starts: instructions whose
+shape does not match their qubits and clbits, repeated qubits, parameters that are NaN or
+infinite, unbound parameters, matrices of the wrong size or that are not unitary,
+initialize vectors that do not fit or are not normalised, misplaced save instructions,
+classical expressions the evaluator cannot run. Instructions are read by what they are, not
+by their name alone: a gate with a matrix becomes an op (:mod:`.gate_ops`), any other gate or
+instruction with a ``definition`` is simulated through that definition, and multi-qubit
+``measure`` and ``reset`` act on every qubit they name. Control flow is flattened: blocks are
+lowered in place and joined by jumps, a ``for_loop`` is unrolled (each iteration with its
+loop parameter bound).
+
+With idle-qubit truncation (:func:`active_qubits`), qubits that no operation acts on are left
+out: the Program's qubit ``k`` is the circuit's qubit ``active[k]``.
 """
 
 from __future__ import annotations
 
 import cmath
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from qiskit.circuit import (
     CircuitInstruction,
     Clbit,
+    ControlFlowOp,
     ControlledGate,
+    Instruction,
     ParameterExpression,
     QuantumCircuit,
     Qubit,
 )
 from qiskit.circuit.controlflow import CASE_DEFAULT
-from qiskit.quantum_info import Operator, SparsePauliOp
+from qiskit.circuit.library import (
+    DiagonalGate,
+    Initialize,
+    PauliGate,
+    StatePreparation,
+    UCGate,
+    UnitaryGate,
+)
+from qiskit.quantum_info import Operator, Pauli
 
 from ..exceptions import InvalidCircuitError
-from ..gates import NO_OP_NAMES, supported_instructions
-from ..kernels.layout import basis_offsets
+from ..gates import NO_OP_NAMES
 from .classical import (
     ClassicalLayout,
     ClassicalState,
@@ -35,50 +53,73 @@ from .classical import (
     compile_store,
     compile_target,
 )
+from .gate_ops import (
+    GateError,
+    bound_gate_op,
+    checked_matrix,
+    first_non_finite,
+    gate_op,
+    parameterized_builder,
+)
 from .program import (
     SAVE_OPS,
     BranchOp,
     ControlledOp,
     DiagonalOp,
     JumpOp,
-    MatrixOp,
     MeasureOp,
     Op,
     ParameterizedGateOp,
-    PauliTerms,
-    PermutationOp,
     PrepareOp,
     Program,
     ResetOp,
-    SaveExpectationValueOp,
-    SaveProbabilitiesOp,
-    SaveStatevectorOp,
     StoreOp,
     SwitchOp,
     ZeroStateOp,
 )
+from .saves import SAVE_HANDLERS
 
 UNITARY_TOLERANCE = 1e-8
-"""Largest ``max|U U^dagger - I|`` accepted for a ``unitary`` matrix."""
+"""Largest ``max|U U^dagger - I|`` accepted for a ``unitary`` or ``multiplexer`` matrix."""
 NORM_TOLERANCE = 1e-8
 """Largest ``|norm - 1|`` accepted for an ``initialize`` vector."""
+MAX_DEFINITION_DEPTH = 64
+"""Most definitions nested inside one another (deeper: the definition is recursive)."""
 SQRT_HALF = 0.5**0.5
-ZERO_TOLERANCE = 1e-14
-"""Matrix entries below this are treated as zero when classifying a gate's structure."""
-CONTROLLED_KERNEL_MIN_CONTROLS = 2
-"""Controlled gates with at least this many controls run as a controlled kernel on their
-targets (touching only the controlled subspace) instead of one dense matrix."""
-HERMITIAN_TOLERANCE = 1e-10
-"""Largest imaginary part accepted in a Pauli coefficient of an expectation value."""
-_GENERIC_ANGLE = 0.7390851332151607
-"""A parameter value with no special structure, to classify a parameterised gate once."""
 _PHASE_QUBITS = np.zeros(0, dtype=np.int64)
 """A global phase as an op: a diagonal on no qubits."""
+_PAULI_MATRICES = {
+    "X": np.array([[0, 1], [1, 0]], dtype=np.complex128),
+    "Y": np.array([[0, -1j], [1j, 0]], dtype=np.complex128),
+    "Z": np.array([[1, 0], [0, -1]], dtype=np.complex128),
+}
+
+
+def active_qubits(circuit: QuantumCircuit) -> list[int]:
+    """The circuit's qubits (indices, ascending) that some operation acts on: every
+    instruction but barriers, delays and identities, inside control flow too."""
+    active: set[int] = set()
+
+    def visit(block: QuantumCircuit, indices: dict[Qubit, int]) -> None:
+        for instruction in block.data:
+            operation = instruction.operation
+            if operation.name in NO_OP_NAMES:
+                continue
+            if isinstance(operation, ControlFlowOp):
+                for body in operation.blocks:
+                    visit(body, {inner: indices[outer]
+                                 for inner, outer in zip(body.qubits, instruction.qubits)})
+            else:
+                active.update(indices[q] for q in instruction.qubits)
+
+    visit(circuit, {q: i for i, q in enumerate(circuit.qubits)})
+    return sorted(active)
 
 
 @dataclass
 class _Scope:
-    """Where a block's bits live in the top-level circuit."""
+    """Where a block's bits live in the Program (idle qubits of a truncated circuit have no
+    position: only no-op instructions name them)."""
 
     qubits: dict[Qubit, int]
     clbits: dict[Clbit, int]
@@ -87,10 +128,14 @@ class _Scope:
     def qubits_of(self, instruction: CircuitInstruction) -> list[int]:
         return [self.qubits[q] for q in instruction.qubits]
 
+    def clbits_of(self, instruction: CircuitInstruction) -> list[int]:
+        return [self.clbits[c] for c in instruction.clbits]
+
     def enter(self, block: QuantumCircuit, instruction: CircuitInstruction,
               loop: bool = False) -> _Scope:
         return _Scope(
-            {inner: self.qubits[outer] for inner, outer in zip(block.qubits, instruction.qubits)},
+            {inner: self.qubits[outer] for inner, outer in zip(block.qubits, instruction.qubits)
+             if outer in self.qubits},
             {inner: self.clbits[outer] for inner, outer in zip(block.clbits, instruction.clbits)},
             self.in_loop or loop,
         )
@@ -108,11 +153,14 @@ class _Lowering:
     """State carried while one circuit is lowered."""
 
     def __init__(self, circuit: QuantumCircuit, dtype: np.dtype, where: str,
-                 parameterized: bool) -> None:
+                 parameterized: bool, qubit_map: Sequence[int]) -> None:
         self.circuit = circuit
         self.dtype = dtype
         self.where = where
         self.parameterized = parameterized
+        self.qubit_map = list(qubit_map)
+        """The circuit's qubit of each Program qubit."""
+        self.num_qubits = len(self.qubit_map)
         self.ops: list[Op] = []
         self.global_phase = 0.0
         self.touched: set[int] = set()
@@ -120,7 +168,9 @@ class _Lowering:
         self.loops: list[_Loop] = []
         self.has_control_flow = False
         self.depth = 0
-        """How many blocks deep the lowering is (0: the circuit itself)."""
+        """How many control-flow blocks deep the lowering is (0: the circuit itself)."""
+        self.definitions = 0
+        """How many definitions deep the lowering is."""
         self._layout: ClassicalLayout | None = None
 
     @property
@@ -141,18 +191,27 @@ class _Lowering:
         self.ops[index] = (JumpOp(target) if isinstance(op, JumpOp)
                            else BranchOp(op.condition, target))
 
-    def add_gate(self, qubits: list[int], matrix: np.ndarray) -> None:
-        self.emit(gate_op(qubits, matrix, self.dtype))
+    def add_op(self, op: Op, qubits: Sequence[int]) -> None:
+        self.emit(op)
         self.touched.update(qubits)
 
-    def add_phase(self, phase) -> None:
+    def add_phase(self, phase, what: str = "the global phase") -> None:
         """A global phase: folded into the saves at the top level, an op inside blocks."""
         if isinstance(phase, ParameterExpression) and phase.parameters:
+            if not self.parameterized:
+                raise self.error(f"{what} has unbound parameters: {phase}")
             self.emit(_parameterized_phase(phase, self.dtype))
-        elif self.depth == 0:
-            self.global_phase += float(phase)
-        elif float(phase):
-            self.emit(DiagonalOp(_PHASE_QUBITS, np.array([cmath.exp(1j * float(phase))],
+            return
+        try:
+            angle = float(phase)
+        except (TypeError, ValueError) as exc:
+            raise self.error(f"{what} {phase!r} is not a real number") from exc
+        if not math.isfinite(angle):
+            raise self.error(f"{what} is {angle}; it must be a finite number")
+        if self.depth == 0:
+            self.global_phase += angle
+        elif angle:
+            self.emit(DiagonalOp(_PHASE_QUBITS, np.array([cmath.exp(1j * angle)],
                                                          dtype=self.dtype)))
 
     def lower_block(self, block: QuantumCircuit, scope: _Scope) -> None:
@@ -163,175 +222,245 @@ class _Lowering:
         self.depth -= 1
 
     def lower(self, instruction: CircuitInstruction, scope: _Scope) -> None:
-        name = instruction.operation.name
-        if name not in supported_instructions() and not isinstance(
-            instruction.operation, ControlledGate
-        ):
+        operation = instruction.operation
+        name = operation.name
+        if name in NO_OP_NAMES:
+            return
+        self.check_shape(instruction, scope)
+        handler = _HANDLERS.get(name)
+        expected = _HANDLER_CLASSES.get(name)
+        if handler is not None and (expected is None or isinstance(operation, expected)):
+            handler(self, instruction, scope)
+        elif isinstance(operation, Instruction) and not isinstance(operation, ControlFlowOp):
+            _lower_gate(self, instruction, scope)
+        else:
             raise self.error(
                 f"instruction '{name}' is not supported by gpu_simulator; run "
                 "transpile(circuit, backend) first to rewrite it into supported gates"
             )
-        _HANDLERS.get(name, _lower_gate)(self, instruction, scope)
 
+    def check_shape(self, instruction: CircuitInstruction, scope: _Scope) -> None:
+        """The instruction's bits match its operation, none twice; its numbers are finite."""
+        operation = instruction.operation
+        name = operation.name
+        qubits, clbits = instruction.qubits, instruction.clbits
+        if len(qubits) != operation.num_qubits or len(clbits) != operation.num_clbits:
+            raise self.error(
+                f"'{name}' is a {operation.num_qubits}-qubit, {operation.num_clbits}-clbit "
+                f"instruction but is applied to {len(qubits)} qubit(s) and {len(clbits)} "
+                "clbit(s)"
+            )
+        if len(set(qubits)) != len(qubits) or len(set(clbits)) != len(clbits):
+            raise self.error(
+                f"'{name}' names a bit twice (qubits {self._circuit_qubits(qubits, scope)}, "
+                f"clbits {[scope.clbits[c] for c in clbits]}); every qubit and clbit of an "
+                "instruction must differ"
+            )
+        if not isinstance(operation, ControlFlowOp) and name not in SAVE_HANDLERS:
+            bad = first_non_finite(operation.params)
+            if bad is not None:
+                raise self.error(f"'{name}' on qubits {self._circuit_qubits(qubits, scope)} "
+                                 f"has the parameter {bad}; parameters must be finite numbers")
 
-def gate_op(qubits: list[int], matrix: np.ndarray, dtype: np.dtype) -> Op:
-    """The cheapest Program op for ``matrix`` on ``qubits``: diagonal, permutation or dense."""
-    qubit_array = np.asarray(qubits, dtype=np.int64)
-    matrix = np.asarray(matrix, dtype=np.complex128)
-    nonzero = np.abs(matrix) > ZERO_TOLERANCE
-    if np.count_nonzero(nonzero) == matrix.shape[0]:
-        columns = np.argmax(nonzero, axis=1)
-        if np.array_equal(np.sort(columns), np.arange(matrix.shape[0])):
-            entries = matrix[np.arange(matrix.shape[0]), columns]
-            if np.array_equal(columns, np.arange(matrix.shape[0])):
-                return DiagonalOp(qubit_array, entries.astype(dtype))
-            return PermutationOp(qubit_array, columns.astype(np.int64), entries.astype(dtype))
-    return MatrixOp(qubit_array, np.ascontiguousarray(matrix, dtype=dtype))
+    def named(self, positions: Sequence[int]) -> list[int]:
+        """The circuit's indices of Program qubits: how messages name qubits."""
+        return [self.qubit_map[position] for position in positions]
 
-
-# --- gates ----------------------------------------------------------------------------------
-
-
-def _bound_params(params: list, values: dict) -> list:
-    return [
-        float(p.bind({q: values[q] for q in p.parameters}).numeric())
-        if isinstance(p, ParameterExpression) else p
-        for p in params
-    ]
+    def _circuit_qubits(self, qubits: Sequence[Qubit], scope: _Scope) -> list[int]:
+        return self.named([scope.qubits[q] for q in qubits if q in scope.qubits])
 
 
 def _parameterized_phase(phase: ParameterExpression, dtype: np.dtype) -> ParameterizedGateOp:
+    from .gate_ops import bound_values
+
     def build(values: dict) -> DiagonalOp:
-        angle = _bound_params([phase], values)[0]
+        angle = bound_values([phase], values)[0]
         return DiagonalOp(_PHASE_QUBITS, np.array([cmath.exp(1j * angle)], dtype=dtype))
 
     return ParameterizedGateOp(_PHASE_QUBITS, build)
 
 
-def _fresh_gate_factory(operation, generic: dict, generic_matrix: np.ndarray):
-    """A way to build ``operation``'s gate with new parameters from its class, as Qiskit's
-    standard gates allow, which a sweep binding many times is far faster at than
-    ``Instruction.copy`` (a deep copy); None when the class cannot, or builds another matrix
-    at the generic angle."""
-    extra = {"ctrl_state": operation.ctrl_state} if isinstance(operation, ControlledGate) else {}
-
-    def fresh(params: list):
-        return operation.base_class(*params, **extra)
-
-    try:
-        matrix = fresh(_bound_params(operation.params, generic)).to_matrix()
-    except Exception:  # noqa: BLE001 - any refusal means: keep the general path
-        return None
-    return fresh if np.allclose(matrix, generic_matrix, atol=1e-12) else None
+# --- gates ----------------------------------------------------------------------------------
 
 
-def _parameterized_gate(low: _Lowering, instruction: CircuitInstruction,
-                        qubits: list[int]) -> ParameterizedGateOp:
-    """A gate op rebuilt for each binding of a sweep; its kind (diagonal or dense) is
-    decided once, from the gate at a generic angle."""
-    operation = instruction.operation
-    parameters = frozenset(p for value in operation.params
-                           if isinstance(value, ParameterExpression) for p in value.parameters)
-    generic = dict.fromkeys(parameters, _GENERIC_ANGLE)
-
-    def copied_matrix(values: dict) -> np.ndarray:
-        gate = operation.copy()
-        gate.params = _bound_params(operation.params, values)
-        return gate.to_matrix()
-
-    try:
-        generic_matrix = copied_matrix(generic)
-        diagonal = isinstance(gate_op(qubits, generic_matrix, low.dtype), DiagonalOp)
-    except Exception as exc:
-        raise low.error(f"cannot take the matrix of '{operation.name}': {exc}") from exc
-    fresh = _fresh_gate_factory(operation, generic, generic_matrix)
-
-    def matrix_for(values: dict) -> np.ndarray:
-        if fresh is None:
-            return copied_matrix(values)
-        return fresh(_bound_params(operation.params, values)).to_matrix()
-    qubit_array = np.asarray(qubits, dtype=np.int64)
-    dtype = low.dtype
-
-    def build(values: dict) -> Op:
-        matrix = matrix_for(values)
-        if diagonal:
-            return DiagonalOp(qubit_array, np.diagonal(matrix).astype(dtype))
-        return MatrixOp(qubit_array, np.ascontiguousarray(matrix, dtype=dtype))
-
-    return ParameterizedGateOp(qubit_array, build)
+def _has_open_parameters(operation: Instruction) -> bool:
+    return any(isinstance(p, ParameterExpression) and p.parameters for p in operation.params)
 
 
 def _lower_gate(low: _Lowering, instruction: CircuitInstruction, scope: _Scope) -> None:
+    """A gate from its matrix, its controlled form or, failing both, its definition."""
     operation = instruction.operation
     qubits = scope.qubits_of(instruction)
-    if any(isinstance(p, ParameterExpression) and p.parameters for p in operation.params):
-        if not low.parameterized:
-            names = ", ".join(sorted(str(p) for p in operation.params
-                                     if isinstance(p, ParameterExpression)))
-            raise low.error(f"gate '{operation.name}' has unbound parameters: {names}")
-        low.emit(_parameterized_gate(low, instruction, qubits))
-        low.touched.update(qubits)
-        return
-    if (isinstance(operation, ControlledGate)
-            and operation.num_ctrl_qubits >= CONTROLLED_KERNEL_MIN_CONTROLS):
-        _lower_controlled(low, operation, qubits)
-        return
     try:
-        matrix = operation.to_matrix()
-    except Exception as exc:  # a gate without a matrix cannot be simulated directly
-        raise low.error(f"cannot take the matrix of '{operation.name}': {exc}") from exc
-    low.add_gate(qubits, matrix)
+        if _has_open_parameters(operation):
+            if not low.parameterized:
+                names = ", ".join(sorted(str(p) for p in operation.params
+                                         if isinstance(p, ParameterExpression)))
+                raise low.error(f"gate '{operation.name}' has unbound parameters: {names}")
+            sample = {p: 0.7390851332151607 + 0.1 * k
+                      for k, p in enumerate(sorted(_parameters_of(operation), key=str))}
+            build = (None if _prefers_definition(operation)
+                     else parameterized_builder(operation, qubits, low.dtype, sample))
+            if build is not None:
+                low.add_op(ParameterizedGateOp(np.asarray(qubits, dtype=np.int64),
+                                               _named_errors(low, operation, build)), qubits)
+                return
+        else:
+            op = bound_gate_op(operation, qubits, low.dtype)
+            if op is not None:
+                low.add_op(op, qubits)
+                return
+    except GateError as exc:
+        raise low.error(f"gate '{operation.name}' on qubits {low.named(qubits)}: {exc}") from exc
+    _lower_definition(low, instruction, scope)
 
 
-def _lower_controlled(low: _Lowering, operation: ControlledGate, qubits: list[int]) -> None:
-    controls = operation.num_ctrl_qubits
+def _parameters_of(operation: Instruction) -> set:
+    return {p for value in operation.params if isinstance(value, ParameterExpression)
+            for p in value.parameters}
+
+
+def _prefers_definition(operation: Instruction) -> bool:
+    """An uncontrolled gate with a definition: its parameters are bound through the
+    definition's own gates (which refer to the same parameters, as Qiskit binds them)."""
+    return not isinstance(operation, ControlledGate) and operation.definition is not None
+
+
+def _named_errors(low: _Lowering, operation: Instruction,
+                  build: Callable[[dict], Op]) -> Callable[[dict], Op]:
+    """``build`` whose errors name the circuit and the gate."""
+    def named(values: dict) -> Op:
+        try:
+            return build(values)
+        except GateError as exc:
+            raise low.error(f"gate '{operation.name}': {exc}") from exc
+
+    return named
+
+
+def _lower_definition(low: _Lowering, instruction: CircuitInstruction, scope: _Scope) -> None:
+    """Simulate an instruction through its definition (a gate known only by it, a
+    composite instruction, a gate loaded from OpenQASM under a standard name)."""
+    operation = instruction.operation
     try:
-        matrix = np.asarray(Operator(operation.base_gate).data, dtype=np.complex128)
-    except Exception as exc:
-        raise low.error(f"cannot take the matrix of '{operation.name}': {exc}") from exc
-    low.emit(ControlledOp(
-        np.asarray(qubits[:controls], dtype=np.int64), int(operation.ctrl_state),
-        np.asarray(qubits[controls:], dtype=np.int64),
-        np.ascontiguousarray(matrix, dtype=low.dtype),
-    ))
-    low.touched.update(qubits)
+        definition = operation.definition
+    except Exception as exc:  # noqa: BLE001 - a broken _define
+        raise low.error(f"cannot build the definition of '{operation.name}': {exc}") from exc
+    if definition is None:
+        raise low.error(
+            f"instruction '{operation.name}' has neither a matrix nor a definition, so it "
+            "cannot be simulated; give it a definition or replace it with supported gates"
+        )
+    if definition.num_qubits != len(instruction.qubits) or \
+            definition.num_clbits != len(instruction.clbits):
+        raise low.error(
+            f"the definition of '{operation.name}' has {definition.num_qubits} qubit(s) and "
+            f"{definition.num_clbits} clbit(s); the instruction has {len(instruction.qubits)} "
+            f"and {len(instruction.clbits)}"
+        )
+    if low.definitions >= MAX_DEFINITION_DEPTH:
+        raise low.error(f"the definition of '{operation.name}' nests more than "
+                        f"{MAX_DEFINITION_DEPTH} deep (is it recursive?)")
+    low.definitions += 1
+    low.add_phase(definition.global_phase, f"the global phase of '{operation.name}'")
+    inner = scope.enter(definition, instruction)
+    for inner_instruction in definition.data:
+        low.lower(inner_instruction, inner)
+    low.definitions -= 1
 
 
 def _lower_unitary(low: _Lowering, instruction: CircuitInstruction, scope: _Scope) -> None:
-    matrix = np.asarray(instruction.operation.to_matrix(), dtype=np.complex128)
     qubits = scope.qubits_of(instruction)
+    try:
+        matrix = checked_matrix(instruction.operation.params[0], len(qubits))
+    except GateError as exc:
+        raise low.error(f"the 'unitary' on qubits {low.named(qubits)}: {exc}") from exc
+    _check_unitary(low, matrix, f"the 'unitary' on qubits {low.named(qubits)}")
+    low.add_op(gate_op(qubits, matrix, low.dtype), qubits)
+
+
+def _check_unitary(low: _Lowering, matrix: np.ndarray, what: str) -> None:
     deviation = np.max(np.abs(matrix @ matrix.conj().T - np.eye(matrix.shape[0])))
     if deviation > UNITARY_TOLERANCE:
-        raise low.error(
-            f"the 'unitary' on qubits {qubits} is not unitary: "
-            f"max|U U^dagger - I| = {deviation:.3g} exceeds {UNITARY_TOLERANCE:g}"
-        )
-    low.add_gate(qubits, matrix)
+        raise low.error(f"{what} is not unitary: max|U U^dagger - I| = {deviation:.3g} "
+                        f"exceeds {UNITARY_TOLERANCE:g}")
 
 
 def _lower_diagonal(low: _Lowering, instruction: CircuitInstruction, scope: _Scope) -> None:
     qubits = scope.qubits_of(instruction)
     diagonal = np.asarray(instruction.operation.params, dtype=np.complex128)
-    low.emit(DiagonalOp(np.asarray(qubits, dtype=np.int64), diagonal.astype(low.dtype)))
-    low.touched.update(qubits)
+    if diagonal.shape != (1 << len(qubits),):
+        raise low.error(f"the 'diagonal' on qubits {low.named(qubits)} has {diagonal.size} entries; "
+                        f"{len(qubits)} qubit(s) need {1 << len(qubits)}")
+    if np.max(np.abs(np.abs(diagonal) - 1), initial=0.0) > UNITARY_TOLERANCE:
+        raise low.error(f"the 'diagonal' on qubits {low.named(qubits)} is not unitary: every entry "
+                        "must have modulus 1")
+    low.add_op(DiagonalOp(np.asarray(qubits, dtype=np.int64), diagonal.astype(low.dtype)),
+               qubits)
 
 
-def _lower_global_phase(low: _Lowering, instruction: CircuitInstruction, scope: _Scope) -> None:
-    low.add_phase(instruction.operation.params[0])
+def _lower_pauli(low: _Lowering, instruction: CircuitInstruction, scope: _Scope) -> None:
+    """A Pauli string as one-qubit X, Y and Z gates and its phase."""
+    qubits = scope.qubits_of(instruction)
+    try:
+        pauli = Pauli(instruction.operation.params[0])
+    except Exception as exc:  # noqa: BLE001 - Qiskit's message says what is wrong
+        raise low.error(f"the 'pauli' label {instruction.operation.params[0]!r}: {exc}") from exc
+    if pauli.num_qubits != len(qubits):
+        raise low.error(f"the 'pauli' label {pauli.to_label()!r} has {pauli.num_qubits} "
+                        f"letters for {len(qubits)} qubit(s)")
+    letters = pauli.to_label().lstrip("-i")[::-1]  # letter j acts on argument qubit j
+    for qubit, letter in zip(qubits, letters):
+        if letter != "I":
+            low.add_op(gate_op([qubit], _PAULI_MATRICES[letter], low.dtype), [qubit])
+    low.add_phase(-math.pi / 2 * pauli.phase)  # the label's factor (-i)**phase
+
+
+def _lower_multiplexer(low: _Lowering, instruction: CircuitInstruction, scope: _Scope) -> None:
+    """A uniformly controlled gate (Qiskit's ``UCGate``, Aer's ``multiplexer``): matrix ``c``
+    of its list acts on the target qubits (its first ones) where the controls (the rest,
+    the first one the least significant) read ``c``. Exact, also for ``up_to_diagonal``."""
+    qubits = scope.qubits_of(instruction)
+    matrices = list(instruction.operation.params)
+    width = int(np.log2(max(1, np.asarray(matrices[0]).shape[0]))) if matrices else 0
+    controls = len(qubits) - width
+    if not matrices or controls < 0 or len(matrices) != 1 << controls:
+        raise low.error(f"the 'multiplexer' on qubits {low.named(qubits)} has {len(matrices)} matrices "
+                        f"of {width} qubit(s); it needs 2**{max(controls, 0)} of them")
+    targets, control_qubits = qubits[:width], qubits[width:]
+    for value, matrix in enumerate(matrices):
+        what = f"matrix {value} of the 'multiplexer' on qubits {low.named(qubits)}"
+        try:
+            matrix = checked_matrix(matrix, width)
+        except GateError as exc:
+            raise low.error(f"{what}: {exc}") from exc
+        _check_unitary(low, matrix, what)
+        if controls == 0:
+            low.add_op(gate_op(targets, matrix, low.dtype), qubits)
+        elif not np.allclose(matrix, np.eye(matrix.shape[0]), atol=1e-15):
+            low.add_op(ControlledOp(np.asarray(control_qubits, dtype=np.int64), value,
+                                    np.asarray(targets, dtype=np.int64),
+                                    np.ascontiguousarray(matrix, dtype=low.dtype)), qubits)
 
 
 # --- measurement, reset, state preparation -------------------------------------------------
 
 
 def _lower_measure(low: _Lowering, instruction: CircuitInstruction, scope: _Scope) -> None:
-    low.emit(MeasureOp(scope.qubits[instruction.qubits[0]], scope.clbits[instruction.clbits[0]]))
+    """Measure every qubit named into its clbit, in order (a multi-qubit ``measure`` too)."""
+    qubits, clbits = scope.qubits_of(instruction), scope.clbits_of(instruction)
+    if len(qubits) != len(clbits):
+        raise low.error(f"'measure' on {len(qubits)} qubit(s) writes {len(clbits)} clbit(s); "
+                        "each measured qubit needs its own clbit")
+    for qubit, clbit in zip(qubits, clbits):
+        low.emit(MeasureOp(qubit, clbit))
 
 
 def _lower_reset(low: _Lowering, instruction: CircuitInstruction, scope: _Scope) -> None:
-    qubit = scope.qubits[instruction.qubits[0]]
-    if qubit in low.touched:  # a qubit nothing has acted on is still |0>
-        low.emit(ResetOp(qubit))
+    """Reset every qubit named (a multi-qubit ``reset`` too)."""
+    for qubit in scope.qubits_of(instruction):
+        if qubit in low.touched:  # a qubit nothing has acted on is still |0>
+            low.emit(ResetOp(qubit))
 
 
 _PRODUCT_LABELS = {
@@ -345,23 +474,36 @@ _PRODUCT_LABELS = {
 """One-qubit states named by the characters of an ``initialize`` label."""
 
 
-def _product_columns(params: list, num_qubits: int) -> list[np.ndarray] | None:
+def _product_columns(low: _Lowering, params: list, qubits: list[int],
+                     name: str) -> list[np.ndarray] | None:
     """Per-qubit states (qubit 0 first) of a preparation given as a label or an integer."""
+    width = len(qubits)
     if params and isinstance(params[0], str):
-        return [np.array(_PRODUCT_LABELS[char], dtype=np.complex128) for char in reversed(params)]
-    if len(params) == 1 and num_qubits > 0:
-        value = int(np.real(params[0]))
+        label = "".join(params)
+        if len(label) != width or set(label) - set(_PRODUCT_LABELS):
+            raise low.error(f"the '{name}' label {label!r} on qubits {low.named(qubits)} must have "
+                            f"{width} characters from {''.join(_PRODUCT_LABELS)}")
+        return [np.array(_PRODUCT_LABELS[char], dtype=np.complex128) for char in reversed(label)]
+    if len(params) == 1 and width > 0:
+        value = complex(params[0])
+        if value.imag or not value.real.is_integer() or not 0 <= value.real < 1 << width:
+            raise low.error(f"the '{name}' integer {params[0]!r} on qubits {low.named(qubits)} must be "
+                            f"a basis state 0 .. {(1 << width) - 1}")
+        value = int(value.real)
         return [np.array(_PRODUCT_LABELS[str((value >> j) & 1)], dtype=np.complex128)
-                for j in range(num_qubits)]
+                for j in range(width)]
     return None
 
 
 def _dense_column(low: _Lowering, params: list, qubits: list[int], name: str) -> np.ndarray:
     vector = np.asarray(params, dtype=np.complex128)
+    if vector.shape != (1 << len(qubits),):
+        raise low.error(f"the '{name}' vector on qubits {low.named(qubits)} has {vector.size} "
+                        f"amplitudes; {len(qubits)} qubit(s) need {1 << len(qubits)}")
     norm = float(np.linalg.norm(vector))
     if abs(norm - 1) > NORM_TOLERANCE:
         raise low.error(
-            f"the '{name}' vector on qubits {qubits} has norm {norm:.12g}; it must be 1 "
+            f"the '{name}' vector on qubits {low.named(qubits)} has norm {norm:.12g}; it must be 1 "
             f"within {NORM_TOLERANCE:g} (normalize=True normalises it)"
         )
     return vector
@@ -371,7 +513,7 @@ def _prepare_from_zero(low: _Lowering, instruction: CircuitInstruction,
                        qubits: list[int]) -> None:
     """Spread the target state over ``qubits``, which are |0> here."""
     operation = instruction.operation
-    products = _product_columns(operation.params, operation.num_qubits)
+    products = _product_columns(low, operation.params, qubits, operation.name)
     if products is None:
         column = _dense_column(low, operation.params, qubits, operation.name)
         low.emit(PrepareOp(np.asarray(qubits, dtype=np.int64), column.astype(low.dtype)))
@@ -385,7 +527,7 @@ def _prepare_from_zero(low: _Lowering, instruction: CircuitInstruction,
 def _lower_initialize(low: _Lowering, instruction: CircuitInstruction, scope: _Scope) -> None:
     """Reset the qubits, then prepare the target state on them."""
     qubits = scope.qubits_of(instruction)
-    if len(qubits) == low.circuit.num_qubits:
+    if len(qubits) == low.num_qubits:
         if low.touched:
             low.emit(ZeroStateOp())  # resetting every qubit leaves exactly |0...0>
     else:
@@ -404,87 +546,14 @@ def _lower_state_preparation(low: _Lowering, instruction: CircuitInstruction,
     if not inverse and not low.touched.intersection(qubits):
         _prepare_from_zero(low, instruction, qubits)
         return
-    low.add_gate(qubits, Operator(instruction.operation).data)
-
-
-# --- saves ----------------------------------------------------------------------------------
-
-
-def _save_label(low: _Lowering, instruction: CircuitInstruction, scope: _Scope) -> str:
     operation = instruction.operation
-    if scope.in_loop:
-        raise low.error(
-            f"'{operation.name}' inside a loop would save '{operation.label}' on every "
-            "iteration; save outside the loop"
-        )
-    label = operation.label or operation.name
-    if label in low.labels:
-        raise low.error(f"two save instructions use the label '{label}'; labels must differ")
-    low.labels.add(label)
-    return label
+    if _product_columns(low, operation.params, qubits, operation.name) is None:
+        _dense_column(low, operation.params, qubits, operation.name)  # its checks
+    low.add_op(gate_op(qubits, Operator(operation).data, low.dtype), qubits)
 
 
-def _lower_save_statevector(low: _Lowering, instruction: CircuitInstruction,
-                            scope: _Scope) -> None:
-    qubits = scope.qubits_of(instruction)
-    if sorted(qubits) != list(range(low.circuit.num_qubits)):
-        raise low.error(
-            f"save_statevector must act on every qubit of the circuit "
-            f"({low.circuit.num_qubits}), not on {qubits}"
-        )
-    label = _save_label(low, instruction, scope)
-    order = None if qubits == sorted(qubits) else basis_offsets(qubits)
-    low.emit(SaveStatevectorOp(label, low.global_phase, order))
-    low.touched.update(qubits)
-
-
-def _lower_save_probabilities(low: _Lowering, instruction: CircuitInstruction,
-                              scope: _Scope) -> None:
-    qubits = np.asarray(scope.qubits_of(instruction), dtype=np.int64)
-    label = _save_label(low, instruction, scope)
-    as_dict = instruction.operation.name == "save_probabilities_dict"
-    low.emit(SaveProbabilitiesOp(label, qubits, as_dict))
-
-
-def _pauli_terms(low: _Lowering, operator: SparsePauliOp, qubits: list[int]) -> PauliTerms:
-    terms = []
-    for pauli, coeff in zip(operator.paulis, operator.coeffs):
-        # A Pauli's group phase (-i)^phase goes into the coefficient: the masks mean the
-        # plain product of X, Y and Z.
-        coeff = complex(coeff) * (-1j) ** int(pauli.phase)
-        if abs(coeff.imag) > HERMITIAN_TOLERANCE:
-            raise low.error(f"save_expval needs a Hermitian operator; term {pauli} has "
-                            f"coefficient {coeff}")
-        terms.append((
-            sum(1 << qubits[j] for j in np.flatnonzero(pauli.x)),
-            sum(1 << qubits[j] for j in np.flatnonzero(pauli.z)),
-            coeff.real,
-        ))
-    return tuple(terms)
-
-
-def _lower_save_expval(low: _Lowering, instruction: CircuitInstruction, scope: _Scope) -> None:
-    operation = instruction.operation
-    qubits = scope.qubits_of(instruction)
-    label = _save_label(low, instruction, scope)
-    try:
-        operator = SparsePauliOp.from_list(
-            [(pauli_label, float(np.real(coefficients[0])))
-             for pauli_label, coefficients in operation.params]
-        )
-    except Exception as exc:
-        raise low.error(f"'{operation.name}' has unreadable Pauli terms: {exc}") from exc
-    if operator.num_qubits != len(qubits):
-        raise low.error(
-            f"'{operation.name}' has {operator.num_qubits}-qubit terms but acts on "
-            f"{len(qubits)} qubits"
-        )
-    variance = operation.name == "save_expval_var"
-    low.emit(SaveExpectationValueOp(
-        label, _pauli_terms(low, operator, qubits),
-        _pauli_terms(low, (operator @ operator).simplify(), qubits) if variance else (),
-        variance,
-    ))
+def _lower_global_phase(low: _Lowering, instruction: CircuitInstruction, scope: _Scope) -> None:
+    low.add_phase(instruction.operation.params[0])
 
 
 # --- classical data and control flow --------------------------------------------------------
@@ -603,24 +672,17 @@ def _lower_box(low: _Lowering, instruction: CircuitInstruction, scope: _Scope) -
     low.lower_block(body, scope.enter(body, instruction))
 
 
-def _ignore(low: _Lowering, instruction: CircuitInstruction, scope: _Scope) -> None:
-    return None
-
-
 _HANDLERS: dict[str, Callable[[_Lowering, CircuitInstruction, _Scope], None]] = {
-    **{name: _ignore for name in NO_OP_NAMES},
     "measure": _lower_measure,
     "reset": _lower_reset,
     "global_phase": _lower_global_phase,
     "unitary": _lower_unitary,
     "diagonal": _lower_diagonal,
+    "pauli": _lower_pauli,
+    "multiplexer": _lower_multiplexer,
     "initialize": _lower_initialize,
     "state_preparation": _lower_state_preparation,
-    "save_statevector": _lower_save_statevector,
-    "save_probabilities": _lower_save_probabilities,
-    "save_probabilities_dict": _lower_save_probabilities,
-    "save_expval": _lower_save_expval,
-    "save_expval_var": _lower_save_expval,
+    **SAVE_HANDLERS,
     "store": _lower_store,
     "if_else": _lower_if_else,
     "switch_case": _lower_switch,
@@ -630,6 +692,18 @@ _HANDLERS: dict[str, Callable[[_Lowering, CircuitInstruction, _Scope], None]] = 
     "continue_loop": _lower_loop_exit,
     "box": _lower_box,
 }
+"""Instruction name -> how it is lowered; any other gate goes through :func:`_lower_gate`."""
+
+_HANDLER_CLASSES: dict[str, type] = {
+    "unitary": UnitaryGate,
+    "diagonal": DiagonalGate,
+    "pauli": PauliGate,
+    "multiplexer": UCGate,
+    "initialize": Initialize,
+    "state_preparation": StatePreparation,
+}
+"""Names whose handler reads a class's parameters: an instruction of another class under
+that name (an OpenQASM gate, say) is lowered as a gate, through its definition."""
 
 
 _CONTROL_OPS = (JumpOp, BranchOp, SwitchOp, StoreOp)
@@ -664,7 +738,7 @@ def _mark_final_measurements(ops: list[Op], num_qubits: int) -> list[Op]:
 
 def lower_circuit(
     circuit: QuantumCircuit, dtype: np.dtype, where: str = "circuit",
-    parameterized: bool = False,
+    parameterized: bool = False, truncate: bool = False,
 ) -> Program:
     """Validate ``circuit`` and lower it to a Program whose matrices are of ``dtype``.
 
@@ -674,6 +748,8 @@ def lower_circuit(
         where: how error messages name the circuit, e.g. "circuit 'bell' (index 0)".
         parameterized: accept unbound parameters (a sweep binds them with
             :meth:`Program.bind`); otherwise they are an error.
+        truncate: leave out the qubits no operation acts on (:func:`active_qubits`); the
+            Program's ``qubit_map`` says which circuit qubit each of its qubits is.
 
     Raises:
         InvalidCircuitError: if the circuit cannot be simulated as it is; the message names
@@ -689,17 +765,22 @@ def lower_circuit(
             f"{where} has unbound parameters: {names}; bind them with "
             "circuit.assign_parameters(...) or pass parameter_binds to run()"
         )
-    low = _Lowering(circuit, dtype, where, parameterized)
-    top = _Scope({q: i for i, q in enumerate(circuit.qubits)},
+    used = active_qubits(circuit)
+    active = used if truncate else list(range(circuit.num_qubits))
+    if not active and circuit.num_qubits:
+        active = [0]  # the kernels take states of one qubit or more
+    low = _Lowering(circuit, dtype, where, parameterized, active)
+    top = _Scope({circuit.qubits[q]: position for position, q in enumerate(active)},
                  {c: i for i, c in enumerate(circuit.clbits)})
     low.add_phase(circuit.global_phase)
     for instruction in circuit.data:
         low.lower(instruction, top)
-    ops = _mark_final_measurements(low.ops, circuit.num_qubits)
+    ops = _mark_final_measurements(low.ops, low.num_qubits)
     layout = low._layout
     return Program(
-        circuit.name, circuit.num_qubits, circuit.num_clbits, ops,
+        circuit.name, low.num_qubits, circuit.num_clbits, ops,
         has_control_flow=low.has_control_flow,
         new_classical_state=ClassicalState if layout is None else layout.new_state,
+        qubit_map=tuple(active) if truncate else None, used_qubits=tuple(used),
+        circuit_qubits=circuit.num_qubits,
     )
-

@@ -60,6 +60,7 @@ from .program import (
     PermutationOp,
     Program,
     ResetOp,
+    SaveDensityMatrixOp,
     SaveExpectationValueOp,
     SavePauliValuesOp,
     SaveProbabilitiesOp,
@@ -164,7 +165,7 @@ def _renamed(op: Op, where: list[int]) -> Op | None:
         return replace(op, controls=moved(op.controls), targets=moved(op.targets))
     if isinstance(op, (MeasureOp, ResetOp)):
         return replace(op, qubit=where[op.qubit])
-    if isinstance(op, SaveProbabilitiesOp):
+    if isinstance(op, (SaveProbabilitiesOp, SaveDensityMatrixOp)):
         return replace(op, qubits=moved(op.qubits))
     if isinstance(op, SaveExpectationValueOp):
         def terms(pauli_terms):

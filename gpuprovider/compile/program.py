@@ -150,28 +150,60 @@ class ResetOp:
     qubit: int
 
 
+SUBTYPES = ("single", "c_single", "list", "c_list", "average", "c_average", "accum", "c_accum")
+"""How a save gathers its value over shots, in qiskit-aer's names: ``single`` keeps one
+branch's value, ``average`` the mean over the shots that reached the save, ``accum`` their
+sum, ``list`` one value per shot (in shot order); the ``c_`` forms do the same separately
+for each value of the classical memory at the save (its hex key)."""
+
+
 @dataclass(frozen=True)
 class SaveStatevectorOp:
-    """Record the state under ``label``, multiplied by the global phase reached so far.
+    """Record the state under ``label``, multiplied by the global phase reached so far
+    (``as_dict``: as ``{hex index: amplitude}``, Aer's ``save_statevector_dict``).
 
-    ``order`` (when the save's qubits are not 0..n-1 in order): the saved vector's entry
-    ``m`` is the state's amplitude ``order[m]``. A run with several branches keeps the first
-    branch's vector, as Aer keeps one shot's.
+    ``order`` (when the save's qubits are not 0..n-1 in order, as after a transpiler's
+    permutation): the saved vector's entry ``m`` is the state's amplitude ``order[m]``.
     """
 
     label: str
     global_phase: float
     order: np.ndarray | None = None
+    as_dict: bool = False
+    subtype: str = "single"
+
+
+@dataclass(frozen=True)
+class SaveAmplitudesOp:
+    """Record the amplitudes at the state's basis ``indices`` (with the global phase reached
+    so far), or with ``squared`` their probabilities."""
+
+    label: str
+    indices: np.ndarray
+    global_phase: float
+    squared: bool = False
+    subtype: str = "single"
 
 
 @dataclass(frozen=True)
 class SaveProbabilitiesOp:
-    """Record the probabilities of ``qubits`` (argument order) under ``label``, averaged over
-    shots; ``as_dict`` keeps the non-zero ones as ``{outcome: probability}``."""
+    """Record the probabilities of ``qubits`` (argument order) under ``label``; ``as_dict``
+    keeps the non-zero ones as ``{outcome: probability}``."""
 
     label: str
     qubits: np.ndarray
     as_dict: bool = False
+    subtype: str = "average"
+
+
+@dataclass(frozen=True)
+class SaveDensityMatrixOp:
+    """Record the reduced density matrix of ``qubits`` (``qubits[0]`` the least significant
+    subsystem)."""
+
+    label: str
+    qubits: np.ndarray
+    subtype: str = "average"
 
 
 PauliTerms = tuple[tuple[int, int, float], ...]
@@ -181,14 +213,15 @@ qubits of ``x_mask`` only, Z on those of ``z_mask`` only and Y on those of both.
 
 @dataclass(frozen=True)
 class SaveExpectationValueOp:
-    """Record ``<H>`` for the Pauli sum ``terms`` under ``label``, averaged over shots. With
-    ``variance`` (Aer's ``save_expval_var``) the value is ``[<H>, <H^2> - <H>^2]``, where
-    ``square_terms`` is ``H^2``."""
+    """Record ``<H>`` for the Pauli sum ``terms`` under ``label``. With ``variance`` (Aer's
+    ``save_expval_var``) the value is ``[<H>, <H^2> - <H>^2]``, where ``square_terms`` is
+    ``H^2``."""
 
     label: str
     terms: PauliTerms
     square_terms: PauliTerms = ()
     variance: bool = False
+    subtype: str = "average"
 
 
 @dataclass(frozen=True)
@@ -202,10 +235,13 @@ class SavePauliValuesOp:
     x_masks: np.ndarray
     term_starts: np.ndarray
     z_masks: np.ndarray
+    subtype: str = "average"
 
 
-SaveOp = SaveStatevectorOp | SaveProbabilitiesOp | SaveExpectationValueOp | SavePauliValuesOp
-SAVE_OPS = (SaveStatevectorOp, SaveProbabilitiesOp, SaveExpectationValueOp, SavePauliValuesOp)
+SaveOp = (SaveStatevectorOp | SaveAmplitudesOp | SaveProbabilitiesOp | SaveDensityMatrixOp
+          | SaveExpectationValueOp | SavePauliValuesOp)
+SAVE_OPS = (SaveStatevectorOp, SaveAmplitudesOp, SaveProbabilitiesOp, SaveDensityMatrixOp,
+            SaveExpectationValueOp, SavePauliValuesOp)
 
 
 Condition = Callable[[Any], bool]
@@ -281,6 +317,18 @@ class Program:
     has_control_flow: bool = False
     new_classical_state: Callable[[], ClassicalState] = ClassicalState
     """Makes a branch's initial classical state (clbits, and the circuit's variables)."""
+    qubit_map: tuple[int, ...] | None = None
+    """With idle-qubit truncation: the circuit's qubit of each Program qubit. None: no
+    truncation, the Program's qubits are the circuit's."""
+    used_qubits: tuple[int, ...] = ()
+    """The circuit's qubits some operation acts on (ascending)."""
+    circuit_qubits: int | None = None
+    """The circuit's qubit count (None: ``num_qubits``)."""
+
+    @property
+    def truncated(self) -> bool:
+        """True when idle qubits of the circuit were left out."""
+        return self.circuit_qubits is not None and self.num_qubits < self.circuit_qubits
 
     @property
     def measurements(self) -> list[MeasureOp]:

@@ -20,7 +20,7 @@ from ..kernels import select
 from ..kernels.precision import dtype_of
 from ..options import RunConfig
 from .job import GPUPrimitiveJob
-from .observables import PauliReadOut, PauliTable, shot_estimate
+from .observables import PauliReadOut, PauliTable, shot_estimate, simulated_positions
 from .options import Seed, rng_for
 from .runner import (
     BindingControl,
@@ -164,8 +164,8 @@ def _task(index: int, pub: EstimatorPub, program: Program) -> _EstimatorTask:
     binding_of = np.broadcast_to(np.arange(len(bindings)).reshape(bindings.shape), shape)
     observable_of = np.broadcast_to(np.arange(observables.size).reshape(observables.shape),
                                     shape)
-    return _EstimatorTask(pub, program, bindings, PauliTable.of(observables.ravel().tolist()),
-                          binding_of, observable_of)
+    table = PauliTable.of(observables.ravel().tolist(), simulated_positions(program))
+    return _EstimatorTask(pub, program, bindings, table, binding_of, observable_of)
 
 
 def _run_task(index: int, task: _EstimatorTask, config: RunConfig, plan,
@@ -180,7 +180,7 @@ def _run_task(index: int, task: _EstimatorTask, config: RunConfig, plan,
     evs = np.zeros(observable_of.size, dtype=np.float64)
     stds = np.zeros(observable_of.size, dtype=np.float64)
     values = np.zeros(task.table.x_masks.size, dtype=np.float64)
-    is_identity = (task.table.x_masks == 0) & (task.table.z_masks == 0)
+    is_identity = task.table.identity
     engine_control = BindingControl(control)
     runs = program_runs(task.bindings, task.program, plan,
                         lambda binding: [read_outs[binding].op])

@@ -9,27 +9,61 @@ from dataclasses import dataclass
 import numpy as np
 from qiskit.quantum_info import SparseObservable
 
-from ..compile.program import SavePauliValuesOp
+from ..compile.program import Program, SavePauliValuesOp
 from ..kernels.layout import group_by_x_mask
 
 MAX_SHOTS_PER_TERM = 1 << 53
 """Most shots one Pauli term is given at ``precision > 0`` (a float64 counts them exactly)."""
 
 
-def pauli_terms(observable: SparseObservable) -> dict[tuple[int, int], float]:
-    """``{(x_mask, z_mask): coefficient}`` of ``observable`` in the Pauli basis (projectors
-    such as ``+`` or ``0`` are expanded), in the kernels' convention (Y on both masks)."""
-    terms: dict[tuple[int, int], float] = {}
+TermKey = tuple[int, int, tuple[tuple[int, str], ...]]
+"""A Pauli term: its X- and Z-mask on the simulated qubits, and its letters on idle qubits
+that truncation left out (``(qubit, letter)``; empty without truncation)."""
+
+
+def pauli_terms(observable: SparseObservable, positions: Sequence[int] | None = None
+                ) -> dict[TermKey, float]:
+    """``{term: coefficient}`` of ``observable`` in the Pauli basis (projectors such as ``+``
+    or ``0`` are expanded), in the kernels' convention (Y on both masks).
+
+    ``positions[q]``: the simulated qubit of circuit qubit ``q``, or -1 for an idle qubit
+    that truncation left out. An idle qubit is |0>: a Z on it reads +1, an X or a Y makes
+    the term 0. Such a term keeps its own key, so that every term is priced and sampled
+    exactly as without truncation.
+    """
+    terms: dict[TermKey, float] = {}
     for label, indices, coeff in observable.as_paulis().to_sparse_list():
         x_mask = z_mask = 0
+        idle = []
         for letter, qubit in zip(label, indices):
+            position = qubit if positions is None else positions[qubit]
+            if position < 0:
+                idle.append((int(qubit), letter))
+                continue
             if letter in "XY":
-                x_mask |= 1 << qubit
+                x_mask |= 1 << position
             if letter in "ZY":
-                z_mask |= 1 << qubit
-        key = (x_mask, z_mask)
+                z_mask |= 1 << position
+        key = (x_mask, z_mask, tuple(sorted(idle)))
         terms[key] = terms.get(key, 0.0) + complex(coeff).real  # Hermitian: the array checks
     return terms
+
+
+def simulated_positions(program: Program) -> Sequence[int] | None:
+    """Per circuit qubit, its qubit in ``program`` (-1: truncated); None without truncation."""
+    if program.qubit_map is None:
+        return None
+    positions = _Positions([-1] * (max(program.qubit_map, default=-1) + 1))
+    for position, qubit in enumerate(program.qubit_map):
+        positions[qubit] = position
+    return positions
+
+
+class _Positions(list):
+    """Positions that read -1 past their end (circuit qubits above the last active one)."""
+
+    def __getitem__(self, qubit):
+        return super().__getitem__(qubit) if qubit < len(self) else -1
 
 
 @dataclass(frozen=True)
@@ -38,27 +72,42 @@ class PauliTable:
 
     x_masks: np.ndarray
     z_masks: np.ndarray
+    vanishing: np.ndarray
+    """Per term: X or Y on an idle qubit, so its value is 0 without reading the state."""
+    identity: np.ndarray
+    """Per term: the identity (exact, never sampled)."""
     columns: tuple[np.ndarray, ...]
     """Per observable: which terms it has."""
     coefficients: tuple[np.ndarray, ...]
     """Per observable: the coefficient of each of its terms."""
 
     @classmethod
-    def of(cls, observables: Sequence[SparseObservable]) -> PauliTable:
-        index: dict[tuple[int, int], int] = {}
+    def of(cls, observables: Sequence[SparseObservable],
+           positions: Sequence[int] | None = None) -> PauliTable:
+        """The table of ``observables`` on the simulated qubits (``positions``: see
+        :func:`pauli_terms`)."""
+        index: dict[TermKey, int] = {}
         columns, coefficients = [], []
         for observable in observables:
-            terms = pauli_terms(observable)
+            terms = pauli_terms(observable, positions)
             columns.append(np.array([index.setdefault(key, len(index)) for key in terms],
                                     dtype=np.int64))
             coefficients.append(np.array(list(terms.values()), dtype=np.float64))
-        keys = np.array(list(index), dtype=np.int64).reshape(-1, 2)
-        return cls(keys[:, 0].copy(), keys[:, 1].copy(), tuple(columns), tuple(coefficients))
+        keys = list(index)
+        x_masks = np.array([x for x, _, _ in keys], dtype=np.int64)
+        z_masks = np.array([z for _, z, _ in keys], dtype=np.int64)
+        vanishing = np.array([any(letter in "XY" for _, letter in idle) for _, _, idle in keys],
+                             dtype=bool)
+        identity = (x_masks == 0) & (z_masks == 0) & np.array([not idle for _, _, idle in keys],
+                                                              dtype=bool)
+        return cls(x_masks, z_masks, vanishing, identity, tuple(columns), tuple(coefficients))
 
     def read_out(self, observables: Sequence[int], label: str) -> PauliReadOut:
-        """The save op that evaluates every term of ``observables`` in one call."""
+        """The save op that evaluates every term of ``observables`` that reads the state, in
+        one call (vanishing terms stay 0)."""
         wanted = np.unique(np.concatenate([np.zeros(0, dtype=np.int64)]
                                           + [self.columns[o] for o in observables]))
+        wanted = wanted[~self.vanishing[wanted]]
         x_masks, term_starts, z_masks, order = group_by_x_mask(self.x_masks[wanted],
                                                                self.z_masks[wanted])
         return PauliReadOut(SavePauliValuesOp(label, x_masks, term_starts, z_masks),

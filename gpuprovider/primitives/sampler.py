@@ -160,7 +160,7 @@ def _run_task(index: int, task: _SamplerTask, config: RunConfig, plan,
     sampled = True
     for binding, program in program_runs(task.bindings, task.program, plan):
         outcome = run_program(program, kernels, dtype, shots, rng_for(config.seed, index, binding),
-                              engine_control, max_states=task.max_states)
+                              engine_control, max_states=task.max_states, keep_memory=True)
         sampled &= outcome.sampled
         for register in task.registers:
             arrays[register.name][binding] = register.packed(outcome.memory)

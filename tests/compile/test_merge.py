@@ -8,7 +8,8 @@ from gpuprovider.kernels import cpu
 from qiskit import QuantumCircuit
 from qiskit.quantum_info import Statevector, random_unitary
 
-from gpuprovider.compile.lower import gate_op, lower_circuit
+from gpuprovider.compile.gate_ops import gate_op
+from gpuprovider.compile.lower import lower_circuit
 from gpuprovider.compile.merge import merge_one_qubit_gates, merged
 from gpuprovider.compile.program import DiagonalOp
 

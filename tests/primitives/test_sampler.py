@@ -169,7 +169,8 @@ def test_bad_pubs_and_options_raise_before_any_job():
         SamplerV2().run([(circuit, np.zeros((2, 3)))])
     with pytest.raises(ValueError, match="finite"):
         SamplerV2().run([(circuit, np.full((1, 4), np.inf))])
-    too_big = QuantumCircuit(70, 1)
+    too_big = QuantumCircuit(75, 1)
+    too_big.h(range(70))
     too_big.measure(0, 0)
     with pytest.raises(CapacityError, match="70 qubits"):
         SamplerV2().run([too_big])

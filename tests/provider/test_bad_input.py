@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from gpuprovider.kernels import select
 from qiskit import QuantumCircuit, transpile
-from qiskit.circuit import Parameter
+from qiskit.circuit import Gate, Parameter
 from qiskit.circuit.library import QFTGate, UnitaryGate
 from qiskit.quantum_info import Statevector
 
@@ -82,21 +82,20 @@ def reject(created_jobs):
 # --- circuits -----------------------------------------------------------------------------------
 
 
-def test_un_transpiled_qft_gate_is_named_with_the_advice_to_transpile(backend, reject, tolerance):
+def test_un_transpiled_qft_gate_runs_through_its_definition(backend, tolerance):
     circuit = QuantumCircuit(3, name="needs_qft")
     circuit.x(0)
     circuit.append(QFTGate(3), range(3))
 
-    reject(backend, circuit, InvalidCircuitError, "'qft'", "transpile", "needs_qft")
+    for form in (circuit, transpile(circuit, backend)):  # transpiling may permute qubits
+        expected = Statevector(form)
+        saved = form.copy()
+        saved.append(SaveStatevector(saved.num_qubits), saved.qubits)
+        state = backend.run(saved).result().get_statevector()
+        np.testing.assert_allclose(state.data, expected.data, atol=tolerance)
 
-    transpiled = transpile(circuit, backend)
-    expected = Statevector(transpiled)
-    transpiled.append(SaveStatevector(transpiled.num_qubits), transpiled.qubits)
-    saved = backend.run(transpiled).result().get_statevector()
-    np.testing.assert_allclose(saved.data, expected.data, atol=tolerance)
 
-
-def test_custom_gate_with_a_definition_is_named(backend, reject):
+def test_custom_gate_with_a_definition_runs_through_it(backend, tolerance):
     definition = QuantumCircuit(2)
     definition.h(0)
     definition.cx(0, 1)
@@ -104,15 +103,27 @@ def test_custom_gate_with_a_definition_is_named(backend, reject):
     custom.name = "bell_prep"
     circuit = QuantumCircuit(2)
     circuit.append(custom, [0, 1])
+    expected = Statevector(circuit)
+    circuit.append(SaveStatevector(2), circuit.qubits)
 
-    reject(backend, circuit, InvalidCircuitError, "'bell_prep'", "transpile")
+    state = backend.run(circuit).result().get_statevector()
+    np.testing.assert_allclose(state.data, expected.data, atol=tolerance)
+
+
+def test_opaque_gate_without_a_definition_is_named(backend, reject):
+    circuit = QuantumCircuit(2, name="opaque")
+    circuit.append(Gate("mystery", 2, []), [0, 1])
+
+    reject(backend, circuit, InvalidCircuitError, "'mystery'", "neither a matrix nor a "
+           "definition", "opaque")
 
 
 def test_bad_circuit_later_in_a_list_is_located_and_nothing_runs(backend, reject):
     bad = QuantumCircuit(3, name="second")
-    bad.append(QFTGate(3), range(3))
+    bad.append(Gate("mystery", 3, []), range(3))
 
-    reject(backend, [bell_circuit(), bad], InvalidCircuitError, "'second'", "index 1", "'qft'")
+    reject(backend, [bell_circuit(), bad], InvalidCircuitError, "'second'", "index 1",
+           "'mystery'")
 
 
 def test_unbound_parameters_are_named(backend, reject):
@@ -166,9 +177,9 @@ def test_circuit_larger_than_memory_raises_capacity_error(backend, reject):
         assert "precision='single'" in message
 
 
-def test_more_qubits_than_indices_hold_raises_capacity_error(backend, reject):
-    circuit = QuantumCircuit(70)
-    circuit.h(0)
+def test_more_active_qubits_than_indices_hold_raises_capacity_error(backend, reject):
+    circuit = QuantumCircuit(80)
+    circuit.h(range(70))
 
     reject(backend, circuit, CapacityError, "70 qubits", "62")
 
@@ -186,10 +197,16 @@ BAD_OPTION_VALUES = [
     pytest.param("shots", 0, ["positive integer"], id="shots-0"),
     pytest.param("shots", -1, ["positive integer"], id="shots-negative"),
     pytest.param("shots", 1.5, ["positive integer"], id="shots-float"),
+    pytest.param("shots", np.float64(2.5), ["positive integer"], id="shots-numpy-float"),
+    pytest.param("shots", np.bool_(True), ["positive integer"], id="shots-numpy-bool"),
+    pytest.param("shots", 2**63, ["exceeds the limit", "2**62"], id="shots-huge"),
+    pytest.param("shots", float("nan"), ["positive integer"], id="shots-nan"),
+    pytest.param("shots", float("inf"), ["positive integer"], id="shots-inf"),
     pytest.param("shots", True, ["positive integer"], id="shots-bool"),
     pytest.param("shots", "10", ["positive integer"], id="shots-string"),
-    pytest.param("seed_simulator", -1, [">= 0"], id="seed-negative"),
-    pytest.param("seed_simulator", "x", [">= 0"], id="seed-string"),
+    pytest.param("seed_simulator", -1, ["0 <= seed < 2**64"], id="seed-negative"),
+    pytest.param("seed_simulator", 2**64, ["0 <= seed < 2**64"], id="seed-too-big"),
+    pytest.param("seed_simulator", "x", ["0 <= seed < 2**64"], id="seed-string"),
     pytest.param("memory", "yes", ["True or False"], id="memory-string"),
     pytest.param("precision", "half", ["'double'", "'single'"], id="precision-half"),
     pytest.param("device", "TPU", ["'auto'", "'GPU'", "'CPU'"], id="device-tpu"),
@@ -222,12 +239,62 @@ def test_constructor_rejects_bad_precision():
         GPUSimulator(precision="half")
 
 
-def test_set_options_with_an_unknown_name_raises_attribute_error():
-    backend = GPUSimulator(device="CPU")
-    with pytest.raises(AttributeError, match="no_such_option"):
-        backend.set_options(no_such_option=1)
-    with pytest.raises(AttributeError, match="no_such_option"):
-        GPUSimulator(device="CPU", no_such_option=1)
+def test_unknown_option_warns_alike_in_the_constructor_set_options_and_run():
+    with pytest.warns(UserWarning, match="Option no_such_option is not used") as built:
+        backend = GPUSimulator(device="CPU", no_such_option=1)
+    with pytest.warns(UserWarning, match="Option no_such_option is not used") as set_later:
+        backend.set_options(no_such_option=2, shots=5)
+    with pytest.warns(UserWarning, match="Option no_such_option is not used") as at_run:
+        job = backend.run(bell_circuit(), no_such_option=3)
+
+    for record in (built, set_later, at_run):
+        assert [warning.filename for warning in record] == [__file__], (
+            "the warning should point at the caller"
+        )
+    assert not hasattr(backend.options, "no_such_option")
+    assert backend.options.shots == 5  # the known option of the same call is set
+    assert sum(job.result().get_counts().values()) == 5
+
+
+@pytest.mark.parametrize("method", ["density_matrix", "stabilizer", "matrix_product_state",
+                                    "unitary", "extended_stabilizer", "tensor_network", 7])
+def test_a_method_other_than_statevector_is_refused(backend, reject, method):
+    reject(backend, bell_circuit(), InvalidOptionError, "method", repr(method), "'statevector'",
+           method=method)
+    with pytest.raises(InvalidOptionError, match="'automatic', 'statevector'"):
+        backend.set_options(method=method)
+    with pytest.raises(InvalidOptionError, match="statevector"):
+        GPUSimulator(device="CPU", method=method)
+
+
+def test_statevector_and_automatic_methods_are_accepted_and_readable(backend):
+    assert backend.options.method == "automatic"  # Aer's default
+    backend.set_options(method="statevector")
+    assert backend.options.method == "statevector"
+    result = backend.run(bell_circuit(), shots=10, method="automatic").result()
+    assert result.results[0].metadata["method"] == "statevector"
+
+
+def test_a_noise_model_is_refused_never_ignored(backend, reject):
+    noise = pytest.importorskip("qiskit_aer.noise")
+    model = noise.NoiseModel()
+    model.add_all_qubit_quantum_error(noise.depolarizing_error(0.5, 1), ["x"])
+
+    reject(backend, bell_circuit(), InvalidOptionError, "noise_model", "ideal circuits only",
+           noise_model=model)
+    with pytest.raises(InvalidOptionError, match="noise_model"):
+        backend.set_options(noise_model=model)
+    with pytest.raises(InvalidOptionError, match="noise_model"):
+        GPUSimulator(device="CPU", noise_model=model)
+    assert backend.run(bell_circuit(), shots=8, noise_model=None).result().success
+
+
+@pytest.mark.parametrize("shots", [100.0, np.int64(100), np.int32(100), np.uint16(100),
+                                   np.float64(100.0)])
+def test_integral_shots_of_any_numeric_type_are_accepted(backend, shots):
+    result = backend.run(bell_circuit(), shots=shots).result()
+    assert sum(result.get_counts().values()) == 100
+    assert type(result.results[0].shots) is int
 
 
 def test_unknown_run_option_warns_and_the_run_still_works(backend, created_jobs):

@@ -11,11 +11,17 @@ from qiskit.circuit import Gate
 from qiskit.circuit.library import (
     DiagonalGate,
     GlobalPhaseGate,
+    HGate,
+    MCMTGate,
     MCPhaseGate,
     MCXGate,
+    PauliGate,
     QFTGate,
+    RYGate,
     StatePreparation,
+    UCGate,
     UnitaryGate,
+    XGate,
 )
 from qiskit.quantum_info import Statevector, random_statevector, random_unitary
 
@@ -31,14 +37,16 @@ GATE_NAMES = sorted(
 """Every standard gate the backend accepts (``id`` included; ``global_phase`` has no qubits)."""
 OTHER_NAMES = {
     "global_phase", "unitary", "initialize", "barrier", "delay", "save_statevector", "mcx",
-    "mcphase", "diagonal", "state_preparation",
+    "mcphase", "diagonal", "state_preparation", "mcmt", "pauli", "multiplexer",
 }
 SHOT_ONLY_NAMES = {"measure", "reset"}  # covered by test_shot_statistics.py
-DYNAMIC_NAMES = {  # covered by test_dynamic_circuits.py and test_saves.py
+DYNAMIC_NAMES = {  # covered by test_dynamic_circuits.py, test_saves.py, test_aer_parity.py
     "if_else", "while_loop", "for_loop", "switch_case", "break_loop", "continue_loop", "box",
     "store", "save_probabilities", "save_probabilities_dict", "save_expval", "save_expval_var",
+    "save_statevector_dict", "save_state", "save_amplitudes", "save_amplitudes_sq",
+    "save_density_matrix", "set_statevector",
 }
-EXTRA_KINDS = 8
+EXTRA_KINDS = 11
 
 
 def make_gate(name: str, rng: np.random.Generator) -> Gate:
@@ -55,8 +63,25 @@ def random_qubits(rng: np.random.Generator, num_qubits: int, k: int) -> list[int
 def append_extra(circuit: QuantumCircuit, rng: np.random.Generator, kind: int) -> None:
     """A non-standard instruction: 0 unitary, 1 barrier, 2 delay, 3 global_phase, 4 mcx,
     5 mcphase, 6 controlled unitary (each with 2+ controls and a random control state),
-    7 diagonal, 8 state_preparation (on qubits in any state)."""
+    7 diagonal, 8 state_preparation (on qubits in any state), 9 MCMT (1-2 controls, 1-2
+    targets), 10 pauli, 11 multiplexer (UCGate)."""
     n = circuit.num_qubits
+    if kind == 9 and n >= 2:
+        controls = int(rng.integers(1, min(2, n - 1) + 1))
+        targets = int(rng.integers(1, min(2, n - controls) + 1))
+        base = [HGate(), RYGate(rng.uniform(-np.pi, np.pi)), XGate()][int(rng.integers(3))]
+        circuit.append(MCMTGate(base, controls, targets),
+                       random_qubits(rng, n, controls + targets))
+        return
+    if kind == 10:
+        k = int(rng.integers(1, min(3, n) + 1))
+        circuit.append(PauliGate("".join(rng.choice(list("IXYZ"), k))), random_qubits(rng, n, k))
+        return
+    if kind == 11:
+        controls = int(rng.integers(0, min(2, n - 1) + 1))
+        matrices = [random_unitary(2, seed=rng).data for _ in range(1 << controls)]
+        circuit.append(UCGate(matrices), random_qubits(rng, n, controls + 1))
+        return
     if 4 <= kind <= 6 and n >= 3:
         # UnitaryGate.control synthesises its definition: seconds from 7 qubits on.
         k = int(rng.integers(3, (n if kind < 6 else min(n, 4)) + 1))
@@ -138,6 +163,10 @@ def test_generator_covers_every_supported_instruction():
     used = set(circuit.count_ops())
     assert set(GATE_NAMES) <= used
     assert {"unitary", "barrier", "delay", "global_phase", "initialize"} <= used
+    kinds = set()
+    for seed in range(6):
+        kinds |= set(random_circuit(4, seed=seed).count_ops())
+    assert {"mcmt", "pauli", "multiplexer"} <= kinds
 
 
 @pytest.mark.parametrize("name", GATE_NAMES)

@@ -1,0 +1,269 @@
+"""Gates as Program ops: the cheapest op that is right for every value of the gate's parameters.
+
+A gate with numbers for parameters becomes a diagonal, a permutation or a dense matrix, read
+from its matrix (:func:`gate_op`); a controlled gate with several controls, or one whose full
+matrix Qiskit cannot build, becomes a :class:`ControlledOp` on its targets. A gate with open
+parameters (a sweep or a primitive binds them later) keeps one kind for every binding only
+when that kind is a fact of the gate's structure: Qiskit's standard gate classes are
+classified once per class from random parameter values (an entry that is not identically
+zero is zero at a random point with probability 0), every other gate is classified again for
+each binding. Never from one sample of its parameters: ``rx(a - b)`` at ``a == b`` looks like
+the identity.
+
+A gate with neither a matrix nor a controlled form returns None here: the lowering then
+simulates its ``definition``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Sequence
+from functools import cache
+
+import numpy as np
+from qiskit.circuit import ControlledGate, Gate, Instruction, ParameterExpression, QuantumCircuit
+from qiskit.circuit.library import MCMTGate
+from qiskit.circuit.library.standard_gates import get_standard_gate_name_mapping
+from qiskit.quantum_info import Operator
+
+from .program import ControlledOp, DiagonalOp, MatrixOp, Op, PermutationOp
+
+ZERO_TOLERANCE = 1e-14
+"""Matrix entries below this are treated as zero when classifying a gate's structure."""
+CONTROLLED_KERNEL_MIN_CONTROLS = 2
+"""Controlled gates with at least this many controls run as a controlled kernel on their
+targets (touching only the controlled subspace) instead of one dense matrix."""
+MAX_DEFINITION_MATRIX_QUBITS = 12
+"""Widest base gate of a controlled gate whose matrix is built from its definition."""
+_STRUCTURE_SAMPLES = 2
+"""Random parameter draws whose union of non-zero entries gives a standard gate's structure."""
+
+
+class GateError(ValueError):
+    """A gate cannot be turned into an op (the message says why; the lowering names it)."""
+
+
+def gate_op(qubits: Sequence[int], matrix: np.ndarray, dtype: np.dtype) -> Op:
+    """The cheapest Program op for ``matrix`` on ``qubits``: diagonal, permutation or dense."""
+    qubit_array = np.asarray(qubits, dtype=np.int64)
+    matrix = np.asarray(matrix, dtype=np.complex128)
+    nonzero = np.abs(matrix) > ZERO_TOLERANCE
+    if np.count_nonzero(nonzero) == matrix.shape[0]:
+        columns = np.argmax(nonzero, axis=1)
+        if np.array_equal(np.sort(columns), np.arange(matrix.shape[0])):
+            entries = matrix[np.arange(matrix.shape[0]), columns]
+            if np.array_equal(columns, np.arange(matrix.shape[0])):
+                return DiagonalOp(qubit_array, entries.astype(dtype))
+            return PermutationOp(qubit_array, columns.astype(np.int64), entries.astype(dtype))
+    return MatrixOp(qubit_array, np.ascontiguousarray(matrix, dtype=dtype))
+
+
+def checked_matrix(matrix: np.ndarray, width: int) -> np.ndarray:
+    """``matrix`` as complex128 if it is a finite ``2**width``-square matrix; GateError if not."""
+    matrix = np.asarray(matrix, dtype=np.complex128)
+    dim = 1 << width
+    if matrix.shape != (dim, dim):
+        raise GateError(f"its matrix has shape {matrix.shape}, but {width} qubit(s) need "
+                        f"({dim}, {dim})")
+    if not np.all(np.isfinite(matrix)):
+        raise GateError("its matrix has entries that are not finite (NaN or infinity)")
+    return matrix
+
+
+def first_non_finite(params: Sequence) -> object | None:
+    """The first numeric parameter (or entry of an array parameter) that is NaN or infinite."""
+    for value in params:
+        if isinstance(value, (numbers.Number, np.number)) and not isinstance(value, bool):
+            if not np.isfinite(complex(value)):
+                return value
+        elif isinstance(value, np.ndarray) and value.dtype.kind in "fc":
+            bad = value[~np.isfinite(value)]
+            if bad.size:
+                return bad.flat[0]
+    return None
+
+
+def _matrix_of(operation: Instruction) -> np.ndarray | None:
+    """The operation's own matrix (``to_matrix``), or None when it has none."""
+    try:
+        return operation.to_matrix()
+    except Exception:  # noqa: BLE001 - Qiskit raises CircuitError or others: no matrix
+        return None
+
+
+def _definition_matrix(operation: Instruction) -> np.ndarray | None:
+    """The matrix of ``operation``'s definition (small gates only), or None."""
+    if operation.num_qubits > MAX_DEFINITION_MATRIX_QUBITS or operation.definition is None:
+        return None
+    try:
+        return Operator(operation.definition).data
+    except Exception:  # noqa: BLE001 - an opaque or non-unitary definition
+        return None
+
+
+def _target_matrix(gate: ControlledGate) -> np.ndarray | None:
+    """The unitary a controlled gate applies to its targets where the controls agree."""
+    targets = gate.num_qubits - gate.num_ctrl_qubits
+    base = gate.base_gate
+    matrix = _matrix_of(base)
+    if matrix is None:
+        matrix = _definition_matrix(base)
+    if matrix is None:
+        return None
+    if isinstance(gate, MCMTGate) and base.num_qubits * gate.num_target_qubits == targets:
+        product = np.ones((1, 1), dtype=np.complex128)
+        for _ in range(gate.num_target_qubits):  # the same gate on every target
+            product = np.kron(matrix, product)
+        return product
+    if base.num_qubits != targets:
+        return None
+    return matrix
+
+
+def controlled_op(gate: ControlledGate, qubits: Sequence[int], dtype: np.dtype
+                  ) -> ControlledOp | None:
+    """``gate`` as a kernel on its targets (the controls are its first qubits), or None."""
+    matrix = _target_matrix(gate)
+    if matrix is None:
+        return None
+    controls = gate.num_ctrl_qubits
+    matrix = checked_matrix(matrix, gate.num_qubits - controls)
+    return ControlledOp(
+        np.asarray(qubits[:controls], dtype=np.int64), int(gate.ctrl_state),
+        np.asarray(qubits[controls:], dtype=np.int64),
+        np.ascontiguousarray(matrix, dtype=dtype),
+    )
+
+
+def bound_gate_op(operation: Instruction, qubits: Sequence[int], dtype: np.dtype) -> Op | None:
+    """The op of a gate whose parameters are numbers, or None when only its definition can
+    simulate it. GateError for a matrix of the wrong size or with non-finite entries."""
+    if isinstance(operation, ControlledGate):
+        many_controls = operation.num_ctrl_qubits >= CONTROLLED_KERNEL_MIN_CONTROLS
+        matrix = None if many_controls else _matrix_of(operation)
+        if matrix is None:
+            op = controlled_op(operation, qubits, dtype)
+            if op is not None:
+                return op
+            matrix = _definition_matrix(operation)
+    else:
+        matrix = _matrix_of(operation)
+    if matrix is None:
+        return None
+    return gate_op(qubits, checked_matrix(matrix, len(qubits)), dtype)
+
+
+# --- gates with open parameters ---------------------------------------------------------------
+
+
+def bound_values(params: Sequence, values: dict) -> list:
+    """``params`` with every ParameterExpression evaluated at ``values`` ({Parameter: float});
+    GateError when one has no finite real value there."""
+    bound = []
+    for param in params:
+        if isinstance(param, ParameterExpression):
+            try:
+                number = complex(param.bind({p: values[p] for p in param.parameters}).numeric())
+            except (ZeroDivisionError, TypeError, ValueError, OverflowError) as exc:
+                raise GateError(f"its parameter {param} cannot be evaluated at "
+                                f"{_named(values, param)}: {exc}") from exc
+            if abs(number.imag) > 1e-12 * max(1.0, abs(number.real)) or \
+                    not math.isfinite(number.real):
+                raise GateError(f"its parameter {param} is {number} at "
+                                f"{_named(values, param)}; it must be a finite real number")
+            param = number.real
+        bound.append(param)
+    return bound
+
+
+def _named(values: dict, param: ParameterExpression) -> str:
+    return ", ".join(f"{p.name}={values[p]!r}" for p in sorted(param.parameters, key=str))
+
+
+def _is_standard(operation: Instruction) -> bool:
+    """True for an instance of the Qiskit standard gate class its name belongs to (a gate
+    loaded from OpenQASM may reuse a standard name without being that gate)."""
+    standard = _standard_gates().get(operation.name)
+    return standard is not None and isinstance(operation, Gate) and \
+        operation.base_class is standard.base_class
+
+
+@cache
+def _standard_gates() -> dict[str, Instruction]:
+    return get_standard_gate_name_mapping()
+
+
+@cache
+def _standard_structure(base_class: type, num_params: int, ctrl_state: int | None
+                        ) -> tuple[str, np.ndarray | None]:
+    """``("diagonal" | "permutation" | "dense", columns)`` of a standard gate class over all
+    parameter values: the union of its non-zero entries at random values."""
+    rng = np.random.default_rng(20261201)
+    extra = {} if ctrl_state is None else {"ctrl_state": ctrl_state}
+    nonzero = None
+    for _ in range(_STRUCTURE_SAMPLES):
+        params = rng.uniform(-math.pi, math.pi, num_params).tolist()
+        pattern = np.abs(base_class(*params, **extra).to_matrix()) > ZERO_TOLERANCE
+        nonzero = pattern if nonzero is None else nonzero | pattern
+    dim = nonzero.shape[0]
+    if np.count_nonzero(nonzero) == dim:
+        columns = np.argmax(nonzero, axis=1)
+        if np.array_equal(np.sort(columns), np.arange(dim)):
+            if np.array_equal(columns, np.arange(dim)):
+                return "diagonal", None
+            return "permutation", columns.astype(np.int64)
+    return "dense", None
+
+
+def _standard_builder(operation: Gate, qubits: np.ndarray, dtype: np.dtype
+                      ) -> Callable[[dict], Op]:
+    """Rebuilds a standard gate from its class per binding (far faster than a deep copy),
+    as an op of the kind its class always has."""
+    extra = {"ctrl_state": operation.ctrl_state} if isinstance(operation, ControlledGate) else {}
+    base_class = operation.base_class
+    kind, columns = _standard_structure(base_class, len(operation.params),
+                                        extra.get("ctrl_state"))
+    params = list(operation.params)
+    rows = None if columns is None else np.arange(columns.size)
+
+    def build(values: dict) -> Op:
+        matrix = base_class(*bound_values(params, values), **extra).to_matrix()
+        if kind == "diagonal":
+            return DiagonalOp(qubits, np.diagonal(matrix).astype(dtype))
+        if kind == "permutation":
+            return PermutationOp(qubits, columns, matrix[rows, columns].astype(dtype))
+        return MatrixOp(qubits, np.ascontiguousarray(matrix, dtype=dtype))
+
+    return build
+
+
+def bind_operation(operation: Instruction, values: dict) -> Instruction:
+    """A copy of ``operation`` with its parameters bound as Qiskit binds them (definitions and
+    base gates included)."""
+    circuit = QuantumCircuit(operation.num_qubits, operation.num_clbits)
+    circuit.append(operation, circuit.qubits, circuit.clbits)
+    bound = circuit.assign_parameters({p: values[p] for p in circuit.parameters})
+    return bound.data[0].operation
+
+
+def parameterized_builder(operation: Instruction, qubits: Sequence[int], dtype: np.dtype,
+                          sample: dict) -> Callable[[dict], Op] | None:
+    """How to build ``operation``'s op for each binding, or None when only its definition can
+    simulate it (checked by building it at ``sample``, values of its parameters)."""
+    qubit_array = np.asarray(qubits, dtype=np.int64)
+    if _is_standard(operation):
+        return _standard_builder(operation, qubit_array, dtype)
+
+    def build(values: dict) -> Op:
+        op = bound_gate_op(bind_operation(operation, values), qubits, dtype)
+        if op is None:
+            raise GateError("it has no matrix once bound")
+        return op
+
+    try:
+        if bound_gate_op(bind_operation(operation, sample), qubits, dtype) is None:
+            return None
+    except GateError:
+        return None
+    return build
