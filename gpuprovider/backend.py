@@ -23,7 +23,7 @@ from .compile.merge import merged
 from .compile.plan import planned
 from .compile.program import DEFAULT_BRANCH_STATES, Program
 from .compile.sweep import Sweep, parse_parameter_binds
-from .engine import run_program, total_steps
+from .engine import memory_bytes, run_program, total_steps
 from .exceptions import CapacityError, InvalidCircuitError
 from .gates import supported_instructions
 from .job import GPUJob, JobControl
@@ -93,8 +93,22 @@ def _build_target(num_qubits: int) -> Target:
     return target
 
 
+RESULT_BYTES_PER_SHOT = 72
+"""Host bytes per shot of a Result's memory: a hex string and its list entry."""
+
+
 def _format_bytes(count: int) -> str:
     return f"{count:,} bytes ({count / 2**30:.2f} GiB)"
+
+
+def check_shot_memory(needed: int, what: str, hint: str = "") -> None:
+    """CapacityError unless ``needed`` host bytes of per-shot data fit in free memory."""
+    available = select.cpu_available_memory()
+    if needed > available:
+        raise CapacityError(
+            f"{what}: that needs {_format_bytes(needed)} of host memory but "
+            f"{_format_bytes(available)} is free; run fewer shots{hint}"
+        )
 
 
 def _capacity_hint(config: RunConfig) -> str:
@@ -228,6 +242,12 @@ class GPUSimulator(BackendV2):
         ]
         max_states = self._check_capacity(programs, config)
         self._check_engine_limits(programs, config)
+        if config.memory:
+            check_shot_memory(
+                max(memory_bytes(program.num_clbits, config.shots) for program in programs)
+                + config.shots * RESULT_BYTES_PER_SHOT,
+                f"memory=True keeps every one of its {config.shots:,} shots",
+                ", or leave memory=False (counts alone need no per-shot memory)")
         return programs, max_states
 
     @staticmethod

@@ -65,6 +65,12 @@ def _parse_failure(exc: BaseException) -> str:
     return f"syntax error at line {token.line}, column {token.column + 1} near {token.text!r}"
 
 
+def _has_statements(text: str) -> bool:
+    """False for text that is empty once comments and whitespace are removed."""
+    stripped = re.sub(r"//[^\n]*|/\*.*?\*/", "", text, flags=re.DOTALL)
+    return bool(stripped.strip())
+
+
 def load_circuit(path: str) -> QuantumCircuit:
     """The circuit in the OpenQASM 2 or 3 file ``path`` (version taken from its header).
 
@@ -78,6 +84,8 @@ def load_circuit(path: str) -> QuantumCircuit:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise CLIError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from exc
+    if not _has_statements(text):
+        raise CLIError(f"{path} holds no OpenQASM program (it is empty or only comments)")
     header = _HEADER.search(text)
     qasm_version = header.group(1) if header else "3"
     if qasm_version not in ("2", "3"):

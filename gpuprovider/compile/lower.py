@@ -423,11 +423,17 @@ def _lower_multiplexer(low: _Lowering, instruction: CircuitInstruction, scope: _
     qubits = scope.qubits_of(instruction)
     matrices = list(instruction.operation.params)
     width = int(np.log2(max(1, np.asarray(matrices[0]).shape[0]))) if matrices else 0
-    controls = len(qubits) - width
-    if not matrices or controls < 0 or len(matrices) != 1 << controls:
-        raise low.error(f"the 'multiplexer' on qubits {low.named(qubits)} has {len(matrices)} matrices "
-                        f"of {width} qubit(s); it needs 2**{max(controls, 0)} of them")
-    targets, control_qubits = qubits[:width], qubits[width:]
+    control_qubits = qubits[width:]
+    simplified, remaining = getattr(instruction.operation, "simp_contr", (False, None))
+    if simplified:
+        # Qiskit's mux_simp dropped the controls the matrices do not depend on: control
+        # label i (1-based, counted from the last qubit) is qubit num_qubits - i.
+        control_qubits = [qubits[len(qubits) - i] for i in sorted(remaining, reverse=True)]
+    controls = len(control_qubits)
+    if not matrices or len(qubits) < width or len(matrices) != 1 << controls:
+        raise low.error(f"the 'multiplexer' on qubits {low.named(qubits)} has {len(matrices)} "
+                        f"matrices of {width} qubit(s); it needs 2**{controls} of them")
+    targets = qubits[:width]
     for value, matrix in enumerate(matrices):
         what = f"matrix {value} of the 'multiplexer' on qubits {low.named(qubits)}"
         try:

@@ -47,14 +47,16 @@ class PrimitiveOptions:
     """What a primitive runs with.
 
     ``backend_options`` are :class:`~gpuprovider.GPUSimulator` options (``device``,
-    ``precision``, ``fusion_enable``); ``seed`` makes runs reproducible.
+    ``precision``, ``fusion_enable``, ``enable_truncation``, ``method``; ``noise_model`` is
+    refused with the reason); ``seed`` makes runs reproducible.
     """
 
     seed: Seed = None
     backend_options: Mapping[str, Any] = field(default_factory=dict)
 
 
-BACKEND_OPTIONS = ("device", "precision", "fusion_enable")
+BACKEND_OPTIONS = ("device", "precision", "fusion_enable", "enable_truncation", "method",
+                   "noise_model")
 """The GPUSimulator options a primitive takes (shots and seeds are the primitive's own)."""
 
 RUN_OPTION_SEED = "seed_simulator"

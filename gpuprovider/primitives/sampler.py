@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from collections.abc import Iterable, Mapping
@@ -18,9 +19,9 @@ from qiskit.primitives import (
 )
 from qiskit.primitives.containers.sampler_pub import SamplerPub, SamplerPubLike
 
-from ..backend import GPUSimulator
+from ..backend import GPUSimulator, check_shot_memory
 from ..compile.program import Program
-from ..engine import WORD_BITS, run_program
+from ..engine import WORD_BITS, memory_bytes, run_program
 from ..exceptions import InvalidOptionError
 from ..job import JobControl
 from ..kernels import select
@@ -137,6 +138,11 @@ class SamplerV2(SimulatorPrimitive, BaseSamplerV2):
                 UserWarning, stacklevel=2,
             )
         config, programs, max_states = self._compile_pubs([pub.circuit for pub in coerced])
+        for index, (pub, program) in enumerate(zip(coerced, programs)):
+            bit_arrays = pub.shots * math.prod(pub.parameter_values.shape) * sum(
+                -(-register.size // 8) for register in pub.circuit.cregs)
+            check_shot_memory(bit_arrays + memory_bytes(program.num_clbits, pub.shots),
+                              f"{pub_name(index, pub.circuit)} samples {pub.shots:,} shots")
         tasks = [
             _SamplerTask(pub, program, states,
                          Bindings.of(pub.circuit, pub.parameter_values,
