@@ -22,7 +22,18 @@ from collections.abc import Callable, Sequence
 from functools import cache
 
 import numpy as np
-from qiskit.circuit import ControlledGate, Gate, Instruction, ParameterExpression, QuantumCircuit
+from qiskit.circuit import (
+    AnnotatedOperation,
+    ControlledGate,
+    ControlModifier,
+    Gate,
+    Instruction,
+    InverseModifier,
+    Operation,
+    ParameterExpression,
+    PowerModifier,
+    QuantumCircuit,
+)
 from qiskit.circuit.library import MCMTGate
 from qiskit.circuit.library.standard_gates import get_standard_gate_name_mapping
 from qiskit.quantum_info import Operator
@@ -84,12 +95,51 @@ def first_non_finite(params: Sequence) -> object | None:
     return None
 
 
-def _matrix_of(operation: Instruction) -> np.ndarray | None:
+def _matrix_of(operation: Operation) -> np.ndarray | None:
     """The operation's own matrix (``to_matrix``), or None when it has none."""
     try:
-        return operation.to_matrix()
+        return np.asarray(operation.to_matrix(), dtype=np.complex128)
     except Exception:  # noqa: BLE001 - Qiskit raises CircuitError or others: no matrix
         return None
+
+
+def _any_matrix(operation: Operation) -> np.ndarray | None:
+    """The matrix of any operation: its own, else through ``Operator`` (definitions,
+    Cliffords, ...) when it is small enough; None if neither can give it."""
+    matrix = _matrix_of(operation)
+    if matrix is None and operation.num_qubits <= MAX_DEFINITION_MATRIX_QUBITS:
+        try:
+            matrix = Operator(operation).data
+        except Exception:  # noqa: BLE001 - an opaque or non-unitary operation
+            return None
+    return matrix
+
+
+def annotated_op(operation: AnnotatedOperation, qubits: Sequence[int], dtype: np.dtype) -> Op:
+    """An ``AnnotatedOperation``: its base's matrix with the modifiers applied in order
+    (inverse and power act on the target matrix, as they commute with controls; controls
+    are added in front), as one controlled kernel when it has controls."""
+    matrix = _any_matrix(operation.base_op)
+    if matrix is None:
+        raise GateError(f"its base operation '{operation.base_op.name}' has no matrix")
+    controls, control_state = 0, 0
+    for modifier in operation.modifiers:
+        if isinstance(modifier, InverseModifier):
+            matrix = matrix.conj().T
+        elif isinstance(modifier, PowerModifier):
+            matrix = Operator(matrix).power(modifier.power).data
+        elif isinstance(modifier, ControlModifier):
+            state = modifier.ctrl_state
+            control_state = state | (control_state << modifier.num_ctrl_qubits)
+            controls += modifier.num_ctrl_qubits
+        else:
+            raise GateError(f"its modifier {modifier!r} is not known")
+    matrix = checked_matrix(matrix, len(qubits) - controls)
+    if controls == 0:
+        return gate_op(qubits, matrix, dtype)
+    return ControlledOp(np.asarray(qubits[:controls], dtype=np.int64), control_state,
+                        np.asarray(qubits[controls:], dtype=np.int64),
+                        np.ascontiguousarray(matrix, dtype=dtype))
 
 
 def _definition_matrix(operation: Instruction) -> np.ndarray | None:
@@ -136,9 +186,16 @@ def controlled_op(gate: ControlledGate, qubits: Sequence[int], dtype: np.dtype
     )
 
 
-def bound_gate_op(operation: Instruction, qubits: Sequence[int], dtype: np.dtype) -> Op | None:
+def bound_gate_op(operation: Operation, qubits: Sequence[int], dtype: np.dtype) -> Op | None:
     """The op of a gate whose parameters are numbers, or None when only its definition can
     simulate it. GateError for a matrix of the wrong size or with non-finite entries."""
+    if isinstance(operation, AnnotatedOperation):
+        return annotated_op(operation, qubits, dtype)
+    if not isinstance(operation, Instruction):  # a Clifford, say: an Operation with a matrix
+        matrix = _any_matrix(operation)
+        if matrix is None:
+            raise GateError("it is an operation with no matrix")
+        return gate_op(qubits, checked_matrix(matrix, len(qubits)), dtype)
     if isinstance(operation, ControlledGate):
         many_controls = operation.num_ctrl_qubits >= CONTROLLED_KERNEL_MIN_CONTROLS
         matrix = None if many_controls else _matrix_of(operation)

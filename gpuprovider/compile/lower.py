@@ -29,6 +29,7 @@ from qiskit.circuit import (
     ControlFlowOp,
     ControlledGate,
     Instruction,
+    Operation,
     ParameterExpression,
     QuantumCircuit,
     Qubit,
@@ -231,7 +232,7 @@ class _Lowering:
         expected = _HANDLER_CLASSES.get(name)
         if handler is not None and (expected is None or isinstance(operation, expected)):
             handler(self, instruction, scope)
-        elif isinstance(operation, Instruction) and not isinstance(operation, ControlFlowOp):
+        elif not isinstance(operation, ControlFlowOp):
             _lower_gate(self, instruction, scope)
         else:
             raise self.error(
@@ -257,7 +258,7 @@ class _Lowering:
                 "instruction must differ"
             )
         if not isinstance(operation, ControlFlowOp) and name not in SAVE_HANDLERS:
-            bad = first_non_finite(operation.params)
+            bad = first_non_finite(getattr(operation, "params", ()))
             if bad is not None:
                 raise self.error(f"'{name}' on qubits {self._circuit_qubits(qubits, scope)} "
                                  f"has the parameter {bad}; parameters must be finite numbers")
@@ -283,8 +284,9 @@ def _parameterized_phase(phase: ParameterExpression, dtype: np.dtype) -> Paramet
 # --- gates ----------------------------------------------------------------------------------
 
 
-def _has_open_parameters(operation: Instruction) -> bool:
-    return any(isinstance(p, ParameterExpression) and p.parameters for p in operation.params)
+def _has_open_parameters(operation: Operation) -> bool:
+    return any(isinstance(p, ParameterExpression) and p.parameters
+               for p in getattr(operation, "params", ()))
 
 
 def _lower_gate(low: _Lowering, instruction: CircuitInstruction, scope: _Scope) -> None:
@@ -315,15 +317,16 @@ def _lower_gate(low: _Lowering, instruction: CircuitInstruction, scope: _Scope) 
     _lower_definition(low, instruction, scope)
 
 
-def _parameters_of(operation: Instruction) -> set:
+def _parameters_of(operation: Operation) -> set:
     return {p for value in operation.params if isinstance(value, ParameterExpression)
             for p in value.parameters}
 
 
-def _prefers_definition(operation: Instruction) -> bool:
+def _prefers_definition(operation: Operation) -> bool:
     """An uncontrolled gate with a definition: its parameters are bound through the
     definition's own gates (which refer to the same parameters, as Qiskit binds them)."""
-    return not isinstance(operation, ControlledGate) and operation.definition is not None
+    return isinstance(operation, Instruction) and not isinstance(operation, ControlledGate) \
+        and operation.definition is not None
 
 
 def _named_errors(low: _Lowering, operation: Instruction,
@@ -343,7 +346,7 @@ def _lower_definition(low: _Lowering, instruction: CircuitInstruction, scope: _S
     composite instruction, a gate loaded from OpenQASM under a standard name)."""
     operation = instruction.operation
     try:
-        definition = operation.definition
+        definition = getattr(operation, "definition", None)
     except Exception as exc:  # noqa: BLE001 - a broken _define
         raise low.error(f"cannot build the definition of '{operation.name}': {exc}") from exc
     if definition is None:
