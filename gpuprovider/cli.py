@@ -116,12 +116,12 @@ def _wait(job: Any, show_progress: bool) -> None:
 
 
 def execute(args: argparse.Namespace) -> dict[str, Any]:
-    """Load, transpile and run ``args.file``; the summary ``run --json`` prints.
+    """Load and run ``args.file``; the summary ``run --json`` prints. The circuit runs as
+    loaded: ``run()`` simulates every gate with a definition, so no transpiling is needed.
 
     Raises:
-        CLIError: loading, transpiling or running failed, or Ctrl-C cancelled the job.
+        CLIError: loading or running failed, or Ctrl-C cancelled the job.
     """
-    from qiskit import transpile
     from qiskit.exceptions import QiskitError
 
     from .backend import GPUSimulator
@@ -129,9 +129,8 @@ def execute(args: argparse.Namespace) -> dict[str, Any]:
     circuit = load_circuit(args.file)
     try:
         backend = GPUSimulator(device=args.device, precision=args.precision)
-        compiled = transpile(circuit, backend)
         start = perf_counter()
-        job = backend.run(compiled, shots=args.shots, seed_simulator=args.seed)
+        job = backend.run(circuit, shots=args.shots, seed_simulator=args.seed)
         try:
             _wait(job, show_progress=not args.json and sys.stderr.isatty())
         except KeyboardInterrupt:

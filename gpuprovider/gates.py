@@ -7,6 +7,7 @@ from functools import cache
 from qiskit.circuit import (
     Barrier,
     BoxOp,
+    Delay,
     BreakLoopOp,
     ContinueLoopOp,
     ForLoopOp,
@@ -17,6 +18,7 @@ from qiskit.circuit import (
 )
 from qiskit.circuit.library import (
     DiagonalGate,
+    IGate,
     Initialize,
     MCMTGate,
     MCPhaseGate,
@@ -44,6 +46,13 @@ from .instructions import (
 
 NO_OP_NAMES = frozenset({"barrier", "delay", "id"})
 """Instructions that leave an ideal statevector unchanged."""
+
+
+def is_no_op(operation: object) -> bool:
+    """A barrier, delay or identity: by its class, not only its name (an OpenQASM gate named
+    ``id`` with a definition is simulated)."""
+    return getattr(operation, "name", None) in NO_OP_NAMES and isinstance(
+        operation, (Barrier, Delay, IGate))
 
 CONTROL_FLOW = {
     "if_else": IfElseOp,

@@ -238,7 +238,7 @@ def _named(values: dict, param: ParameterExpression) -> str:
     return ", ".join(f"{p.name}={values[p]!r}" for p in sorted(param.parameters, key=str))
 
 
-def _is_standard(operation: Instruction) -> bool:
+def is_standard(operation: Operation) -> bool:
     """True for an instance of the Qiskit standard gate class its name belongs to (a gate
     loaded from OpenQASM may reuse a standard name without being that gate)."""
     standard = _standard_gates().get(operation.name)
@@ -309,7 +309,7 @@ def parameterized_builder(operation: Instruction, qubits: Sequence[int], dtype: 
     """How to build ``operation``'s op for each binding, or None when only its definition can
     simulate it (checked by building it at ``sample``, values of its parameters)."""
     qubit_array = np.asarray(qubits, dtype=np.int64)
-    if _is_standard(operation):
+    if is_standard(operation):
         return _standard_builder(operation, qubit_array, dtype)
 
     def build(values: dict) -> Op:

@@ -46,7 +46,7 @@ from qiskit.circuit.library import (
 from qiskit.quantum_info import Operator, Pauli
 
 from ..exceptions import InvalidCircuitError
-from ..gates import NO_OP_NAMES
+from ..gates import is_no_op
 from .classical import (
     ClassicalLayout,
     ClassicalState,
@@ -60,6 +60,7 @@ from .gate_ops import (
     checked_matrix,
     first_non_finite,
     gate_op,
+    is_standard,
     parameterized_builder,
 )
 from .program import (
@@ -104,7 +105,7 @@ def active_qubits(circuit: QuantumCircuit) -> list[int]:
     def visit(block: QuantumCircuit, indices: dict[Qubit, int]) -> None:
         for instruction in block.data:
             operation = instruction.operation
-            if operation.name in NO_OP_NAMES:
+            if is_no_op(operation):
                 continue
             if isinstance(operation, ControlFlowOp):
                 for body in operation.blocks:
@@ -225,7 +226,7 @@ class _Lowering:
     def lower(self, instruction: CircuitInstruction, scope: _Scope) -> None:
         operation = instruction.operation
         name = operation.name
-        if name in NO_OP_NAMES:
+        if is_no_op(operation):
             return
         self.check_shape(instruction, scope)
         handler = _HANDLERS.get(name)
@@ -323,10 +324,11 @@ def _parameters_of(operation: Operation) -> set:
 
 
 def _prefers_definition(operation: Operation) -> bool:
-    """An uncontrolled gate with a definition: its parameters are bound through the
-    definition's own gates (which refer to the same parameters, as Qiskit binds them)."""
+    """An uncontrolled gate with a definition that is not a standard gate: its parameters
+    are bound through the definition's own gates (which refer to the same parameters, as
+    Qiskit binds them), not by rebinding the whole gate per binding."""
     return isinstance(operation, Instruction) and not isinstance(operation, ControlledGate) \
-        and operation.definition is not None
+        and not is_standard(operation) and operation.definition is not None
 
 
 def _named_errors(low: _Lowering, operation: Instruction,

@@ -122,8 +122,21 @@ def test_parse_errors(capsys, tmp_path, text, fragment):
 def test_too_many_qubits(capsys, tmp_path):
     qubits = select.max_qubits(select.resolve("auto").device, "double") + 1
     path = write(tmp_path, f'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[{qubits}];\n'
-                           "creg c[1];\nh q[0];\nmeasure q[0] -> c[0];\n")
-    _assert_failed(capsys, ["run", path], 1, str(qubits))
+                           "creg c[1];\nh q;\nmeasure q[0] -> c[0];\n")
+    _assert_failed(capsys, ["run", path], 1, f"{qubits} qubits", "bytes")
+
+
+def test_a_wide_file_with_few_qubits_in_use_runs(capsys, tmp_path):
+    path = write(tmp_path, 'OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[127] q;\n'
+                           "bit[2] c;\nh q[5];\ncx q[5], q[120];\nc[0] = measure q[5];\n"
+                           "c[1] = measure q[120];\n")
+    summary = run_json(capsys, path, "--shots", "1000", "--seed", "1")
+    assert set(summary["counts"]) == {"00", "11"} and summary["num_qubits"] == 127
+
+
+@pytest.mark.parametrize("text", ["", "\n  \n", "// just a comment\n/* and a block */\n"])
+def test_a_file_without_a_program_is_named(capsys, tmp_path, text):
+    _assert_failed(capsys, ["run", write(tmp_path, text)], 1, "holds no OpenQASM program")
 
 
 @pytest.mark.parametrize("argv", [

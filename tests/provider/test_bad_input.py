@@ -74,6 +74,7 @@ def reject(created_jobs):
         assert job_threads() <= threads_before, "run() started a job thread"
         counts = backend.run(bell_circuit(), shots=100, seed_simulator=1).result().get_counts()
         assert set(counts) <= {"00", "11"} and sum(counts.values()) == 100
+        created_jobs.clear()  # that good run's job: the next check starts from none
         return message
 
     return check
@@ -333,3 +334,103 @@ def test_operation_wider_than_the_engine_takes_is_rejected(monkeypatch, device, 
     circuit = QuantumCircuit(3)
     circuit.unitary(random_unitary(8, seed=1), [0, 1, 2])
     reject(backend, circuit, InvalidCircuitError, "3-qubit", "at most 2")
+
+
+# --- hand-built instructions and values (issue 12) ------------------------------------------
+
+
+def _raw(circuit: QuantumCircuit, operation, qubits, clbits=()) -> QuantumCircuit:
+    """Append without QuantumCircuit.append's checks, as hand-built data can be."""
+    from qiskit.circuit import CircuitInstruction
+
+    circuit._append(CircuitInstruction(operation, [circuit.qubits[q] for q in qubits],
+                                       [circuit.clbits[c] for c in clbits]))
+    return circuit
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_gate_parameters_and_global_phases_are_rejected(backend, reject, value):
+    circuit = QuantumCircuit(2, name="nan_gate")
+    circuit.h(0)
+    circuit.rx(value, 1)
+    reject(backend, circuit, InvalidCircuitError, "'rx'", "[1]", repr(value).strip("'"),
+           "finite")
+    circuit = QuantumCircuit(1, name="nan_phase", global_phase=value)
+    circuit.h(0)
+    reject(backend, circuit, InvalidCircuitError, "global phase", "finite")
+    circuit = QuantumCircuit(1, name="nan_unitary")
+    matrix = np.eye(2, dtype=complex)
+    matrix[0, 0] = value
+    circuit.append(UnitaryGate(np.eye(2)), [0])
+    circuit.data[0].operation.params[0] = matrix
+    reject(backend, circuit, InvalidCircuitError, "'unitary'", "finite")
+
+
+def test_a_repeated_qubit_or_clbit_is_rejected(backend, reject):
+    from qiskit.circuit.library import CXGate
+
+    circuit = _raw(QuantumCircuit(2, name="cx00"), CXGate(), [0, 0])
+    reject(backend, circuit, InvalidCircuitError, "'cx'", "twice", "[0, 0]")
+    from qiskit.circuit import Instruction
+
+    circuit = _raw(QuantumCircuit(2, 2), Instruction("measure", 2, 2, []), [0, 1], [1, 1])
+    reject(backend, circuit, InvalidCircuitError, "'measure'", "twice")
+
+
+def test_an_instruction_on_the_wrong_number_of_bits_is_rejected(backend, reject):
+    from qiskit.circuit import Instruction
+    from qiskit.circuit.library import CXGate
+
+    reject(backend, _raw(QuantumCircuit(3), CXGate(), [0, 1, 2]), InvalidCircuitError,
+           "'cx'", "2-qubit", "3 qubit(s)")
+    reject(backend, _raw(QuantumCircuit(1, 1), Instruction("measure", 1, 0, []), [0]),
+           InvalidCircuitError, "'measure'", "needs its own clbit")
+
+
+def test_a_matrix_of_the_wrong_size_is_rejected(backend, reject):
+    circuit = QuantumCircuit(2, name="wrong_size")
+    circuit.unitary(np.eye(4), [0, 1])
+    circuit.data[0].operation.params[0] = np.eye(2)
+    reject(backend, circuit, InvalidCircuitError, "'unitary'", "(2, 2)", "(4, 4)")
+    wide = Gate("wide", 1, [])
+    wide.to_matrix = lambda: np.eye(4)  # a gate whose matrix does not fit its qubits
+    reject(backend, QuantumCircuit(1).compose(_raw(QuantumCircuit(1), wide, [0])),
+           InvalidCircuitError, "'wide'", "(4, 4)", "(2, 2)")
+
+
+def test_initialize_values_that_do_not_fit_their_qubits_are_rejected(backend, reject):
+    circuit = QuantumCircuit(2, name="wide_init")
+    circuit.initialize([1, 0], [0])
+    circuit.data[0].operation.params = [0.5, 0.5, 0.5, 0.5]
+    reject(backend, circuit, InvalidCircuitError, "'initialize'", "4 amplitudes", "need 2")
+    circuit = QuantumCircuit(2)
+    circuit.initialize(1, [0])
+    circuit.data[0].operation.params = [5]
+    reject(backend, circuit, InvalidCircuitError, "'initialize'", "0 .. 1")
+    circuit = QuantumCircuit(2)
+    circuit.initialize("01", [0, 1])
+    circuit.data[0].operation.params = ["0", "1", "+"]
+    reject(backend, circuit, InvalidCircuitError, "'initialize'", "2 characters")
+
+
+def test_a_sweep_value_where_an_expression_has_no_finite_value_fails_the_job():
+    a = Parameter("a")
+    circuit = QuantumCircuit(1, 1)
+    circuit.rx(1 / a, 0)
+    circuit.measure(0, 0)
+    job = GPUSimulator(device="CPU").run(circuit, parameter_binds=[{a: [1.0, 0.0]}])
+    from qiskit.providers import JobError, JobStatus
+
+    with pytest.raises(JobError, match="rx.*1/a cannot be evaluated") as info:
+        job.result()
+    assert "a=0.0" in str(info.value)
+    assert job.status() is JobStatus.ERROR
+
+
+def test_huge_shots_count_without_per_shot_memory_and_refuse_memory_true(backend, reject):
+    shots = 2**40
+    reject(backend, bell_circuit(), CapacityError, "memory=True", f"{shots:,} shots",
+           "memory=False", shots=shots, memory=True)
+    counts = backend.run(bell_circuit(), shots=shots, seed_simulator=1).result().get_counts()
+    assert set(counts) == {"00", "11"} and sum(counts.values()) == shots
+    assert abs(counts["00"] / shots - 0.5) < 1e-5
