@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 import warnings
 from collections.abc import Callable
 
@@ -24,6 +23,7 @@ from qiskit import QuantumCircuit
 from qiskit.transpiler import generate_preset_pass_manager
 
 from gpuprovider import GPUSimulator
+from gpuprovider.benchsuite import time_runner
 
 FULL_WIDTH_LIMIT = 28
 """Widest device timed without truncation (2**28 amplitudes: 4 GiB in double)."""
@@ -44,13 +44,8 @@ def logical_circuit(active: int) -> QuantumCircuit:
 
 
 def median_seconds(call: Callable[[], object], repeats: int) -> float:
-    call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    """Median of ``repeats`` timed calls after a warm-up (:func:`time_runner`)."""
+    return statistics.median(time_runner(call, repeats))
 
 
 def main() -> None:

@@ -129,9 +129,12 @@ class GPUSimulator(BackendV2):
         job = backend.run(transpile(circuit, backend), shots=4096, seed_simulator=1)
         counts = job.result().get_counts()
 
-    Options (set here, with ``set_options``, or per ``run``): ``shots`` (1024),
-    ``seed_simulator`` (None: a fresh seed, reported in the result), ``memory`` (False),
-    ``precision`` ("double" or "single"), ``device`` ("auto", "GPU" or "CPU").
+    Options (set here, with ``set_options``, or per ``run``; unknown names warn):
+    ``shots`` (1024), ``seed_simulator`` (None: a fresh seed, reported in the result),
+    ``memory`` (False), ``precision`` ("double" or "single"), ``device`` ("auto", "GPU" or
+    "CPU"), ``fusion_enable`` (True), ``enable_truncation`` (True: idle qubits are not
+    simulated), Aer's ``method`` ("automatic" or "statevector") and ``noise_model`` (None;
+    a model is refused until noise is supported).
     """
 
     def __init__(

@@ -7,10 +7,12 @@ mid-circuit measurement or reset the branch's shots are split between the two ou
 binomial draw with the exact outcome probability; when both get shots, the state is cloned
 and each part continues on its own. Branches run depth first, so at most one state per
 pending split is alive; past ``max_states`` a branch runs its shots one at a time
-(trajectories, each from a copy of the branch's state). Final measurements are sampled for
-all of a branch's shots in one pass at its end.
+(trajectories, each from a copy of the branch's state). Final measurements are drawn for
+all of a branch's shots at its end: as counts (one multinomial draw over their outcome
+probabilities, or chunks of samples when they have too many outcomes), or shot by shot when
+the run keeps every shot's memory. Saves are gathered by :mod:`gpuprovider.recorder`.
 
-A circuit without mid-circuit randomness is one branch: simulated once, every shot sampled
+A circuit without mid-circuit randomness is one branch: simulated once, every shot drawn
 from the final state. Between operations the engine calls ``control.check()``, which raises
 when the job was cancelled, and reports progress through ``control.advance()``.
 """

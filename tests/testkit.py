@@ -37,40 +37,71 @@ ALPHA = 1e-4
 deterministic, and a new seed fails a correct simulator with probability 1e-4."""
 
 
+def _greedy_bins(keys: list[str], weight, minimum: float) -> list[list[str]]:
+    """Consecutive groups of ``keys`` each weighing at least ``minimum`` (a last, lighter group
+    joins the one before it)."""
+    bins: list[list[str]] = []
+    current: list[str] = []
+    total = 0.0
+    for key in keys:
+        current.append(key)
+        total += weight(key)
+        if total >= minimum:
+            bins.append(current)
+            current, total = [], 0.0
+    if current:
+        if bins:
+            bins[-1].extend(current)
+        else:
+            bins.append(current)
+    return bins
+
+
 def chi_square_pvalue(counts: dict[str, int], probabilities: dict[str, float]) -> float:
     """Pearson chi-square p-value of ``counts`` under ``probabilities``.
 
-    Outcomes expected fewer than 5 times are pooled into one bin; an observed outcome of
-    probability 0 gives 0.
+    Outcomes expected fewer than 5 times are merged, rarest first, into bins expected at
+    least 5 times (a lighter remainder joins the least likely bin), so that a correct
+    simulator that sees two outcomes of probability 1e-5 is not failed by a bin expected
+    0.1 times. An observed outcome of probability 0 gives 0.
     """
     shots = sum(counts.values())
-    possible = {key for key, p in probabilities.items() if p > 1e-12}
-    if set(counts) - possible:
+    possible = {str(k): float(p) for k, p in probabilities.items() if p > 1e-12}
+    if set(counts) - set(possible):
         return 0.0
-    large = sorted(key for key in possible if probabilities[key] * shots >= 5)
-    small = sorted(possible - set(large))
-    observed = [counts.get(key, 0) for key in large]
-    expected = [probabilities[key] * shots for key in large]
-    if small:
-        observed.append(sum(counts.get(key, 0) for key in small))
-        expected.append(sum(probabilities[key] for key in small) * shots)
-    if len(observed) == 1:
+    common = sorted(k for k in possible if possible[k] * shots >= 5)
+    rare = sorted((k for k in possible if possible[k] * shots < 5),
+                  key=lambda k: (possible[k], k))
+    bins = [[k] for k in common] + _greedy_bins(rare, lambda k: possible[k] * shots, 5.0)
+    if len(bins) > 1 and sum(possible[k] for k in bins[-1]) * shots < 5:
+        light = bins.pop()
+        smallest = min(range(len(bins)), key=lambda i: sum(possible[k] for k in bins[i]))
+        bins[smallest].extend(light)
+    if len(bins) < 2:
         return 1.0
-    expected = np.asarray(expected) * shots / np.sum(expected)
+    observed = [sum(counts.get(k, 0) for k in keys) for keys in bins]
+    expected = np.array([sum(possible[k] for k in keys) for keys in bins])
+    expected = expected * shots / np.sum(expected)
     return float(stats.chisquare(observed, expected).pvalue)
 
 
 def homogeneity_pvalue(first: dict[str, int], second: dict[str, int]) -> float:
     """Chi-square p-value that two sets of counts come from one distribution (outcomes seen
-    fewer than 10 times in both together are pooled into one bin)."""
-    keys = sorted(set(first) | set(second))
-    rare = [k for k in keys if first.get(k, 0) + second.get(k, 0) < 10]
-    common = [k for k in keys if k not in rare]
-    table = [[counts.get(k, 0) for k in common] + ([sum(counts.get(k, 0) for k in rare)]
-                                                   if rare else [])
-             for counts in (first, second)]
-    if len(table[0]) < 2:
+    fewer than 10 times in both together are merged into bins of at least 10)."""
+    def seen(key: str) -> int:
+        return first.get(key, 0) + second.get(key, 0)
+
+    keys = sorted(set(first) | set(second), key=lambda k: (seen(k), k))
+    common = [k for k in keys if seen(k) >= 10]
+    rare = [k for k in keys if seen(k) < 10]
+    bins = [[k] for k in common] + _greedy_bins(rare, seen, 10.0)
+    if len(bins) > 1 and sum(seen(k) for k in bins[-1]) < 10:
+        light = bins.pop()
+        bins[0].extend(light)  # bins[0] is the least frequent common outcome, if any
+    if len(bins) < 2:
         return 1.0
+    table = [[sum(counts.get(k, 0) for k in keys) for keys in bins]
+             for counts in (first, second)]
     return float(stats.chi2_contingency(table).pvalue)
 
 

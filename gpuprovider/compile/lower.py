@@ -57,6 +57,7 @@ from .classical import (
 from .gate_ops import (
     GateError,
     bound_gate_op,
+    bound_values,
     checked_matrix,
     first_non_finite,
     gate_op,
@@ -273,8 +274,6 @@ class _Lowering:
 
 
 def _parameterized_phase(phase: ParameterExpression, dtype: np.dtype) -> ParameterizedGateOp:
-    from .gate_ops import bound_values
-
     def build(values: dict) -> DiagonalOp:
         angle = bound_values([phase], values)[0]
         return DiagonalOp(_PHASE_QUBITS, np.array([cmath.exp(1j * angle)], dtype=dtype))
