@@ -83,11 +83,12 @@ def total_steps(program: Program, shots: int) -> int:
     return len(program.ops) if program.is_sampled else shots
 
 
-MULTINOMIAL_MAX_BINS = 1 << 16
-"""Final measurements of at most this many outcomes are counted by one multinomial draw over
-their probabilities (one pass over the state, whatever the shots); wider ones by sampling
-shots in chunks of :data:`SAMPLE_CHUNK_SHOTS`. Either way no per-shot array is held unless
-the run keeps every shot's memory."""
+MULTINOMIAL_MAX_BINS = 1 << 24
+"""Final measurements with at most as many outcomes as shots (and at most this many) are
+counted by one multinomial draw over their probabilities: one pass over the state and work
+in the outcomes, whatever the shots. Others are sampled in chunks of
+:data:`SAMPLE_CHUNK_SHOTS` shots (work in the shots). Either way no per-shot array is held
+unless the run keeps every shot's memory."""
 SAMPLE_CHUNK_SHOTS = 1 << 20
 PER_SHOT_BYTES = 16
 """Host bytes per shot while sampling with memory kept: a uniform and an index."""
@@ -265,7 +266,7 @@ class _Run:
         with no per-shot array (see :data:`MULTINOMIAL_MAX_BINS`)."""
         qubits = self.final_qubits
         bins = 1 << len(qubits)
-        if bins <= max(MULTINOMIAL_MAX_BINS, min(branch.shots, SAMPLE_CHUNK_SHOTS)):
+        if bins <= min(branch.shots, MULTINOMIAL_MAX_BINS):
             probabilities = np.clip(np.asarray(self.kernels.marginal_probabilities(
                 branch.state, np.asarray(qubits, dtype=np.int64)), dtype=np.float64), 0, None)
             counts = self.rng.multinomial(branch.shots, probabilities / probabilities.sum())
