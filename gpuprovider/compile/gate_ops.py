@@ -19,7 +19,8 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable, Sequence
-from functools import cache
+from dataclasses import replace
+from functools import cache, lru_cache
 
 import numpy as np
 from qiskit.circuit import (
@@ -196,8 +197,11 @@ def bound_gate_op(operation: Operation, qubits: Sequence[int], dtype: np.dtype) 
         if matrix is None:
             raise GateError("it is an operation with no matrix")
         return gate_op(qubits, checked_matrix(matrix, len(qubits)), dtype)
+    many_controls = isinstance(operation, ControlledGate) and \
+        operation.num_ctrl_qubits >= CONTROLLED_KERNEL_MIN_CONTROLS
+    if is_standard(operation) and not many_controls:
+        return _standard_op(operation, np.asarray(qubits, dtype=np.int64), dtype)
     if isinstance(operation, ControlledGate):
-        many_controls = operation.num_ctrl_qubits >= CONTROLLED_KERNEL_MIN_CONTROLS
         matrix = None if many_controls else _matrix_of(operation)
         if matrix is None:
             op = controlled_op(operation, qubits, dtype)
@@ -273,24 +277,56 @@ def _standard_structure(base_class: type, num_params: int, ctrl_state: int | Non
     return "dense", None
 
 
+def _ctrl_state(operation: Gate) -> int | None:
+    return operation.ctrl_state if isinstance(operation, ControlledGate) else None
+
+
+def _op_of_kind(kind: str, columns: np.ndarray | None, qubits: np.ndarray,
+                matrix: np.ndarray, dtype: np.dtype) -> Op:
+    """``matrix`` as an op of a standard gate's structural kind."""
+    if kind == "diagonal":
+        return DiagonalOp(qubits, np.diagonal(matrix).astype(dtype))
+    if kind == "permutation":
+        return PermutationOp(qubits, columns,
+                             matrix[np.arange(columns.size), columns].astype(dtype))
+    return MatrixOp(qubits, np.ascontiguousarray(matrix, dtype=dtype))
+
+
+@lru_cache(maxsize=256)
+def _fixed_op(base_class: type, ctrl_state: int | None, dtype: np.dtype) -> Op:
+    """The op of a standard gate without parameters, on qubits 0..k-1 (built once)."""
+    extra = {} if ctrl_state is None else {"ctrl_state": ctrl_state}
+    matrix = base_class(**extra).to_matrix()
+    kind, columns = _standard_structure(base_class, 0, ctrl_state)
+    width = matrix.shape[0].bit_length() - 1
+    return _op_of_kind(kind, columns, np.arange(width, dtype=np.int64), matrix, dtype)
+
+
+def _standard_op(operation: Gate, qubits: np.ndarray, dtype: np.dtype) -> Op:
+    """A bound standard gate as an op of the kind its class always has (its matrix entries
+    are finite: its parameters were checked)."""
+    ctrl_state = _ctrl_state(operation)
+    if not operation.params:
+        return replace(_fixed_op(operation.base_class, ctrl_state, np.dtype(dtype)),
+                       qubits=qubits)
+    kind, columns = _standard_structure(operation.base_class, len(operation.params),
+                                        ctrl_state)
+    return _op_of_kind(kind, columns, qubits, operation.to_matrix(), dtype)
+
+
 def _standard_builder(operation: Gate, qubits: np.ndarray, dtype: np.dtype
                       ) -> Callable[[dict], Op]:
     """Rebuilds a standard gate from its class per binding (far faster than a deep copy),
     as an op of the kind its class always has."""
-    extra = {"ctrl_state": operation.ctrl_state} if isinstance(operation, ControlledGate) else {}
+    ctrl_state = _ctrl_state(operation)
+    extra = {} if ctrl_state is None else {"ctrl_state": ctrl_state}
     base_class = operation.base_class
-    kind, columns = _standard_structure(base_class, len(operation.params),
-                                        extra.get("ctrl_state"))
+    kind, columns = _standard_structure(base_class, len(operation.params), ctrl_state)
     params = list(operation.params)
-    rows = None if columns is None else np.arange(columns.size)
 
     def build(values: dict) -> Op:
         matrix = base_class(*bound_values(params, values), **extra).to_matrix()
-        if kind == "diagonal":
-            return DiagonalOp(qubits, np.diagonal(matrix).astype(dtype))
-        if kind == "permutation":
-            return PermutationOp(qubits, columns, matrix[rows, columns].astype(dtype))
-        return MatrixOp(qubits, np.ascontiguousarray(matrix, dtype=dtype))
+        return _op_of_kind(kind, columns, qubits, matrix, dtype)
 
     return build
 
