@@ -1,14 +1,14 @@
 """Gates as Program ops: the cheapest op that is right for every value of the gate's parameters.
 
-A gate with numbers for parameters becomes a diagonal, a permutation or a dense matrix, read
-from its matrix (:func:`gate_op`); a controlled gate with several controls, or one whose full
-matrix Qiskit cannot build, becomes a :class:`ControlledOp` on its targets. A gate with open
-parameters (a sweep or a primitive binds them later) keeps one kind for every binding only
-when that kind is a fact of the gate's structure: Qiskit's standard gate classes are
-classified once per class from random parameter values (an entry that is not identically
-zero is zero at a random point with probability 0), every other gate is classified again for
-each binding. Never from one sample of its parameters: ``rx(a - b)`` at ``a == b`` looks like
-the identity.
+A gate becomes a diagonal, a permutation or a dense matrix; a controlled gate with several
+controls, or one whose full matrix Qiskit cannot build (``MCMTGate``, a one-control
+``mcphase``), a :class:`ControlledOp` on its targets; an ``AnnotatedOperation`` its base's
+matrix with the modifiers applied. The kind of a gate must be right for every value its
+parameters take, so it is never read from one sample of them (``rx(a - b)`` at ``a == b``
+looks like the identity): Qiskit's standard gate classes take the structure of their class,
+found once per class from random parameter values (an entry that is not identically zero is
+zero at a random point with probability 0); every other gate is classified from its matrix
+(:func:`gate_op`), again for each binding when a sweep or a primitive binds it.
 
 A gate with neither a matrix nor a controlled form returns None here: the lowering then
 simulates its ``definition``.
