@@ -147,9 +147,8 @@ class _Run:
         self.words = words_of(program.num_clbits)
         self.keep_memory = keep_memory
         self.recorder = SaveRecorder(self.sampled)
-        self.subtypes = {op.label: op.subtype for op in program.ops if isinstance(op, SAVE_OPS)}
         self.rows: list[np.ndarray] = []
-        """Per finished branch: its distinct outcomes (k, words)..."""
+        """Per finished branch, without memory: its distinct outcomes (k, words)..."""
         self.counts: list[np.ndarray] = []
         """... and how many of its shots gave each."""
         self.memory: list[np.ndarray] = []
@@ -227,21 +226,19 @@ class _Run:
         clbits = branch.classical.clbits
         for word in range(self.words):
             base[0, word] = (clbits >> (WORD_BITS * word)) & ((1 << WORD_BITS) - 1)
-        if not self.finals:
-            self._tally(base, np.array([branch.shots], dtype=np.int64))
-            if self.keep_memory:
+        if self.keep_memory:  # counted once, from the whole memory, at the end
+            if self.finals:
+                self.control.check()
+                indices = self.kernels.sample(branch.state, self.rng.random(branch.shots))
+                self.memory.append(self._with_finals(base, indices))
+            else:
                 self.memory.append(np.repeat(base, branch.shots, axis=0))
-        elif self.keep_memory:
-            self.control.check()
-            indices = self.kernels.sample(branch.state, self.rng.random(branch.shots))
-            rows = self._with_finals(base, indices)
-            self.memory.append(rows)
-            unique, inverse = np.unique(rows, axis=0, return_inverse=True)
-            self._tally(unique, np.bincount(inverse.ravel(), minlength=len(unique)))
-        else:
+        elif self.finals:
             self.control.check()
             outcomes, counts = self._final_counts(branch)
             self._tally(self._with_finals(base, outcomes, self.final_qubits), counts)
+        else:
+            self._tally(base, np.array([branch.shots], dtype=np.int64))
         self.recorder.finish(branch.per_shot, branch.shots)
         self.branches += 1
         if not self.sampled:
@@ -350,21 +347,23 @@ class _Run:
         return branch.pc + 1
 
     def outcome(self) -> Outcome:
-        rows, counts = _merged_tallies(self.rows, self.counts, self.words)
         order = None  # shots are exchangeable: several branches' shots are shuffled
         sorted_samples = self.keep_memory and bool(self.finals)  # sampling sorts the shots
         if sorted_samples or (self.branches > 1 and (self.keep_memory
                                                      or self.recorder.needs_shot_order())):
-            order = self.rng.permutation(sum(int(c.sum()) for c in self.counts))
+            order = self.rng.permutation(self.shots)
         memory = None
         if self.keep_memory:
             memory = (np.concatenate(self.memory) if self.memory
                       else np.zeros((0, self.words), np.uint64))
             if order is not None:
                 memory = memory[order]
-        saved = self.recorder.values(order, self.subtypes)
-        return Outcome(self.program, self.shots, rows, counts, memory, saved,
-                       sampled=self.sampled, branches=self.branches)
+            rows, counts = np.unique(memory, axis=0, return_counts=True)
+        else:
+            rows, counts = _merged_tallies(self.rows, self.counts, self.words)
+        return Outcome(self.program, self.shots, rows, counts.astype(np.int64), memory,
+                       self.recorder.values(order), sampled=self.sampled,
+                       branches=self.branches)
 
 
 def _merged_tallies(rows: list[np.ndarray], counts: list[np.ndarray],

@@ -122,6 +122,8 @@ class SaveRecorder:
         self._finished: list[tuple[PerShot, int]] = []
         self._list_labels: dict[str, bool] = {}
         """Label -> conditional, for the ``list`` saves seen."""
+        self._summed: set[str] = set()
+        """Labels of the ``accum`` saves seen."""
 
     def wants(self, op: SaveOp, key: str) -> bool:
         """False when the value would be dropped: a ``single`` save already holds one."""
@@ -144,6 +146,8 @@ class SaveRecorder:
             else:
                 self._single.setdefault(op.label, value)
         else:
+            if kind == "accum":
+                self._summed.add(op.label)
             averages = self._averages
             if conditional:
                 averages = averages.setdefault(op.label, {})
@@ -159,12 +163,12 @@ class SaveRecorder:
     def needs_shot_order(self) -> bool:
         return bool(self._list_labels) and not self.sampled
 
-    def values(self, shot_order: np.ndarray | None, subtypes: dict[str, str]) -> dict[str, Any]:
+    def values(self, shot_order: np.ndarray | None) -> dict[str, Any]:
         """Label -> gathered value. ``shot_order``: the finished branches' shots (branch by
         branch, as the memory rows) in the run's shot order."""
         saved: dict[str, Any] = dict(self._single)
         for label, entry in self._averages.items():
-            summed = subtypes[label].endswith("accum") and not self.sampled
+            summed = label in self._summed and not self.sampled
             if isinstance(entry, dict):
                 saved[label] = {key: average.value(summed) for key, average in entry.items()}
             else:

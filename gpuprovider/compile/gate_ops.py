@@ -47,7 +47,8 @@ CONTROLLED_KERNEL_MIN_CONTROLS = 2
 """Controlled gates with at least this many controls run as a controlled kernel on their
 targets (touching only the controlled subspace) instead of one dense matrix."""
 MAX_DEFINITION_MATRIX_QUBITS = 12
-"""Widest base gate of a controlled gate whose matrix is built from its definition."""
+"""Widest operation whose matrix is built through ``Operator`` (from its definition, a
+Clifford's tableau, ...) when it has no ``to_matrix`` of its own."""
 _STRUCTURE_SAMPLES = 2
 """Random parameter draws whose union of non-zero entries gives a standard gate's structure."""
 
@@ -138,28 +139,22 @@ def annotated_op(operation: AnnotatedOperation, qubits: Sequence[int], dtype: np
     matrix = checked_matrix(matrix, len(qubits) - controls)
     if controls == 0:
         return gate_op(qubits, matrix, dtype)
-    return ControlledOp(np.asarray(qubits[:controls], dtype=np.int64), control_state,
-                        np.asarray(qubits[controls:], dtype=np.int64),
+    return controlled(qubits[:controls], control_state, qubits[controls:], matrix, dtype)
+
+
+def controlled(controls: Sequence[int], control_state: int, targets: Sequence[int],
+               matrix: np.ndarray, dtype: np.dtype) -> ControlledOp:
+    """``matrix`` on ``targets`` where ``controls`` read ``control_state``, as an op."""
+    return ControlledOp(np.asarray(controls, dtype=np.int64), int(control_state),
+                        np.asarray(targets, dtype=np.int64),
                         np.ascontiguousarray(matrix, dtype=dtype))
-
-
-def _definition_matrix(operation: Instruction) -> np.ndarray | None:
-    """The matrix of ``operation``'s definition (small gates only), or None."""
-    if operation.num_qubits > MAX_DEFINITION_MATRIX_QUBITS or operation.definition is None:
-        return None
-    try:
-        return Operator(operation.definition).data
-    except Exception:  # noqa: BLE001 - an opaque or non-unitary definition
-        return None
 
 
 def _target_matrix(gate: ControlledGate) -> np.ndarray | None:
     """The unitary a controlled gate applies to its targets where the controls agree."""
     targets = gate.num_qubits - gate.num_ctrl_qubits
     base = gate.base_gate
-    matrix = _matrix_of(base)
-    if matrix is None:
-        matrix = _definition_matrix(base)
+    matrix = _any_matrix(base)
     if matrix is None:
         return None
     if isinstance(gate, MCMTGate) and base.num_qubits * gate.num_target_qubits == targets:
@@ -179,12 +174,8 @@ def controlled_op(gate: ControlledGate, qubits: Sequence[int], dtype: np.dtype
     if matrix is None:
         return None
     controls = gate.num_ctrl_qubits
-    matrix = checked_matrix(matrix, gate.num_qubits - controls)
-    return ControlledOp(
-        np.asarray(qubits[:controls], dtype=np.int64), int(gate.ctrl_state),
-        np.asarray(qubits[controls:], dtype=np.int64),
-        np.ascontiguousarray(matrix, dtype=dtype),
-    )
+    return controlled(qubits[:controls], gate.ctrl_state, qubits[controls:],
+                      checked_matrix(matrix, gate.num_qubits - controls), dtype)
 
 
 def bound_gate_op(operation: Operation, qubits: Sequence[int], dtype: np.dtype) -> Op | None:
@@ -207,7 +198,7 @@ def bound_gate_op(operation: Operation, qubits: Sequence[int], dtype: np.dtype) 
             op = controlled_op(operation, qubits, dtype)
             if op is not None:
                 return op
-            matrix = _definition_matrix(operation)
+            matrix = _any_matrix(operation)
     else:
         matrix = _matrix_of(operation)
     if matrix is None:
@@ -340,11 +331,23 @@ def bind_operation(operation: Instruction, values: dict) -> Instruction:
     return bound.data[0].operation
 
 
-def parameterized_builder(operation: Instruction, qubits: Sequence[int], dtype: np.dtype,
-                          sample: dict) -> Callable[[dict], Op] | None:
+def open_parameters(operation: Operation) -> set:
+    """The parameters an operation's parameters still depend on."""
+    return {p for value in getattr(operation, "params", ())
+            if isinstance(value, ParameterExpression) for p in value.parameters}
+
+
+_SAMPLE_VALUE = 0.7390851332151607
+"""A value with no special structure, to try binding a gate once."""
+
+
+def parameterized_builder(operation: Instruction, qubits: Sequence[int], dtype: np.dtype
+                          ) -> Callable[[dict], Op] | None:
     """How to build ``operation``'s op for each binding, or None when only its definition can
-    simulate it (checked by building it at ``sample``, values of its parameters)."""
+    simulate it (checked by binding it once, at arbitrary values)."""
     qubit_array = np.asarray(qubits, dtype=np.int64)
+    sample = {p: _SAMPLE_VALUE + 0.1 * k
+              for k, p in enumerate(sorted(open_parameters(operation), key=str))}
     if is_standard(operation):
         return _standard_builder(operation, qubit_array, dtype)
 

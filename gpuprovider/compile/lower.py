@@ -59,15 +59,16 @@ from .gate_ops import (
     bound_gate_op,
     bound_values,
     checked_matrix,
+    controlled,
     first_non_finite,
     gate_op,
     is_standard,
+    open_parameters,
     parameterized_builder,
 )
 from .program import (
     SAVE_OPS,
     BranchOp,
-    ControlledOp,
     DiagonalOp,
     JumpOp,
     MeasureOp,
@@ -284,25 +285,18 @@ def _parameterized_phase(phase: ParameterExpression, dtype: np.dtype) -> Paramet
 # --- gates ----------------------------------------------------------------------------------
 
 
-def _has_open_parameters(operation: Operation) -> bool:
-    return any(isinstance(p, ParameterExpression) and p.parameters
-               for p in getattr(operation, "params", ()))
-
-
 def _lower_gate(low: _Lowering, instruction: CircuitInstruction, scope: _Scope) -> None:
     """A gate from its matrix, its controlled form or, failing both, its definition."""
     operation = instruction.operation
     qubits = scope.qubits_of(instruction)
     try:
-        if _has_open_parameters(operation):
+        if open_parameters(operation):
             if not low.parameterized:
                 names = ", ".join(sorted(str(p) for p in operation.params
                                          if isinstance(p, ParameterExpression)))
                 raise low.error(f"gate '{operation.name}' has unbound parameters: {names}")
-            sample = {p: 0.7390851332151607 + 0.1 * k
-                      for k, p in enumerate(sorted(_parameters_of(operation), key=str))}
             build = (None if _prefers_definition(operation)
-                     else parameterized_builder(operation, qubits, low.dtype, sample))
+                     else parameterized_builder(operation, qubits, low.dtype))
             if build is not None:
                 low.add_op(ParameterizedGateOp(np.asarray(qubits, dtype=np.int64),
                                                _named_errors(low, operation, build)), qubits)
@@ -315,11 +309,6 @@ def _lower_gate(low: _Lowering, instruction: CircuitInstruction, scope: _Scope) 
     except GateError as exc:
         raise low.error(f"gate '{operation.name}' on qubits {low.named(qubits)}: {exc}") from exc
     _lower_definition(low, instruction, scope)
-
-
-def _parameters_of(operation: Operation) -> set:
-    return {p for value in operation.params if isinstance(value, ParameterExpression)
-            for p in value.parameters}
 
 
 def _prefers_definition(operation: Operation) -> bool:
@@ -394,11 +383,11 @@ def _lower_diagonal(low: _Lowering, instruction: CircuitInstruction, scope: _Sco
     qubits = scope.qubits_of(instruction)
     diagonal = np.asarray(instruction.operation.params, dtype=np.complex128)
     if diagonal.shape != (1 << len(qubits),):
-        raise low.error(f"the 'diagonal' on qubits {low.named(qubits)} has {diagonal.size} entries; "
-                        f"{len(qubits)} qubit(s) need {1 << len(qubits)}")
+        raise low.error(f"the 'diagonal' on qubits {low.named(qubits)} has {diagonal.size} "
+                        f"entries; {len(qubits)} qubit(s) need {1 << len(qubits)}")
     if np.max(np.abs(np.abs(diagonal) - 1), initial=0.0) > UNITARY_TOLERANCE:
-        raise low.error(f"the 'diagonal' on qubits {low.named(qubits)} is not unitary: every entry "
-                        "must have modulus 1")
+        raise low.error(f"the 'diagonal' on qubits {low.named(qubits)} is not unitary: every "
+                        "entry must have modulus 1")
     low.add_op(DiagonalOp(np.asarray(qubits, dtype=np.int64), diagonal.astype(low.dtype)),
                qubits)
 
@@ -448,9 +437,7 @@ def _lower_multiplexer(low: _Lowering, instruction: CircuitInstruction, scope: _
         if controls == 0:
             low.add_op(gate_op(targets, matrix, low.dtype), qubits)
         elif not np.allclose(matrix, np.eye(matrix.shape[0]), atol=1e-15):
-            low.add_op(ControlledOp(np.asarray(control_qubits, dtype=np.int64), value,
-                                    np.asarray(targets, dtype=np.int64),
-                                    np.ascontiguousarray(matrix, dtype=low.dtype)), qubits)
+            low.add_op(controlled(control_qubits, value, targets, matrix, low.dtype), qubits)
 
 
 # --- measurement, reset, state preparation -------------------------------------------------
@@ -491,14 +478,14 @@ def _product_columns(low: _Lowering, params: list, qubits: list[int],
     if params and isinstance(params[0], str):
         label = "".join(params)
         if len(label) != width or set(label) - set(_PRODUCT_LABELS):
-            raise low.error(f"the '{name}' label {label!r} on qubits {low.named(qubits)} must have "
-                            f"{width} characters from {''.join(_PRODUCT_LABELS)}")
+            raise low.error(f"the '{name}' label {label!r} on qubits {low.named(qubits)} must "
+                            f"have {width} characters from {''.join(_PRODUCT_LABELS)}")
         return [np.array(_PRODUCT_LABELS[char], dtype=np.complex128) for char in reversed(label)]
     if len(params) == 1 and width > 0:
         value = complex(params[0])
         if value.imag or not value.real.is_integer() or not 0 <= value.real < 1 << width:
-            raise low.error(f"the '{name}' integer {params[0]!r} on qubits {low.named(qubits)} must be "
-                            f"a basis state 0 .. {(1 << width) - 1}")
+            raise low.error(f"the '{name}' integer {params[0]!r} on qubits "
+                            f"{low.named(qubits)} must be a basis state 0 .. {(1 << width) - 1}")
         value = int(value.real)
         return [np.array(_PRODUCT_LABELS[str((value >> j) & 1)], dtype=np.complex128)
                 for j in range(width)]
@@ -513,8 +500,8 @@ def _dense_column(low: _Lowering, params: list, qubits: list[int], name: str) ->
     norm = float(np.linalg.norm(vector))
     if abs(norm - 1) > NORM_TOLERANCE:
         raise low.error(
-            f"the '{name}' vector on qubits {low.named(qubits)} has norm {norm:.12g}; it must be 1 "
-            f"within {NORM_TOLERANCE:g} (normalize=True normalises it)"
+            f"the '{name}' vector on qubits {low.named(qubits)} has norm {norm:.12g}; it must "
+            f"be 1 within {NORM_TOLERANCE:g} (normalize=True normalises it)"
         )
     return vector
 

@@ -49,21 +49,14 @@ def pauli_terms(observable: SparseObservable, positions: Sequence[int] | None = 
     return terms
 
 
-def simulated_positions(program: Program) -> Sequence[int] | None:
+def simulated_positions(program: Program) -> list[int] | None:
     """Per circuit qubit, its qubit in ``program`` (-1: truncated); None without truncation."""
     if program.qubit_map is None:
         return None
-    positions = _Positions([-1] * (max(program.qubit_map, default=-1) + 1))
+    positions = [-1] * program.circuit_qubits
     for position, qubit in enumerate(program.qubit_map):
         positions[qubit] = position
     return positions
-
-
-class _Positions(list):
-    """Positions that read -1 past their end (circuit qubits above the last active one)."""
-
-    def __getitem__(self, qubit):
-        return super().__getitem__(qubit) if qubit < len(self) else -1
 
 
 @dataclass(frozen=True)

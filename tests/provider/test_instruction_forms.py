@@ -63,9 +63,10 @@ FORMS = {
     "mcmt-3c-1t": (4, lambda c: c.append(MCMTGate(XGate(), 3, 1), [0, 1, 2, 3])),
     "mcphase-1c": (2, lambda c: c.append(MCPhaseGate(0.3, 1), [1, 0])),
     "mcphase-2c-open": (3, lambda c: c.append(MCPhaseGate(0.9, 2, ctrl_state=1), [0, 2, 1])),
-    "custom-controlled-1c": (3, lambda c: c.append(_custom_bell().control(1, annotated=False), [2, 0, 1])),
-    "custom-controlled-2c": (4, lambda c: c.append(_custom_bell().control(2, ctrl_state=2, annotated=False),
-                                                   [3, 1, 0, 2])),
+    "custom-controlled-1c": (3, lambda c: c.append(
+        _custom_bell().control(1, annotated=False), [2, 0, 1])),
+    "custom-controlled-2c": (4, lambda c: c.append(
+        _custom_bell().control(2, ctrl_state=2, annotated=False), [3, 1, 0, 2])),
     "unitary-controlled-1c": (2, lambda c: c.append(
         UnitaryGate(random_unitary(2, seed=1)).control(1, annotated=False), [1, 0])),
     "annotated-control": (3, lambda c: c.append(
