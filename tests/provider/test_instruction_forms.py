@@ -127,14 +127,15 @@ def prepared(width: int) -> QuantumCircuit:
     return circuit
 
 
+@pytest.mark.parametrize("fusion", [True, False], ids=["fused", "unfused"])
 @pytest.mark.parametrize("form", sorted(FORMS))
-def test_instruction_form_gives_the_exact_state(backend, tolerance, form):
+def test_instruction_form_gives_the_exact_state(backend, tolerance, form, fusion):
     width, append = FORMS[form]
     circuit = prepared(width)
     append(circuit)
     expected = Statevector(circuit)
     circuit.append(SaveStatevector(width), circuit.qubits)
-    state = backend.run(circuit).result().get_statevector()
+    state = backend.run(circuit, fusion_enable=fusion).result().get_statevector()
     np.testing.assert_allclose(state.data, expected.data, atol=tolerance * 10,
                                err_msg=f"{form}:\n{circuit.draw()}")
 
