@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-from gpuprovider.kernels import select
+from gpuprovider import device as devices
 from gpuprovider.kernels.precision import dtype_of
 from qiskit import ClassicalRegister, QuantumCircuit, QuantumRegister
 from qiskit.circuit import ParameterVector
@@ -92,12 +92,14 @@ class _NoControl:
 
     def advance(self, steps: int = 1) -> None: ...
 
+    def mark(self, marker) -> None: ...
+
 
 def ours_one_state_per_shot(circuit: QuantumCircuit, shots: int, device: str) -> None:
     """Our engine with room for two states only: past the first measurement every shot runs
     alone from a copy of the state (the trajectories fallback)."""
     program = lower_circuit(circuit, dtype_of("double"))
-    run_program(program, select.kernels_for(device), dtype_of("double"), shots,
+    run_program(program, devices.resolve(device).kernels, dtype_of("double"), shots,
                 np.random.default_rng(0), _NoControl(), max_states=2)
 
 

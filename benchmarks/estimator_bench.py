@@ -100,7 +100,6 @@ def main() -> None:
 
     circuit, operators, values = workload(args.qubits, args.reps, args.sets, args.observables,
                                           args.terms, args.seed)
-    pub = (circuit, operators, values)
     print(f"{args.qubits} qubits, efficient_su2 reps={args.reps} ({dict(circuit.count_ops())}), "
           f"{args.sets} parameter sets x {args.observables} observables x {args.terms} terms, "
           f"{args.precision}")

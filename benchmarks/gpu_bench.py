@@ -37,7 +37,8 @@ from typing import Any
 
 import numba
 import numpy as np
-from gpuprovider.kernels import cpu, select
+from gpuprovider import device as devices
+from gpuprovider.kernels import cpu
 from gpuprovider.kernels import cuda as gpu
 from gpuprovider.kernels.precision import PRECISIONS, dtype_of
 from numba import config as numba_config
@@ -92,7 +93,7 @@ Step = tuple[str, tuple]
 
 def random_gate(rng: np.random.Generator, num_qubits: int, dtype: np.dtype) -> Step:
     """One random dense, diagonal or permutation gate on 1 to MAX_MATRIX_QUBITS qubits."""
-    k = int(rng.integers(1, gpu.MAX_MATRIX_QUBITS + 1))
+    k = int(rng.integers(1, gpu.POLICY.max_matrix_qubits + 1))
     qubits = random_qubits(rng, num_qubits, k)
     kind = rng.integers(3)
     if kind == 0:
@@ -108,9 +109,7 @@ def random_gate(rng: np.random.Generator, num_qubits: int, dtype: np.dtype) -> S
 
 def upload(host: np.ndarray) -> gpu.CudaState:
     """A GPU state holding a copy of ``host``."""
-    state = gpu.allocate(host.size.bit_length() - 1, host.dtype)
-    state.array.copy_to_device(host, stream=state.stream)
-    return state
+    return gpu.from_host(host)
 
 
 def state_error(host: np.ndarray, *steps: Step) -> float:
@@ -169,7 +168,7 @@ def correctness_checks(rng: np.random.Generator, n: int, dtype: np.dtype):
     def fresh(num_qubits: int = n) -> np.ndarray:
         return random_state(rng, num_qubits, dtype)
 
-    for k in range(1, gpu.MAX_MATRIX_QUBITS + 1):
+    for k in range(1, gpu.POLICY.max_matrix_qubits + 1):
         qubits, dim = random_qubits(rng, n, k), 1 << k
         yield f"apply_matrix k={k}", state_error(
             fresh(), ("apply_matrix", (qubits, random_unitary(rng, dim, dtype))))
@@ -245,7 +244,7 @@ def free_memory() -> float:
     """Free device bytes (infinite where the simulator or the driver cannot say)."""
     try:
         return float(cuda.current_context().get_memory_info().free)
-    except Exception:  # a simulator without get_memory_info, or a driver error
+    except Exception:  # noqa: BLE001 - a simulator without get_memory_info, a driver error
         return math.inf
 
 
@@ -258,8 +257,9 @@ def prepare_random(state: gpu.CudaState, rng: np.random.Generator) -> None:
     """Turn |0...0> into a random product state with no zero amplitude, five qubits a pass,
     on the device (nothing is copied from the host but the small amplitude vectors)."""
     num_qubits = state.size.bit_length() - 1
-    for first in range(0, num_qubits, gpu.MAX_MATRIX_QUBITS):
-        qubits = np.arange(first, min(num_qubits, first + gpu.MAX_MATRIX_QUBITS), dtype=np.int64)
+    for first in range(0, num_qubits, gpu.POLICY.max_matrix_qubits):
+        last = min(num_qubits, first + gpu.POLICY.max_matrix_qubits)
+        qubits = np.arange(first, last, dtype=np.int64)
         gpu.prepare_qubits(state, qubits, random_amplitudes(rng, 1 << qubits.size, state.dtype))
 
 
@@ -378,8 +378,8 @@ def end_to_end(sizes: list[int], repeats: int, deadline: float,
     except ImportError as exc:
         skipped.append(f"end to end: cannot import qiskit or the circuits ({exc})")
         return []
-    if not select.gpu_report().usable:
-        skipped.append(f"end to end: no usable GPU ({select.gpu_report().reason})")
+    if not devices.GPU.usable:
+        skipped.append(f"end to end: no usable GPU ({devices.GPU.report.reason})")
         return []
     rows = []
     for precision in DTYPES:
@@ -422,7 +422,7 @@ def attempt(read: Callable[[], Any]) -> Any:
     """``read()``, or None where this numba-cuda, driver or the simulator cannot say."""
     try:
         return read()
-    except Exception:
+    except Exception:  # noqa: BLE001 - a missing or broken peer gives no figure, not a crash
         return None
 
 
@@ -532,8 +532,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="stop starting new sizes after this many seconds")
     parser.add_argument("--seed", type=int, default=2026)
     args = parser.parse_args(argv)
-    if args.min_qubits < gpu.MAX_MATRIX_QUBITS or args.min_qubits > args.max_qubits:
-        parser.error(f"need {gpu.MAX_MATRIX_QUBITS} <= --min-qubits <= --max-qubits")
+    if args.min_qubits < gpu.POLICY.max_matrix_qubits or args.min_qubits > args.max_qubits:
+        parser.error(f"need {gpu.POLICY.max_matrix_qubits} <= --min-qubits <= --max-qubits")
     if args.repeats < 1 or args.e2e_repeats < 1:
         parser.error("repeats must be at least 1")
     return args

@@ -75,7 +75,8 @@ def reference_apply(state: np.ndarray, matrix: np.ndarray, targets: np.ndarray) 
     # Axis i of the reshaped state is bit n-1-i; the matrix's first row axis is its top bit.
     axes = [num_qubits - 1 - int(t) for t in reversed(targets)]
     tensor = matrix.reshape([2] * (2 * k))
-    moved = np.tensordot(tensor, state.reshape([2] * num_qubits), axes=(list(range(k, 2 * k)), axes))
+    moved = np.tensordot(tensor, state.reshape([2] * num_qubits),
+                         axes=(list(range(k, 2 * k)), axes))
     return np.moveaxis(moved, list(range(k)), axes).reshape(-1)
 
 
@@ -380,7 +381,8 @@ def time_case(family: str, num_qubits: int, precision: str, args: argparse.Names
     nbytes = DTYPES[precision].itemsize << num_qubits
     reason = budget.skip((family, precision, "custatevec"), num_qubits, gates)
     if reason is None and nbytes + HEADROOM > free_device_bytes():
-        reason = f"{nbytes / 2**30:.0f} GiB do not fit in {free_device_bytes() / 2**30:.0f} GiB free"
+        free = free_device_bytes() / 2**30
+        reason = f"{nbytes / 2**30:.0f} GiB do not fit in {free:.0f} GiB free"
     if reason is None:
         prepared = CuStateVecCircuit(cusv, circuit, precision)
         row["custatevec"] = median(time_custatevec(prepared, args.repeats))
@@ -486,10 +488,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.dry_run:
         return dry_run(args)
-    from gpuprovider.kernels import select
+    from gpuprovider import device as devices
 
-    if not select.gpu_report().usable:
-        print(f"no usable GPU: {select.gpu_report().reason}", file=sys.stderr)
+    if not devices.GPU.usable:
+        print(f"no usable GPU: {devices.GPU.report.reason}", file=sys.stderr)
         return 1
     budget = Budget(args.run_budget_s, args.budget_s)
     cusv, why = load_custatevec()

@@ -8,7 +8,8 @@
 # gpu_bench.json land in $OUT (else /tmp). It keeps to the device's 10-minute limit: pytest
 # gets PYTEST_S seconds, the benchmark what is left of TOTAL_S. A failing test does not stop
 # the benchmark, but the script then exits non-zero. Only the tests that touch the GPU run
-# (PYTEST_K, a pytest -k expression: the "GPU" device parameter and the CUDA kernel files);
+# (PYTEST_K, a pytest -k expression: the "GPU" device parameter, the CUDA kernel files and
+# the kernel contract suite);
 # CI runs the rest on every commit.
 #
 # Extra benchmark options go in BENCH_ARGS (later options win), e.g. a quick partial run:
@@ -35,7 +36,7 @@ SITE=${SITE:-/tmp/site}
 OUT_DIR=${OUT:-/tmp}
 TOTAL_S=${TOTAL_S:-570}
 PYTEST_S=${PYTEST_S:-270}
-PYTEST_K=${PYTEST_K:-GPU or cuda}
+PYTEST_K=${PYTEST_K:-GPU or cuda or contract}
 BENCH_ARGS=${BENCH_ARGS:-}
 SUITE=${SUITE:-0}
 SUITE_S=${SUITE_S:-240}

@@ -17,6 +17,7 @@ _EXPORTS = {
     "GPUSimulator": "gpuprovider.backend",
     "GPUProvider": "gpuprovider.provider",
     "GPUJob": "gpuprovider.job",
+    "Device": "gpuprovider.device",
     "SaveStatevector": "gpuprovider.instructions",
 }
 
@@ -24,6 +25,7 @@ __all__ = [*_EXPORTS, "__version__"]
 
 if TYPE_CHECKING:
     from .backend import GPUSimulator
+    from .device import Device
     from .instructions import SaveStatevector
     from .job import GPUJob
     from .provider import GPUProvider

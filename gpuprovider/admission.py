@@ -1,9 +1,10 @@
 """Memory admission: a job reserves the device memory it needs before it allocates any.
 
-One :class:`MemoryAdmission` per device kind (:func:`admission_for`) admits requests first
-come, first served: the oldest waiting request is admitted as soon as the device's free
-memory, less a headroom and less what admitted jobs have reserved, covers it. Later requests
-wait behind it, so a large job is never starved by a stream of small ones.
+Each device has one :class:`MemoryAdmission` (:attr:`gpuprovider.device.Device.admission`).
+It admits requests first come, first served: the oldest waiting request is admitted as soon
+as the device's free memory, less a headroom and less what admitted jobs have reserved,
+covers it. Later requests wait behind it, so a large job is never starved by a stream of
+small ones.
 
 Free memory is re-read while a request waits, because other processes free memory too. An
 admitted job's reservation still counts after it has allocated its state, when the device's
@@ -16,12 +17,10 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable
-from functools import partial
 from types import TracebackType
 from typing import final
 
 from .exceptions import CapacityError, JobCancelledError
-from .kernels import select
 
 POLL_SECONDS = 0.1
 """How often a waiting request re-reads free memory and its cancellation flag."""
@@ -139,17 +138,3 @@ class MemoryAdmission:
             self._held.remove(reservation)
             self._reserved -= reservation.num_bytes
             self._condition.notify_all()
-
-
-_ADMISSIONS: dict[str, MemoryAdmission] = {}
-_ADMISSIONS_LOCK = threading.Lock()
-
-
-def admission_for(device: str) -> MemoryAdmission:
-    """The admission controller of a resolved device ("CPU" or "GPU"), made on first use."""
-    with _ADMISSIONS_LOCK:
-        if device not in _ADMISSIONS:
-            _ADMISSIONS[device] = MemoryAdmission(
-                partial(select.available_memory, device), select.report(device).total_memory
-            )
-        return _ADMISSIONS[device]

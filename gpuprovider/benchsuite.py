@@ -345,9 +345,9 @@ def estimate_seconds(seconds: float, measured: tuple[int, int], wanted: tuple[in
 
 
 def _memory_limit(num_qubits: int) -> str | None:
-    from .kernels.select import cpu_available_memory
+    from .device import host_available_memory
 
-    needed, available = 2 * 16 << num_qubits, cpu_available_memory()
+    needed, available = 2 * 16 << num_qubits, host_available_memory()
     if needed > available:
         return f"2 double states need {needed / 2**30:.1f} GiB, {available / 2**30:.1f} GiB free"
     return None

@@ -20,7 +20,8 @@ from time import perf_counter, sleep
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import __version__, benchsuite
-from .kernels import select
+from . import device as devices
+from .exceptions import DeviceUnavailableError
 from .kernels.precision import PRECISIONS
 from .options import DEFAULTS
 
@@ -176,7 +177,7 @@ def _numba_threading() -> dict[str, Any]:
     """Numba's threading layer (the one in use once a parallel kernel ran) and thread count."""
     import numba
 
-    select.kernels_for("CPU")  # sets the layer the engine asks for
+    _ = devices.CPU.kernels  # loading them sets the layer the engine asks for
     try:
         layer = numba.threading_layer()
     except ValueError:  # no parallel kernel has run in this process yet
@@ -190,18 +191,19 @@ def collect_info() -> dict[str, Any]:
     import numpy
     import qiskit
 
-    devices = {}
-    for report in (select.cpu_report(), select.gpu_report()):
+    found = {}
+    for device in (devices.CPU, devices.GPU):
+        report = device.report
         entry: dict[str, Any] = {"usable": report.usable, "reason": report.reason,
                                  "name": report.name, "total_memory": report.total_memory}
         if report.usable:
-            entry["max_qubits"] = {p: select.max_qubits(report.device, p) for p in PRECISIONS}
-        devices[report.device] = entry
+            entry["max_qubits"] = {p: device.max_qubits(p) for p in PRECISIONS}
+        found[device.name] = entry
     return {
         "versions": {"gpuprovider": __version__,
                      **{module.__name__: module.__version__ for module in (qiskit, numpy, numba)}},
-        "devices": devices,
-        "auto_device": select.resolve("auto").device,
+        "devices": found,
+        "auto_device": devices.resolve("auto").name,
         "numba": _numba_threading(),
     }
 
@@ -232,7 +234,7 @@ def _int_at_least(minimum: int, what: str) -> Callable[[str], int]:
 
 def _device(text: str) -> str:
     try:
-        return select.normalize_device(text)
+        return devices.normalize_choice(text)
     except ValueError:
         return text  # argparse then reports the choices
 
@@ -255,7 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=_int_at_least(0, "an integer >= 0"),
                      default=DEFAULTS["seed_simulator"], help="sampling seed, for reproducible "
                      "counts (default: a fresh one, printed with the result)")
-    run.add_argument("--device", type=_device, choices=select.DEVICES, default=DEFAULTS["device"],
+    run.add_argument("--device", type=_device, choices=devices.DEVICE_CHOICES,
+                     default=DEFAULTS["device"],
                      help="where to simulate; auto takes the GPU when one is usable "
                      "(default: %(default)s)")
     run.add_argument("--precision", choices=list(PRECISIONS), default=DEFAULTS["precision"],
@@ -327,7 +330,8 @@ def _add_bench(commands: Any) -> None:
                        default=defaults.precisions, metavar="LIST",
                        help="double and/or single; qsim runs single only, Statevector double "
                        "only (default: double,single)")
-    bench.add_argument("--device", type=_device, choices=select.DEVICES, default=defaults.device,
+    bench.add_argument("--device", type=_device, choices=devices.DEVICE_CHOICES,
+                       default=defaults.device,
                        help="gpuprovider's device (default: %(default)s)")
     bench.add_argument("--repeats", type=_int_at_least(1, "a positive integer"),
                        default=defaults.repeats, help="timed runs per median (default: "
@@ -347,8 +351,11 @@ def bench(args: argparse.Namespace) -> str:
     Raises:
         CLIError: gpuprovider's device is not usable, or a file cannot be written.
     """
-    if "gpuprovider" in args.simulators and not select.resolve(args.device).usable:
-        raise CLIError(f"device {args.device} is not usable: {select.resolve(args.device).reason}")
+    if "gpuprovider" in args.simulators:
+        try:
+            devices.resolve(args.device)
+        except DeviceUnavailableError as exc:
+            raise CLIError(str(exc)) from None
     config = benchsuite.BenchConfig(
         families=args.families, qubits=args.qubits, simulators=args.simulators,
         precisions=args.precisions, device=args.device, repeats=args.repeats,

@@ -14,16 +14,17 @@ the run keeps every shot's memory. Saves are gathered by :mod:`gpuprovider.recor
 
 A circuit without mid-circuit randomness is one branch: simulated once, every shot drawn
 from the final state. Between operations the engine calls ``control.check()``, which raises
-when the job was cancelled, and reports progress through ``control.advance()``.
+when the job was cancelled, and reports the steps it enqueued through ``control.advance()``.
+Every ``marker_interval`` steps of the device's policy, and when a branch finishes, it hands
+the job a completion marker recorded on the device's stream (``control.mark()``): the job's
+status and progress come from those markers, so they say what the device has done, not what
+the host has enqueued.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any, Protocol
 
 import numpy as np
@@ -41,9 +42,9 @@ from .compile.program import (
     StoreOp,
     SwitchOp,
 )
+from .kernels.interface import KernelSet, Marker
 from .recorder import PerShot, SaveRecorder, save_value
-
-WORD_BITS = 64
+from .shots import clbits_row, set_clbit, words_of
 
 
 class RunControl(Protocol):
@@ -53,7 +54,11 @@ class RunControl(Protocol):
         """Raise to stop the run (the job was cancelled)."""
 
     def advance(self, steps: int = 1) -> None:
-        """Report ``steps`` more steps done."""
+        """Report ``steps`` more steps enqueued."""
+
+    def mark(self, marker: Marker) -> None:
+        """Hand over a completion marker recorded after the steps enqueued so far: they are
+        done when it completes."""
 
 
 @dataclass
@@ -63,8 +68,7 @@ class Outcome:
     program: Program
     shots: int
     rows: np.ndarray
-    """(k, words) uint64, the distinct outcomes: clbit ``c`` is bit ``c % 64`` of word
-    ``c // 64``."""
+    """(k, words) uint64, the distinct outcomes (format: :mod:`gpuprovider.shots`)."""
     counts: np.ndarray
     """(k,) int64: how many shots gave each row."""
     memory: np.ndarray | None = None
@@ -90,33 +94,6 @@ in the outcomes, whatever the shots. Others are sampled in chunks of
 :data:`SAMPLE_CHUNK_SHOTS` shots (work in the shots). Either way no per-shot array is held
 unless the run keeps every shot's memory."""
 SAMPLE_CHUNK_SHOTS = 1 << 20
-PER_SHOT_BYTES = 16
-"""Host bytes per shot while sampling with memory kept: a uniform and an index."""
-
-
-def words_of(num_clbits: int) -> int:
-    """64-bit words of one shot's clbits."""
-    return max(1, -(-num_clbits // WORD_BITS))
-
-
-def memory_bytes(num_clbits: int, shots: int) -> int:
-    """Host bytes a run needs to keep every shot's clbits (and sample them)."""
-    return shots * (8 * words_of(num_clbits) + PER_SHOT_BYTES)
-
-
-def _set_clbit(memory: np.ndarray, clbit: int, bits: np.ndarray) -> None:
-    word, bit = divmod(clbit, WORD_BITS)
-    mask = np.uint64(1) << np.uint64(bit)
-    memory[:, word] = (memory[:, word] & ~mask) | (bits.astype(np.uint64) << np.uint64(bit))
-
-
-@contextmanager
-def _held(kernels: ModuleType, state) -> Iterator:
-    """Yield ``state`` and give its memory back however the block ends."""
-    try:
-        yield state
-    finally:
-        kernels.release(state)
 
 
 @dataclass
@@ -133,11 +110,15 @@ class _Run:
     """One run of a Program: the branch stack and what the branches produce."""
 
     def __init__(
-        self, program: Program, kernels: ModuleType, shots: int, rng: np.random.Generator,
+        self, program: Program, kernels: KernelSet, shots: int, rng: np.random.Generator,
         control: RunControl, max_states: int, keep_memory: bool,
     ) -> None:
         self.program = program
         self.kernels = kernels
+        self.stream = kernels.new_stream()
+        self.marker_interval = kernels.POLICY.marker_interval
+        self.unmarked = 0
+        """Steps enqueued since the last marker."""
         self.shots = shots
         self.rng = rng
         self.control = control
@@ -171,7 +152,7 @@ class _Run:
     # --- states ------------------------------------------------------------------------
 
     def _allocate(self, dtype: np.dtype):
-        state = self.kernels.allocate(self.program.num_qubits, dtype)
+        state = self.kernels.allocate(self.program.num_qubits, dtype, self.stream)
         self.live += 1
         return state
 
@@ -217,15 +198,20 @@ class _Run:
                     return
                 branch.pc = next_pc
             if self.sampled:
-                self.control.advance()
+                self._advance(branch, 1)
         self._finish(branch)
+
+    def _advance(self, branch: _Branch, steps: int) -> None:
+        """Report steps enqueued; every ``marker_interval`` of them, a marker after them."""
+        self.control.advance(steps)
+        self.unmarked += steps
+        if self.unmarked >= self.marker_interval:
+            self.control.mark(self.kernels.record_marker(branch.state))
+            self.unmarked = 0
 
     def _finish(self, branch: _Branch) -> None:
         """Sample the final measurements for every shot of a branch that reached the end."""
-        base = np.empty((1, self.words), dtype=np.uint64)
-        clbits = branch.classical.clbits
-        for word in range(self.words):
-            base[0, word] = (clbits >> (WORD_BITS * word)) & ((1 << WORD_BITS) - 1)
+        base = clbits_row(branch.classical.clbits, self.words)
         if self.keep_memory:  # counted once, from the whole memory, at the end
             if self.finals:
                 self.control.check()
@@ -243,6 +229,8 @@ class _Run:
         self.branches += 1
         if not self.sampled:
             self.control.advance(branch.shots)
+        self.control.mark(self.kernels.record_marker(branch.state))
+        self.unmarked = 0
 
     def _tally(self, rows: np.ndarray, counts: np.ndarray) -> None:
         self.rows.append(rows)
@@ -255,7 +243,7 @@ class _Run:
         rows = np.repeat(base, len(outcomes), axis=0)
         for op in self.finals:
             bit = op.qubit if qubits is None else qubits.index(op.qubit)
-            _set_clbit(rows, op.clbit, (outcomes >> bit) & 1)
+            set_clbit(rows, op.clbit, (outcomes >> bit) & 1)
         return rows
 
     def _final_counts(self, branch: _Branch) -> tuple[np.ndarray, np.ndarray]:
@@ -378,7 +366,7 @@ def _merged_tallies(rows: list[np.ndarray], counts: list[np.ndarray],
 
 
 def run_program(
-    program: Program, kernels: ModuleType, dtype: np.dtype, shots: int,
+    program: Program, kernels: KernelSet, dtype: np.dtype, shots: int,
     rng: np.random.Generator, control: RunControl, max_states: int = DEFAULT_BRANCH_STATES,
     keep_memory: bool = False,
 ) -> Outcome:

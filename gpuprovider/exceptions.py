@@ -1,4 +1,5 @@
-"""Errors raised by gpuprovider. All derive from Qiskit's ``QiskitError``."""
+"""Errors raised by gpuprovider (all derive from Qiskit's ``QiskitError``), and how their
+messages write byte counts."""
 
 from __future__ import annotations
 
@@ -19,6 +20,11 @@ class InvalidOptionError(GPUProviderError, ValueError):
 
 class CapacityError(GPUProviderError):
     """A circuit needs more memory than the device has (the message gives both in bytes)."""
+
+
+def format_bytes(count: int) -> str:
+    """How error messages write a byte count: exact, and in GiB."""
+    return f"{count:,} bytes ({count / 2**30:.2f} GiB)"
 
 
 class DeviceUnavailableError(GPUProviderError):

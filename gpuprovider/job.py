@@ -1,9 +1,14 @@
 """GPUJob: a Qiskit ``JobV1`` whose work runs on its own background thread.
 
 Status moves INITIALIZING -> QUEUED (submitted, waiting for admission, e.g. for device
-memory) -> RUNNING (admitted, simulating) -> DONE, ERROR or CANCELLED. ``status()`` only
-reads; ``cancel()`` sets a flag that admission and the engine check, so a waiting job stops
-within one admission poll and a running one within one operation.
+memory) -> RUNNING (admitted, simulating) -> DONE, ERROR or CANCELLED. ``cancel()`` sets a
+flag that admission and the engine check, so a waiting job stops within one admission poll
+and a running one within one operation.
+
+RUNNING, DONE and progress come from the device: the engine hands the job completion markers
+(CUDA events on the GPU; on the CPU markers of work that has already run) recorded after the
+work it enqueued. ``status()`` and ``progress()`` query them without blocking. A job whose
+host side has finished stays RUNNING until its last marker completes.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
@@ -20,25 +26,72 @@ from qiskit.providers.jobstatus import JOB_FINAL_STATES
 from qiskit.result import Result
 
 from .exceptions import JobCancelledError
+from .kernels.interface import Marker
 
 CANCEL_WAIT_SECONDS = 2.0
 """How long ``cancel()`` waits for a running job to stop before returning."""
 
 
 class JobControl:
-    """The job's side of the engine's RunControl: cancellation flag and progress counter."""
+    """The job's side of the engine's RunControl: the cancellation flag, the steps enqueued,
+    and the completion markers that say how many of them the device has done."""
 
     def __init__(self, total_steps: int) -> None:
         self.cancel_requested = threading.Event()
         self.total_steps = total_steps
-        self.steps_done = 0
+        self._enqueued = 0
+        self._done = 0
+        self._pending: deque[tuple[Marker, int]] = deque()
+        self._lock = threading.Lock()
+        self._closed = False
 
     def check(self) -> None:
         if self.cancel_requested.is_set():
             raise JobCancelledError("the job was cancelled")
 
     def advance(self, steps: int = 1) -> None:
-        self.steps_done += steps
+        """Count ``steps`` more steps enqueued."""
+        self._enqueued += steps
+
+    def mark(self, marker: Marker) -> None:
+        """Take a marker recorded after every step enqueued so far."""
+        with self._lock:
+            self._pending.append((marker, self._enqueued))
+
+    def close(self) -> None:
+        """The work has returned: no more markers will come."""
+        with self._lock:
+            self._closed = True
+
+    def _settle(self) -> None:
+        while self._pending and self._pending[0][0].query():
+            self._done = max(self._done, self._pending.popleft()[1])
+        if self._closed and not self._pending:  # steps after the last marker ran with it
+            self._done = self._enqueued
+
+    @property
+    def steps_done(self) -> int:
+        """Steps whose marker has completed; never blocks."""
+        with self._lock:
+            self._settle()
+            return self._done
+
+    def device_finished(self) -> bool:
+        """True once the work has returned and every marker it recorded has completed;
+        never blocks."""
+        with self._lock:
+            self._settle()
+            return self._closed and not self._pending
+
+    def wait_for_device(self) -> None:
+        """Block until every marker recorded so far has completed."""
+        while True:
+            with self._lock:
+                self._settle()
+                if not self._pending:
+                    return
+                marker = self._pending[0][0]
+            marker.wait()
 
 
 Admit = Callable[[JobControl], AbstractContextManager[object]]
@@ -81,7 +134,7 @@ class GPUJob(JobV1):
         self._work = work
         self._admit = admit
         self._control = JobControl(total_steps)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._finished = threading.Event()
         self._status = JobStatus.INITIALIZING
         self._thread: threading.Thread | None = None
@@ -108,6 +161,9 @@ class GPUJob(JobV1):
             with self._admit(self._control):
                 self._start_running()
                 result = self._work(self._control)
+                self._control.close()
+                self._result = result
+                self._control.wait_for_device()
         except JobCancelledError:
             self._finish(JobStatus.CANCELLED)
         except BaseException as exc:  # noqa: BLE001 - every failure must reach result()
@@ -116,7 +172,6 @@ class GPUJob(JobV1):
             self._error = exc
             self._finish(JobStatus.ERROR)
         else:
-            self._result = result
             self._finish(JobStatus.DONE)
 
     def _start_running(self) -> None:
@@ -125,17 +180,30 @@ class GPUJob(JobV1):
             self._status = JobStatus.RUNNING
 
     def _finish(self, status: JobStatus) -> None:
-        self._status = status
-        self._work = None  # drop the circuits and programs the work closure holds
-        self._finished.set()
+        with self._lock:
+            if self._status in JOB_FINAL_STATES:
+                return
+            if status is not JobStatus.DONE:
+                self._result = None
+            self._status = status
+            self._work = None  # drop the circuits and programs the work closure holds
+            self._finished.set()
 
     def status(self) -> JobStatus:
-        """The job's status now; never blocks."""
-        return self._status
+        """The job's status now, from the device's completion markers; never blocks.
+
+        RUNNING lasts until the work has returned and the device has completed everything it
+        enqueued; then DONE.
+        """
+        status = self._status
+        if status is JobStatus.RUNNING and self._control.device_finished():
+            return JobStatus.DONE  # the job's thread is handing its memory back
+        return status
 
     def progress(self) -> tuple[int, int]:
-        """``(steps done, steps in all)`` so far; never blocks. A step is an operation of a
-        circuit simulated once, or a finished shot of one with mid-circuit measurements."""
+        """``(steps done, steps in all)``, steps done being those whose completion marker the
+        device has reached; never blocks. A step is an operation of a circuit simulated
+        once, or a finished shot of one with mid-circuit measurements."""
         return self._control.steps_done, self._control.total_steps
 
     def result(self, timeout: float | None = None) -> Result:
@@ -207,6 +275,6 @@ class GPUJob(JobV1):
                     f"job {self.job_id()} did not reach a final state within {timeout} s"
                 )
             if callback is not None:
-                callback(self.job_id(), self._status, self)
+                callback(self.job_id(), self.status(), self)
             pause = wait if remaining is None else min(wait, remaining)
             self._finished.wait(pause)

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from .exceptions import DeviceUnavailableError, InvalidOptionError
-from .kernels import select
+from . import device as devices
+from .exceptions import InvalidOptionError
 from .kernels.precision import PRECISIONS
 
 DEFAULTS: dict[str, Any] = {
@@ -102,17 +102,17 @@ def _precision(value: Any) -> str:
     return value
 
 
-def _device(value: Any) -> str:
+def _device(value: Any) -> str | devices.Device:
+    """A device name as spelled in DEVICE_CHOICES, or a Device; either must be usable."""
+    if isinstance(value, devices.Device):
+        return value.require()
     try:
-        device = select.normalize_device(value)
+        name = devices.normalize_choice(value)
     except ValueError as exc:
         raise InvalidOptionError(str(exc)) from exc
-    if device == "GPU" and not select.gpu_report().usable:
-        raise DeviceUnavailableError(
-            f"device='GPU' was requested but no GPU is usable: {select.gpu_report().reason}; "
-            "use device='CPU' or device='auto'"
-        )
-    return device
+    if name != "auto":
+        devices.by_name(name).require()
+    return name
 
 
 _VALIDATORS = {
@@ -152,14 +152,14 @@ class RunConfig:
     seed: int
     memory: bool
     precision: str
-    device: str
+    device: devices.Device
     fusion_enable: bool
     enable_truncation: bool = True
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> RunConfig:
         seed = options["seed_simulator"]
-        device = select.resolve(options["device"]).device
+        device = devices.resolve(options["device"])
         return cls(
             shots=options["shots"],
             seed=secrets.randbits(64) if seed is None else seed,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import cmath
 from functools import lru_cache
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -28,13 +27,14 @@ from .compile.program import (
     SaveProbabilitiesOp,
     SaveStatevectorOp,
 )
+from .kernels.interface import KernelSet
 from .kernels.layout import group_by_x_mask
 
 
 # --- a save's value on one state ------------------------------------------------------------
 
 
-def _host_state(kernels: ModuleType, state, global_phase: float) -> np.ndarray:
+def _host_state(kernels: KernelSet, state, global_phase: float) -> np.ndarray:
     """The state on the host, in complex128 (as Aer returns it), with the global phase."""
     vector = np.array(kernels.to_host(state), dtype=np.complex128)
     if global_phase:
@@ -52,7 +52,7 @@ def _grouped_terms(terms: PauliTerms) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return groups_x, term_starts, grouped_z, np.asarray(coefficients, np.float64)[order]
 
 
-def _expectation(kernels: ModuleType, state, terms: PauliTerms) -> float:
+def _expectation(kernels: KernelSet, state, terms: PauliTerms) -> float:
     x_masks, term_starts, z_masks, coefficients = _grouped_terms(terms)
     values = kernels.expectation_pauli_groups(state, x_masks, term_starts, z_masks)
     return float(np.dot(values, coefficients))
@@ -68,7 +68,7 @@ def reduced_density_matrix(vector: np.ndarray, qubits: np.ndarray) -> np.ndarray
     return matrix @ matrix.conj().T
 
 
-def save_value(op: SaveOp, kernels: ModuleType, state) -> Any:
+def save_value(op: SaveOp, kernels: KernelSet, state) -> Any:
     """What ``op`` saves of ``state`` (one branch's value, before gathering)."""
     if isinstance(op, SaveStatevectorOp):
         vector = _host_state(kernels, state, op.global_phase)

@@ -26,7 +26,8 @@ from .compile.program import (
     SaveProbabilitiesOp,
     SaveStatevectorOp,
 )
-from .engine import WORD_BITS, Outcome
+from .engine import Outcome
+from .shots import hex_keys
 
 ZERO_THRESHOLD = 1e-10
 """``save_statevector_dict`` and ``save_probabilities_dict`` leave out values at or below this
@@ -58,20 +59,9 @@ def _phase(phase: float | ParameterExpression) -> float | str:
     return float(phase)
 
 
-def _hex_keys(rows: np.ndarray) -> list[str]:
-    """``hex`` of each row of 64-bit words (word 0 least significant)."""
-    keys = []
-    for row in rows:
-        value = 0
-        for word_index, word in enumerate(row):
-            value |= int(word) << (WORD_BITS * word_index)
-        keys.append(hex(value))
-    return keys
-
-
 def counts_dict(outcome: Outcome) -> dict[str, int]:
     """Counts (hex key -> shots) of an outcome."""
-    return {key: int(count) for key, count in zip(_hex_keys(outcome.rows), outcome.counts)}
+    return {key: int(count) for key, count in zip(hex_keys(outcome.rows), outcome.counts)}
 
 
 def _chopped(values: np.ndarray) -> np.ndarray:
@@ -160,7 +150,7 @@ def experiment_result(
     if header["memory_slots"]:
         data["counts"] = counts_dict(outcome)
         if memory:
-            data["memory"] = _hex_keys(outcome.memory)
+            data["memory"] = hex_keys(outcome.memory)
     else:  # BasicSimulator's convention: no clbits, empty counts
         data["counts"] = {}
     saves = {op.label: op for op in outcome.program.ops if isinstance(op, SAVE_OPS)}

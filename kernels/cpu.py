@@ -1,10 +1,15 @@
-"""CPU statevector kernels, compiled by Numba.
+"""CPU statevector kernels, compiled by Numba: the :class:`~gpuprovider.kernels.interface.KernelSet`
+of the CPU, whose limits and planner facts are :data:`POLICY`.
 
-Every kernel releases the GIL (``nogil=True``) and is cached on disk (``cache=True``), so a
-second process starts without JIT. Each operation is written once as a serial loop over a
-range of work items (``_*_range``); large states split that range into chunks run in
-parallel (``_*_chunks``), small ones run it on the calling thread, where a thread-pool launch
-would cost more than the pass itself.
+Each operation's work is a serial loop over a range of work items (``_*_range``), whose
+per-item updates are the shared bodies of :mod:`gpuprovider.kernels.updates`. The drivers that
+run a range, serially on the calling thread for small states (a thread-pool launch would cost
+more than the pass) or split into chunks in parallel for large ones, are generated from one
+table into ``kernels/cpu_parallel.py`` (:mod:`gpuprovider.kernels.drivers`): they release the
+GIL (``nogil=True``) and are cached on disk (``cache=True``), so a second process starts
+without JIT. The range loops themselves are not cached: the drivers compile them in, and the
+generated file's header hashes this file and the bodies, so editing either changes the drivers'
+file and so invalidates their disk cache.
 
 Index convention (Qiskit's little-endian): amplitude ``i`` has qubit ``q`` in bit ``q`` of
 ``i``; for a gate on qubits ``(q_0, ..., q_{k-1})`` in argument order, row/column ``m`` of its
@@ -16,17 +21,23 @@ from __future__ import annotations
 import importlib
 import threading
 from contextlib import nullcontext
+from functools import cache
+from typing import Any
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
+from . import updates
+from .interface import COMPLETE, Marker
 from .layout import (
     basis_offsets,
     controlled_layout,
     pauli_groups_layout,
     permutation_matrix,
 )
+from .policy import CPU_POLICY
+from .tiles import TilePass
 
 
 def _choose_threading_layer() -> threading.Lock | None:
@@ -48,32 +59,14 @@ def _choose_threading_layer() -> threading.Lock | None:
 
 _PARALLEL_LOCK = _choose_threading_layer()
 
-NAME = "CPU"
-MAX_MATRIX_QUBITS: int | None = None
-"""Largest dense, permutation or prepare operation; None: any that fits in memory."""
-PARALLEL_MIN_QUBITS = 14
-"""States below this many qubits are processed on the calling thread."""
+POLICY = CPU_POLICY
+"""This device's limits and planner facts."""
 CHUNKS_PER_THREAD = 4
 SAMPLE_BLOCK_QUBITS = 12
 """Sampling sums probabilities in blocks of 2**SAMPLE_BLOCK_QUBITS amplitudes."""
 MARGINAL_RUN_QUBITS = 10
 """Marginal probabilities work in runs of 2**MARGINAL_RUN_QUBITS amplitudes, whose bins'
 bits from the qubits below that are looked up in a table made once per call."""
-
-PLAN_MIN_QUBITS = 12
-"""Smaller states run op by op: each op is a few microseconds there, less than planning
-costs, and the tile kernels need not be compiled for them."""
-TILE_QUBITS = {16: 15, 8: 16}
-"""Tile qubits of a tile pass by bytes per amplitude: a 512 KiB tile stays in a core's L2."""
-TILE_LOW_QUBITS = 3
-"""Lowest qubits every tile holds, so that a tile is read in runs of whole cache lines."""
-TILE_LANE_QUBITS = {16: 4, 8: 4}
-"""Lowest local positions of a tile kept free of dense targets (by bytes per amplitude), so
-that 1- and 2-qubit matrices run as vectorised loops over at least 2**4 reals."""
-FUSION_MAX_QUBITS = 3
-"""Widest dense block the planner fuses gates into."""
-DIAGONAL_MAX_QUBITS = 12
-"""Widest diagonal the planner folds diagonal gates into (a table of 2**12 phases)."""
 PAULI_CHUNK_QUBITS = 10
 """``expectation_pauli_groups`` reads the state in chunks of 2**10 amplitudes: a chunk's
 2**PAULI_RUN_QUBITS shifted float64 copies (256 KiB) stay in a core's L2 (1 MiB on the
@@ -85,136 +78,86 @@ move whole runs of 16 amplitudes and the pair loops are vectorised runs of 16.""
 PAULI_LANE_QUBITS = 8
 """Each term's signs over the lowest 8 index bits come from a table of 256 +-1.0, so a term
 costs one multiply-add per amplitude pair."""
-GATE_COST = {"dense": (0.0, 0.9, 1.5, 9.0, 30.0, 110.0), "diagonal": 1.0}
-"""Cost per amplitude of a gate inside a tile, by kind and width: nanoseconds on one core of
-the 2-core development machine in double (vectorised 1- and 2-qubit matrices, scalar wider
-ones; ``kernels/cpu_tiles.py``). The planner fuses two gates when the fused one costs no
-more than the pair."""
 
 _SERIAL = {"nogil": True, "cache": True}
-_PARALLEL = {"nogil": True, "cache": True, "parallel": True}
+"""Kernels called directly (they call no body of ``updates``, so this file's cache key covers
+them)."""
 _VECTOR = {**_SERIAL, "fastmath": True}
 """Loops whose float sums may be reordered, so that they vectorise."""
+_LOOP = {"nogil": True}
+"""Range loops, reached only through the generated, cached drivers."""
+_LOOP_VECTOR = {**_LOOP, "fastmath": True}
+
+bodies = updates.compiled(njit(inline="always"))
+"""The shared bodies, inlined into the CPU's loops."""
 
 
-@njit(**_SERIAL)
-def _insert_zero_bits(index, sorted_qubits):
-    """The index whose bits at ``sorted_qubits`` are 0 and whose other bits spell ``index``."""
-    for q in sorted_qubits:
-        low = index & ((1 << q) - 1)
-        index = ((index >> q) << (q + 1)) | low
-    return index
-
-
-@njit(**_SERIAL)
+@njit(**_LOOP)
 def _matrix1_range(state, qubit, m00, m01, m10, m11, start, stop):
     stride = 1 << qubit
-    low_mask = stride - 1
     for g in range(start, stop):
-        i0 = ((g >> qubit) << (qubit + 1)) | (g & low_mask)
-        i1 = i0 | stride
-        a0 = state[i0]
-        a1 = state[i1]
-        state[i0] = m00 * a0 + m01 * a1
-        state[i1] = m10 * a0 + m11 * a1
+        i0 = bodies.insert_zero_bit(g, qubit)
+        bodies.update_pair(state, i0, i0 | stride, m00, m01, m10, m11)
 
 
-@njit(**_SERIAL)
+@njit(**_LOOP)
 def _matrix2_range(state, q_low, q_high, offset1, offset2, matrix, start, stop):
-    """Two-qubit matrix; ``offset1``/``offset2`` are the strides of argument qubits 0 and 1."""
-    m = matrix
-    m00, m01, m02, m03 = m[0, 0], m[0, 1], m[0, 2], m[0, 3]
-    m10, m11, m12, m13 = m[1, 0], m[1, 1], m[1, 2], m[1, 3]
-    m20, m21, m22, m23 = m[2, 0], m[2, 1], m[2, 2], m[2, 3]
-    m30, m31, m32, m33 = m[3, 0], m[3, 1], m[3, 2], m[3, 3]
-    low_mask = (1 << q_low) - 1
-    mid_mask = (1 << (q_high - 1)) - 1
+    """Two-qubit matrix (flat, row-major); ``offset1``/``offset2`` are the strides of argument
+    qubits 0 and 1."""
     for g in range(start, stop):
-        i = ((g >> q_low) << (q_low + 1)) | (g & low_mask)
-        i0 = ((i >> q_high) << (q_high + 1)) | (i & ((mid_mask << 1) | 1))
+        i0 = bodies.insert_zero_bit(bodies.insert_zero_bit(g, q_low), q_high)
         i1 = i0 + offset1
         i2 = i0 + offset2
-        i3 = i1 + offset2
-        a0 = state[i0]
-        a1 = state[i1]
-        a2 = state[i2]
-        a3 = state[i3]
-        state[i0] = m00 * a0 + m01 * a1 + m02 * a2 + m03 * a3
-        state[i1] = m10 * a0 + m11 * a1 + m12 * a2 + m13 * a3
-        state[i2] = m20 * a0 + m21 * a1 + m22 * a2 + m23 * a3
-        state[i3] = m30 * a0 + m31 * a1 + m32 * a2 + m33 * a3
+        bodies.update_quad(state, i0, i1, i2, i1 + offset2, matrix, 0)
 
 
-@njit(**_SERIAL)
+@njit(**_LOOP)
 def _matrix_range(state, sorted_qubits, offsets, matrix, start, stop):
-    dim = offsets.size
-    gathered = np.empty(dim, dtype=state.dtype)
+    """A dense matrix (flat, row-major) on ``offsets.size`` amplitudes per work item."""
+    gathered = np.empty(offsets.size, dtype=state.dtype)
     for g in range(start, stop):
-        base = _insert_zero_bits(g, sorted_qubits)
-        for m in range(dim):
-            gathered[m] = state[base + offsets[m]]
-        for row in range(dim):
-            acc = matrix[row, 0] * gathered[0]
-            for col in range(1, dim):
-                acc += matrix[row, col] * gathered[col]
-            state[base + offsets[row]] = acc
+        base = bodies.insert_zero_bits(g, sorted_qubits)
+        bodies.gather_update(state, base, offsets, matrix, 0, gathered)
 
 
-@njit(**_SERIAL)
+@njit(**_LOOP)
 def _controlled_matrix1_range(state, sorted_qubits, control_bits, stride, m00, m01, m10, m11,
                               start, stop):
     """One-target matrix where the controls read ``control_bits``: ``sorted_qubits`` are the
     controls and the target, ``stride`` is the target's bit."""
     for g in range(start, stop):
-        i0 = _insert_zero_bits(g, sorted_qubits) | control_bits
-        i1 = i0 | stride
-        a0 = state[i0]
-        a1 = state[i1]
-        state[i0] = m00 * a0 + m01 * a1
-        state[i1] = m10 * a0 + m11 * a1
+        i0 = bodies.insert_zero_bits(g, sorted_qubits) | control_bits
+        bodies.update_pair(state, i0, i0 | stride, m00, m01, m10, m11)
 
 
-@njit(**_SERIAL)
+@njit(**_LOOP)
 def _permutation_range(state, sorted_qubits, offsets, permutation, phases, start, stop):
-    dim = offsets.size
-    gathered = np.empty(dim, dtype=state.dtype)
+    gathered = np.empty(offsets.size, dtype=state.dtype)
     for g in range(start, stop):
-        base = _insert_zero_bits(g, sorted_qubits)
-        for m in range(dim):
-            gathered[m] = state[base + offsets[m]]
-        for row in range(dim):
-            state[base + offsets[row]] = phases[row] * gathered[permutation[row]]
+        base = bodies.insert_zero_bits(g, sorted_qubits)
+        bodies.permute_update(state, base, offsets, permutation, phases, gathered)
 
 
-@njit(**_SERIAL)
+@njit(**_LOOP)
 def _prepare_range(state, sorted_qubits, offsets, amplitudes, start, stop):
     """Spread each amplitude with ``qubits`` all 0 over their ``amplitudes`` (offsets[0] is 0)."""
-    dim = offsets.size
     for g in range(start, stop):
-        base = _insert_zero_bits(g, sorted_qubits)
-        a = state[base]
-        for m in range(dim):
-            state[base + offsets[m]] = amplitudes[m] * a
+        bodies.prepare_update(state, bodies.insert_zero_bits(g, sorted_qubits), offsets,
+                              amplitudes)
 
 
-@njit(**_SERIAL)
+@njit(**_LOOP)
 def _diagonal_range(state, qubits, diagonal, start, stop):
-    k = qubits.size
     for i in range(start, stop):
-        m = 0
-        for j in range(k):
-            m |= ((i >> qubits[j]) & 1) << j
-        state[i] *= diagonal[m]
+        state[i] *= diagonal[bodies.spelled_index(i, qubits)]
 
 
-@njit(**_SERIAL)
+@njit(**_LOOP)
 def _probability_one_range(state, qubit, start, stop):
     total = 0.0
     stride = 1 << qubit
-    low_mask = stride - 1
     for g in range(start, stop):
-        a = state[(((g >> qubit) << (qubit + 1)) | (g & low_mask)) | stride]
-        total += a.real * a.real + a.imag * a.imag
+        total += bodies.squared_magnitude(state[bodies.insert_zero_bit(g, qubit) | stride])
     return total
 
 
@@ -229,7 +172,8 @@ def _parity(value):
 @njit(**_SERIAL)
 def _pauli_range(state, pivot, x_mask, z_masks, use_imag, out, start, stop):
     """Add to ``out[t]`` the sum over amplitude pairs that ``layout.pauli_pairing`` defines for
-    the Pauli ``(x_mask, z_masks[t])``, in float64: every term of one X-mask in one pass."""
+    the Pauli ``(x_mask, z_masks[t])``, in float64: every term of one X-mask in one pass.
+    Its twin is ``cuda._pauli_groups`` (which sums a slice of terms per GPU thread)."""
     stride = 1 << pivot
     low_mask = stride - 1
     for g in range(start, stop):
@@ -269,7 +213,8 @@ def _pauli_groups_small(state, x_masks, pivots, term_starts, z_masks, use_imag, 
 
 @njit(**_SERIAL)
 def _pauli_sign_tables(z_masks):
-    """``tables[t, lo] = (-1)**popcount(lo & z_masks[t])`` over the lowest PAULI_LANE_QUBITS bits."""
+    """``tables[t, lo] = (-1)**popcount(lo & z_masks[t])`` over the lowest PAULI_LANE_QUBITS
+    bits."""
     lanes = 1 << PAULI_LANE_QUBITS
     tables = np.empty((z_masks.size, lanes), dtype=np.float64)
     for t in range(z_masks.size):
@@ -278,7 +223,7 @@ def _pauli_sign_tables(z_masks):
     return tables
 
 
-@njit(**_VECTOR)
+@njit(**_LOOP_VECTOR)
 def _pauli_groups_range(state, x_masks, split_bits, term_starts, z_masks, use_imag, tables,
                         copies_used, out, start, stop):
     """Add every term's pair sum (``layout.pauli_pairing``) over the chunks ``start .. stop``
@@ -361,7 +306,7 @@ def _pauli_groups_range(state, x_masks, split_bits, term_starts, z_masks, use_im
                 out[t] += weight * (1.0 - 2.0 * _parity((chunk_base | x_low) & z)) * total
 
 
-@njit(**_SERIAL)
+@njit(**_LOOP)
 def _marginal_range(state, qubits, run_qubits, block_qubits, low_bins, out, start, stop):
     """Add |amplitude|**2 into ``out[m]``, ``m`` spelled by the amplitude's bits at ``qubits``.
 
@@ -372,56 +317,40 @@ def _marginal_range(state, qubits, run_qubits, block_qubits, low_bins, out, star
     block is summed in a local total first: a chain ``out[m] += p`` per amplitude costs
     twice the read.
     """
-    k = qubits.size
     block = 1 << block_qubits
     for r in range(start, stop):
         first = r << run_qubits
-        high = 0
-        for j in range(k):
-            high |= ((first >> qubits[j]) & 1) << j
+        high = bodies.spelled_index(first, qubits)
         for b in range(low_bins.size):
             begin = first + (b << block_qubits)
             total = 0.0
             for i in range(begin, begin + block):
-                a = state[i]
-                re, im = np.float64(a.real), np.float64(a.imag)
-                total += re * re + im * im
+                total += bodies.squared_magnitude64(state[i])
             out[high | low_bins[b]] += total
 
 
-@njit(**_SERIAL)
+@njit(**_LOOP)
 def _project_range(state, qubit, outcome, scale, to_zero, start, stop):
     """Keep the half with ``qubit == outcome`` scaled by ``scale``; zero the other half.
 
     With ``to_zero`` the kept half is moved to ``qubit == 0`` (a reset).
     """
     stride = 1 << qubit
-    low_mask = stride - 1
     for g in range(start, stop):
-        i0 = ((g >> qubit) << (qubit + 1)) | (g & low_mask)
-        i1 = i0 | stride
-        if outcome == 0:
-            state[i0] = state[i0] * scale
-            state[i1] = 0
-        elif to_zero:
-            state[i0] = state[i1] * scale
-            state[i1] = 0
-        else:
-            state[i0] = 0
-            state[i1] = state[i1] * scale
+        i0 = bodies.insert_zero_bit(g, qubit)
+        bodies.project_pair(state, i0, i0 | stride, outcome, scale, to_zero)
 
 
-@njit(**_SERIAL)
+@njit(**_LOOP)
 def _block_probability_range(state, block_size, out, start, stop):
     for b in range(start, stop):
         total = 0.0
         for i in range(b * block_size, (b + 1) * block_size):
-            a = state[i]
-            total += a.real * a.real + a.imag * a.imag
+            total += bodies.squared_magnitude(state[i])
         out[b] = total
 
 
-@njit(**_SERIAL)
+@njit(**_LOOP)
 def _sample_blocks_range(state, block_size, block_starts, targets, first_target, out, start, stop):
     """Find, for each sorted target, the amplitude where the running probability passes it.
 
@@ -436,8 +365,7 @@ def _sample_blocks_range(state, block_size, block_starts, targets, first_target,
         running = block_starts[b]
         i = b * block_size
         last = (b + 1) * block_size - 1
-        a = state[i]
-        p = a.real * a.real + a.imag * a.imag
+        p = bodies.squared_magnitude(state[i])
         last_nonzero = -1
         while t < t_stop:
             while running + p <= targets[t] and i < last:
@@ -445,166 +373,49 @@ def _sample_blocks_range(state, block_size, block_starts, targets, first_target,
                     last_nonzero = i
                 running += p
                 i += 1
-                a = state[i]
-                p = a.real * a.real + a.imag * a.imag
+                p = bodies.squared_magnitude(state[i])
             # Rounding can carry a target just past the block's last non-zero amplitude.
             out[t] = i if p > 0 or last_nonzero < 0 else last_nonzero
             t += 1
 
 
-# Parallel twins of the ``_*_range`` kernels: the range split into ``chunks`` run in prange.
-# Written out one by one because Numba's disk cache keys a function by its name and line: a
-# factory making them as closures would give them one key and they would evict each other.
+@cache
+def _drivers() -> dict[str, tuple[Any, Any]]:
+    """The generated drivers by range name (imported on first use: they import this module's
+    range loops)."""
+    from . import cpu_parallel
+
+    return cpu_parallel.DRIVERS
 
 
-@njit(**_PARALLEL)
-def _matrix1_chunks(items, chunks, state, qubit, m00, m01, m10, m11):
-    per_chunk = (items + chunks - 1) // chunks
-    for c in prange(chunks):
-        start = c * per_chunk
-        _matrix1_range(state, qubit, m00, m01, m10, m11, start, min(items, start + per_chunk))
-
-
-@njit(**_PARALLEL)
-def _matrix2_chunks(items, chunks, state, q_low, q_high, offset1, offset2, matrix):
-    per_chunk = (items + chunks - 1) // chunks
-    for c in prange(chunks):
-        start = c * per_chunk
-        _matrix2_range(state, q_low, q_high, offset1, offset2, matrix, start,
-                       min(items, start + per_chunk))
-
-
-@njit(**_PARALLEL)
-def _matrix_chunks(items, chunks, state, sorted_qubits, offsets, matrix):
-    per_chunk = (items + chunks - 1) // chunks
-    for c in prange(chunks):
-        start = c * per_chunk
-        _matrix_range(state, sorted_qubits, offsets, matrix, start, min(items, start + per_chunk))
-
-
-@njit(**_PARALLEL)
-def _controlled_matrix1_chunks(items, chunks, state, sorted_qubits, control_bits, stride,
-                               m00, m01, m10, m11):
-    per_chunk = (items + chunks - 1) // chunks
-    for c in prange(chunks):
-        start = c * per_chunk
-        _controlled_matrix1_range(state, sorted_qubits, control_bits, stride, m00, m01, m10, m11,
-                                  start, min(items, start + per_chunk))
-
-
-@njit(**_PARALLEL)
-def _permutation_chunks(items, chunks, state, sorted_qubits, offsets, permutation, phases):
-    per_chunk = (items + chunks - 1) // chunks
-    for c in prange(chunks):
-        start = c * per_chunk
-        _permutation_range(state, sorted_qubits, offsets, permutation, phases, start,
-                           min(items, start + per_chunk))
-
-
-@njit(**_PARALLEL)
-def _prepare_chunks(items, chunks, state, sorted_qubits, offsets, amplitudes):
-    per_chunk = (items + chunks - 1) // chunks
-    for c in prange(chunks):
-        start = c * per_chunk
-        _prepare_range(state, sorted_qubits, offsets, amplitudes, start,
-                       min(items, start + per_chunk))
-
-
-@njit(**_PARALLEL)
-def _diagonal_chunks(items, chunks, state, qubits, diagonal):
-    per_chunk = (items + chunks - 1) // chunks
-    for c in prange(chunks):
-        start = c * per_chunk
-        _diagonal_range(state, qubits, diagonal, start, min(items, start + per_chunk))
-
-
-@njit(**_PARALLEL)
-def _project_chunks(items, chunks, state, qubit, outcome, scale, to_zero):
-    per_chunk = (items + chunks - 1) // chunks
-    for c in prange(chunks):
-        start = c * per_chunk
-        _project_range(state, qubit, outcome, scale, to_zero, start, min(items, start + per_chunk))
-
-
-@njit(**_PARALLEL)
-def _block_probability_chunks(items, chunks, state, block_size, out):
-    per_chunk = (items + chunks - 1) // chunks
-    for c in prange(chunks):
-        start = c * per_chunk
-        _block_probability_range(state, block_size, out, start, min(items, start + per_chunk))
-
-
-@njit(**_PARALLEL)
-def _sample_blocks_chunks(items, chunks, state, block_size, block_starts, targets,
-                          first_target, out):
-    per_chunk = (items + chunks - 1) // chunks
-    for c in prange(chunks):
-        start = c * per_chunk
-        _sample_blocks_range(state, block_size, block_starts, targets, first_target, out, start,
-                             min(items, start + per_chunk))
-
-
-@njit(**_PARALLEL)
-def _probability_one_chunks(items, chunks, state, qubit):
-    per_chunk = (items + chunks - 1) // chunks
-    total = 0.0
-    for c in prange(chunks):
-        start = c * per_chunk
-        stop = min(items, start + per_chunk)
-        total += _probability_one_range(state, qubit, start, stop)
-    return total
-
-
-@njit(**_PARALLEL)
-def _pauli_groups_chunks(items, chunks, state, x_masks, split_bits, term_starts, z_masks,
-                         use_imag, tables, copies_used, out):
-    per_chunk = (items + chunks - 1) // chunks
-    partial = np.zeros((chunks, out.size), dtype=np.float64)
-    for c in prange(chunks):
-        start = c * per_chunk
-        _pauli_groups_range(state, x_masks, split_bits, term_starts, z_masks, use_imag, tables,
-                            copies_used, partial[c], start, min(items, start + per_chunk))
-    for t in range(out.size):
-        for c in range(chunks):
-            out[t] += partial[c, t]
-
-
-@njit(**_PARALLEL)
-def _marginal_chunks(items, chunks, state, qubits, run_qubits, block_qubits, low_bins, out):
-    """Each chunk fills its own histogram, then the histograms are summed bin by bin. Fewer
-    chunks when the histograms would hold more values than the state has amplitudes."""
-    chunks = max(1, min(chunks, state.size // out.size))
-    per_chunk = (items + chunks - 1) // chunks
-    partial = np.zeros((chunks, out.size), dtype=np.float64)
-    for c in prange(chunks):
-        start = c * per_chunk
-        _marginal_range(state, qubits, run_qubits, block_qubits, low_bins, partial[c], start,
-                        min(items, start + per_chunk))
-    for m in prange(out.size):
-        total = 0.0
-        for c in range(chunks):
-            total += partial[c, m]
-        out[m] += total
-
-
-def _run(range_kernel, chunk_kernel, items: int, state: np.ndarray, *args):
-    """Run a kernel over ``items`` work items, in parallel when the state is large."""
-    if state.size >= (1 << PARALLEL_MIN_QUBITS):
+def _run(name: str, items: int, state: np.ndarray, *args):
+    """Run range loop ``name`` over ``items`` work items, in parallel when the state is large."""
+    serial, chunked = _drivers()[name]
+    if state.size >= (1 << POLICY.parallel_min_qubits):
         chunks = max(1, min(items, numba.get_num_threads() * CHUNKS_PER_THREAD))
         with _PARALLEL_LOCK or nullcontext():
-            return chunk_kernel(items, chunks, state, *args)
-    return range_kernel(state, *args, 0, items)
+            return chunked(items, chunks, state, *args)
+    return serial(state, *args, 0, items)
 
 
+# --- the operation set (interface.KernelSet) ---------------------------------------------------
 
-# --- the operation set (the same names and signatures on every device) ------------------------
+
+def new_stream() -> None:
+    """None: the CPU runs each operation as it is called, on the calling thread."""
+    return None
 
 
-def allocate(num_qubits: int, dtype: np.dtype) -> np.ndarray:
-    """A new state |0...0> of ``num_qubits`` qubits."""
+def allocate(num_qubits: int, dtype: np.dtype, stream: Any = None) -> np.ndarray:
+    """A new state |0...0> of ``num_qubits`` qubits (``stream`` is ignored)."""
     state = np.zeros(1 << num_qubits, dtype=dtype)
     state[0] = 1
     return state
+
+
+def from_host(amplitudes: np.ndarray, stream: Any = None) -> np.ndarray:
+    """A new state holding a copy of ``amplitudes`` (``stream`` is ignored)."""
+    return np.array(amplitudes, copy=True)
 
 
 def reset_all(state: np.ndarray) -> None:
@@ -628,21 +439,24 @@ def to_host(state: np.ndarray) -> np.ndarray:
     return state.copy()
 
 
+def record_marker(state: np.ndarray) -> Marker:
+    """:data:`~gpuprovider.kernels.interface.COMPLETE`: the CPU's work has run when it returns."""
+    return COMPLETE
+
+
 def apply_matrix(state: np.ndarray, qubits: np.ndarray, matrix: np.ndarray) -> None:
     """Apply a dense ``2**k x 2**k`` matrix to ``qubits`` (int64, argument order)."""
     groups = state.size >> qubits.size
     if qubits.size == 1:
         m = matrix
-        _run(_matrix1_range, _matrix1_chunks, groups, state, int(qubits[0]),
-             m[0, 0], m[0, 1], m[1, 0], m[1, 1])
+        _run("matrix1", groups, state, int(qubits[0]), m[0, 0], m[0, 1], m[1, 0], m[1, 1])
         return
+    flat = np.ascontiguousarray(matrix).ravel()
     if qubits.size == 2:
         q0, q1 = int(qubits[0]), int(qubits[1])
-        _run(_matrix2_range, _matrix2_chunks, groups, state, min(q0, q1), max(q0, q1),
-             1 << q0, 1 << q1, matrix)
+        _run("matrix2", groups, state, min(q0, q1), max(q0, q1), 1 << q0, 1 << q1, flat)
         return
-    sorted_qubits = np.sort(qubits)
-    _run(_matrix_range, _matrix_chunks, groups, state, sorted_qubits, basis_offsets(qubits), matrix)
+    _run("matrix", groups, state, np.sort(qubits), basis_offsets(qubits), flat)
 
 
 def apply_controlled_matrix(
@@ -663,23 +477,20 @@ def apply_controlled_matrix(
     groups = state.size >> sorted_qubits.size
     if targets.size == 1:
         m = matrix
-        _run(_controlled_matrix1_range, _controlled_matrix1_chunks, groups, state, sorted_qubits,
-             np.int64(control_bits), np.int64(1 << int(targets[0])),
-             m[0, 0], m[0, 1], m[1, 0], m[1, 1])
+        _run("controlled_matrix1", groups, state, sorted_qubits, np.int64(control_bits),
+             np.int64(1 << int(targets[0])), m[0, 0], m[0, 1], m[1, 0], m[1, 1])
         return
-    _run(_matrix_range, _matrix_chunks, groups, state, sorted_qubits, offsets, matrix)
+    _run("matrix", groups, state, sorted_qubits, offsets, np.ascontiguousarray(matrix).ravel())
 
 
-def apply_tile_pass(state: np.ndarray, chunk_qubits: np.ndarray, run_length: int,
-                    run_offsets: np.ndarray, run_starts: np.ndarray, run_positions: np.ndarray,
-                    table: np.ndarray, ints: np.ndarray, data: np.ndarray) -> None:
-    """Apply a tile pass (format and arguments: :mod:`gpuprovider.kernels.tiles`) in one read
-    and one write of the state."""
-    from . import cpu_tiles  # it builds on this module's kernels
+def apply_tile_pass(state: np.ndarray, tile_pass: TilePass) -> None:
+    """Apply a tile pass (format: :mod:`gpuprovider.kernels.tiles`; kernels:
+    :mod:`gpuprovider.kernels.cpu_tiles`) in one read and one write of the state."""
+    chunk_qubits = tile_pass.chunk_qubits
+    _run("tile_pass", state.size >> chunk_qubits.size, state, chunk_qubits,
+         tile_pass.run_length, tile_pass.run_offsets, tile_pass.run_starts,
+         tile_pass.run_positions, tile_pass.table, tile_pass.ints, tile_pass.data)
 
-    chunks = state.size >> chunk_qubits.size
-    _run(cpu_tiles._tile_pass_range, cpu_tiles._tile_pass_chunks, chunks, state, chunk_qubits,
-         run_length, run_offsets, run_starts, run_positions, table, ints, data)
 
 def apply_permutation(
     state: np.ndarray, qubits: np.ndarray, permutation: np.ndarray, phases: np.ndarray
@@ -688,28 +499,24 @@ def apply_permutation(
     if qubits.size <= 2:  # the unrolled dense kernels beat the generic gather here
         apply_matrix(state, qubits, permutation_matrix(permutation, phases))
         return
-    groups = state.size >> qubits.size
-    sorted_qubits = np.sort(qubits)
-    _run(_permutation_range, _permutation_chunks, groups, state, sorted_qubits,
+    _run("permutation", state.size >> qubits.size, state, np.sort(qubits),
          basis_offsets(qubits), permutation, phases)
 
 
 def prepare_qubits(state: np.ndarray, qubits: np.ndarray, amplitudes: np.ndarray) -> None:
     """Put ``qubits`` (int64, argument order), which must be |0>, into ``amplitudes``."""
-    groups = state.size >> qubits.size
-    _run(_prepare_range, _prepare_chunks, groups, state, np.sort(qubits), basis_offsets(qubits),
+    _run("prepare", state.size >> qubits.size, state, np.sort(qubits), basis_offsets(qubits),
          amplitudes)
 
 
 def apply_diagonal(state: np.ndarray, qubits: np.ndarray, diagonal: np.ndarray) -> None:
     """Multiply each amplitude by ``diagonal[m]``, ``m`` spelled by its bits at ``qubits``."""
-    _run(_diagonal_range, _diagonal_chunks, state.size, state, qubits, diagonal)
+    _run("diagonal", state.size, state, qubits, diagonal)
 
 
 def probability_of_one(state: np.ndarray, qubit: int) -> float:
     """Probability that measuring ``qubit`` gives 1."""
-    return float(_run(_probability_one_range, _probability_one_chunks, state.size >> 1,
-                      state, qubit))
+    return float(_run("probability_one", state.size >> 1, state, qubit))
 
 
 def expectation_pauli(state: np.ndarray, x_mask: int, z_mask: int) -> complex:
@@ -770,8 +577,8 @@ def expectation_pauli_groups(state: np.ndarray, x_masks: np.ndarray, term_starts
     split_bits = np.where(high != 0, 1 << np.maximum(pivots - PAULI_CHUNK_QUBITS, 0), 0)
     copies_used = np.zeros(1 << PAULI_RUN_QUBITS, dtype=np.bool_)
     copies_used[x_masks[np.diff(term_starts) > 0] & ((1 << PAULI_RUN_QUBITS) - 1)] = True
-    _run(_pauli_groups_range, _pauli_groups_chunks, state.size >> PAULI_CHUNK_QUBITS, state,
-         x_masks, split_bits, term_starts, z_masks, use_imag, _pauli_sign_tables(z_masks),
+    _run("pauli_groups", state.size >> PAULI_CHUNK_QUBITS, state, x_masks, split_bits,
+         term_starts, z_masks, use_imag, _pauli_sign_tables(z_masks),
          copies_used, totals)
     return totals * scales
 
@@ -791,7 +598,7 @@ def marginal_probabilities(state: np.ndarray, qubits: np.ndarray) -> np.ndarray:
         if q < run_qubits:
             low_bins |= ((block_starts >> q) & 1) << j
     out = np.zeros(1 << qubits.size, dtype=np.float64)
-    _run(_marginal_range, _marginal_chunks, state.size >> run_qubits, state, qubits,
+    _run("marginal", state.size >> run_qubits, state, qubits,
          np.int64(run_qubits), np.int64(block_qubits), low_bins, out)
     return out
 
@@ -803,8 +610,7 @@ def project(state: np.ndarray, qubit: int, outcome: int, probability: float,
     With ``to_zero`` the qubit is then flipped to 0, which together is a reset.
     """
     scale = state.dtype.type(1.0 / np.sqrt(probability))
-    _run(_project_range, _project_chunks, state.size >> 1, state, qubit, outcome, scale,
-         to_zero)
+    _run("project", state.size >> 1, state, qubit, outcome, scale, to_zero)
 
 
 def sample(state: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
@@ -816,15 +622,13 @@ def sample(state: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
     block_size = min(state.size, 1 << SAMPLE_BLOCK_QUBITS)
     blocks = state.size // block_size
     block_totals = np.empty(blocks, dtype=np.float64)
-    _run(_block_probability_range, _block_probability_chunks, blocks, state, block_size,
-         block_totals)
+    _run("block_probability", blocks, state, block_size, block_totals)
     block_starts = np.concatenate(([0.0], np.cumsum(block_totals)))
     targets = np.sort(uniforms) * block_starts[-1]
     first_target = np.searchsorted(targets, block_starts, side="left").astype(np.int64)
     first_target[-1] = targets.size
     out = np.empty(targets.size, dtype=np.int64)
-    _run(_sample_blocks_range, _sample_blocks_chunks, blocks, state, block_size,
-         block_starts, targets, first_target, out)
+    _run("sample_blocks", blocks, state, block_size, block_starts, targets, first_target, out)
     return out
 
 

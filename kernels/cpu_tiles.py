@@ -5,64 +5,58 @@ common gates become loops over contiguous reals that the compiler vectorises (AV
 AVX-512):
 
 - a 1- or 2-qubit matrix whose targets lie above the tile's lanes (the planner keeps the
-  lowest ``TILE_LANE_QUBITS`` local positions free of dense targets) copies the amplitudes of
-  ``BLOCK`` work items into scratch rows, computes every output row in one loop, and copies
-  them back: the loops read and write distinct arrays, which they must to vectorise;
+  lowest ``CPU_POLICY.tile_lane_qubits`` local positions free of dense targets) copies the
+  amplitudes of ``BLOCK`` work items into scratch rows, computes every output row in one loop,
+  and copies them back: the loops read and write distinct arrays, which they must to
+  vectorise;
 - a diagonal builds the few distinct rows of phases a chunk needs, then multiplies the tile
   row by row.
 
 Wider matrices, controlled gates and targets on lanes (small states have no lanes) run
-scalar loops on the same arrays.
+scalar loops on the same arrays. The complex arithmetic is the split-layout bodies of
+:mod:`gpuprovider.kernels.updates` (``dot2_split``, ``dot4_split``); ``_gather`` is the one
+split-layout twin of a complex body (``updates.gather_update``).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from .cpu import _PARALLEL, _SERIAL, _insert_zero_bits
-from .tiles import (
-    CONDITION_MASK,
-    CONDITION_VALUE,
-    CONTROLLED1,
-    DATA,
-    DENSE1,
-    DENSE2,
-    GATHER,
-    KIND,
-    A,
-    B,
-    C,
-    D,
-)
+from . import tiles
+from .cpu import _LOOP, bodies
+from .tiles import CONTROLLED1, DATA_START, DENSE1, DENSE1_QUBIT, DENSE2, GATHER, KIND
+from .updates import compiled
 
 BLOCK = 256
 """Work items per vectorised block: the scratch rows (16 of BLOCK reals) stay in L1."""
 VECTOR_MIN_STRIDE = 8
 """Smallest target stride (in amplitudes) that takes the vectorised loops."""
 
-_VECTOR = {**_SERIAL, "fastmath": True}
+_VECTOR = {**_LOOP, "fastmath": True}
+
+decode = compiled(njit(inline="always"), tiles.DECODERS)
+"""The tile format's decoder, inlined."""
 
 
 @njit(**_VECTOR)
 def _dense1_scalar(re, im, qubit, data, d):
+    """A 2x2 matrix on split parts, one pair at a time (the split-layout loop of
+    ``cpu._matrix1_range``; the arithmetic is ``updates.dot2_split``)."""
     ar, ai = data[d].real, data[d].imag
     br, bi = data[d + 1].real, data[d + 1].imag
     cr, ci = data[d + 2].real, data[d + 2].imag
     dr, di = data[d + 3].real, data[d + 3].imag
     stride = 1 << qubit
-    low_mask = stride - 1
     for g in range(re.size >> 1):
-        p = ((g >> qubit) << (qubit + 1)) | (g & low_mask)
+        p = bodies.insert_zero_bit(g, qubit)
         q = p | stride
         r0, i0, r1, i1 = re[p], im[p], re[q], im[q]
-        re[p] = ar * r0 - ai * i0 + br * r1 - bi * i1
-        im[p] = ar * i0 + ai * r0 + br * i1 + bi * r1
-        re[q] = cr * r0 - ci * i0 + dr * r1 - di * i1
-        im[q] = cr * i0 + ci * r0 + dr * i1 + di * r1
+        re[p], im[p] = bodies.dot2_split(ar, ai, br, bi, r0, i0, r1, i1)
+        re[q], im[q] = bodies.dot2_split(cr, ci, dr, di, r0, i0, r1, i1)
 
 
-@njit(**_SERIAL)
+@njit(**_LOOP)
 def _runs(q_low, q_high, first, count, bases, lengths):
     """Split work items ``first .. first+count`` into runs of contiguous amplitudes (items
     within one run of ``2**q_low`` are): fill ``bases``/``lengths``, return how many runs.
@@ -127,20 +121,18 @@ def _dense1(re, im, qubit, data, d, scratch):
             r1 = source_re[BLOCK + t]
             i0 = source_im[t]
             i1 = source_im[BLOCK + t]
-            target_re[t] = ar * r0 - ai * i0 + br * r1 - bi * i1
-            target_im[t] = ar * i0 + ai * r0 + br * i1 + bi * r1
-            target_re[BLOCK + t] = cr * r0 - ci * i0 + dr * r1 - di * i1
-            target_im[BLOCK + t] = cr * i0 + ci * r0 + dr * i1 + di * r1
+            target_re[t], target_im[t] = bodies.dot2_split(ar, ai, br, bi, r0, i0, r1, i1)
+            target_re[BLOCK + t], target_im[BLOCK + t] = bodies.dot2_split(
+                cr, ci, dr, di, r0, i0, r1, i1)
         _move(re, im, offsets, runs, bases, lengths, target_re, target_im, False)
 
 
 @njit(**_VECTOR)
 def _dense2_scalar(re, im, q_low, q_high, offset1, offset2, data, d):
-    low_mask = (1 << q_low) - 1
-    mid_mask = (1 << q_high) - 1
+    """A 4x4 matrix on split parts, one group at a time (the split-layout loop of
+    ``cpu._matrix2_range``; the arithmetic is ``updates.dot4_split``)."""
     for g in range(re.size >> 2):
-        i = ((g >> q_low) << (q_low + 1)) | (g & low_mask)
-        p0 = ((i >> q_high) << (q_high + 1)) | (i & mid_mask)
+        p0 = bodies.insert_zero_bit(bodies.insert_zero_bit(g, q_low), q_high)
         p1 = p0 + offset1
         p2 = p0 + offset2
         p3 = p1 + offset2
@@ -150,10 +142,9 @@ def _dense2_scalar(re, im, q_low, q_high, offset1, offset2, data, d):
             p = p0 + (row & 1) * offset1 + (row >> 1) * offset2
             e = d + 4 * row
             m0, m1, m2, m3 = data[e], data[e + 1], data[e + 2], data[e + 3]
-            re[p] = (m0.real * r0 - m0.imag * i0 + m1.real * r1 - m1.imag * i1
-                     + m2.real * r2 - m2.imag * i2 + m3.real * r3 - m3.imag * i3)
-            im[p] = (m0.real * i0 + m0.imag * r0 + m1.real * i1 + m1.imag * r1
-                     + m2.real * i2 + m2.imag * r2 + m3.real * i3 + m3.imag * r3)
+            re[p], im[p] = bodies.dot4_split(m0.real, m0.imag, m1.real, m1.imag, m2.real,
+                                             m2.imag, m3.real, m3.imag, r0, i0, r1, i1, r2,
+                                             i2, r3, i3)
 
 
 @njit(**_VECTOR)
@@ -190,21 +181,21 @@ def _dense2(re, im, q_low, q_high, offset1, offset2, data, d, scratch):
                 i1 = source_im[BLOCK + t]
                 i2 = source_im[2 * BLOCK + t]
                 i3 = source_im[3 * BLOCK + t]
-                target_re[out + t] = (ar * r0 - ai * i0 + br * r1 - bi * i1
-                                      + cr * r2 - ci * i2 + dr * r3 - di * i3)
-                target_im[out + t] = (ar * i0 + ai * r0 + br * i1 + bi * r1
-                                      + cr * i2 + ci * r2 + dr * i3 + di * r3)
+                target_re[out + t], target_im[out + t] = bodies.dot4_split(
+                    ar, ai, br, bi, cr, ci, dr, di, r0, i0, r1, i1, r2, i2, r3, i3)
         _move(re, im, offsets, runs, bases, lengths, target_re, target_im, False)
 
 
-@njit(**_SERIAL)
+@njit(**_LOOP)
 def _gather(re, im, sorted_qubits, offsets, data, d):
-    """A dense matrix on any targets (control bits may be set in ``offsets``)."""
+    """A dense matrix on any targets (control bits may be set in ``offsets``): the
+    split-layout twin of ``updates.gather_update``, whose complex accumulator would need the
+    tile's amplitudes as complex numbers."""
     dim = offsets.size
     gathered_re = np.empty(dim, dtype=re.dtype)
     gathered_im = np.empty(dim, dtype=re.dtype)
     for g in range(re.size >> sorted_qubits.size):
-        base = _insert_zero_bits(g, sorted_qubits)
+        base = bodies.insert_zero_bits(g, sorted_qubits)
         for m in range(dim):
             gathered_re[m] = re[base + offsets[m]]
             gathered_im[m] = im[base + offsets[m]]
@@ -219,36 +210,29 @@ def _gather(re, im, sorted_qubits, offsets, data, d):
             im[base + offsets[row]] = acc_im
 
 
-@njit(**_SERIAL)
+@njit(**_LOOP)
 def _controlled1(re, im, sorted_qubits, control_bits, stride, data, d):
+    """A controlled 2x2 matrix on split parts (the split-layout loop of
+    ``cpu._controlled_matrix1_range``; the arithmetic is ``updates.dot2_split``)."""
     ar, ai = data[d].real, data[d].imag
     br, bi = data[d + 1].real, data[d + 1].imag
     cr, ci = data[d + 2].real, data[d + 2].imag
     dr, di = data[d + 3].real, data[d + 3].imag
     for g in range(re.size >> sorted_qubits.size):
-        p = _insert_zero_bits(g, sorted_qubits) | control_bits
+        p = bodies.insert_zero_bits(g, sorted_qubits) | control_bits
         q = p | stride
         r0, i0, r1, i1 = re[p], im[p], re[q], im[q]
-        re[p] = ar * r0 - ai * i0 + br * r1 - bi * i1
-        im[p] = ar * i0 + ai * r0 + br * i1 + bi * r1
-        re[q] = cr * r0 - ci * i0 + dr * r1 - di * i1
-        im[q] = cr * i0 + ci * r0 + dr * i1 + di * r1
+        re[p], im[p] = bodies.dot2_split(ar, ai, br, bi, r0, i0, r1, i1)
+        re[q], im[q] = bodies.dot2_split(cr, ci, dr, di, r0, i0, r1, i1)
 
 
 @njit(**_VECTOR)
-def _diagonal(re, im, base, tile_bits, row, ints, data, cache_re, cache_im):
+def _diagonal(re, im, base, tile_bits, table, g, ints, data, cache_re, cache_im):
     """Build the chunk's distinct rows of phases once, then multiply the tile row by row."""
-    h = row[A]
+    h, a_start, row_of, row_bits, high, d = decode.diagonal_fields(table, g, ints, base,
+                                                                   tile_bits)
     width = 1 << h
-    a_start = row[B]
-    row_of = a_start + width
-    row_bits = row_of + (1 << (tile_bits - h))
-    pairs = row_bits + (1 << row[D])
-    outside = 0
-    for j in range(row[C]):
-        outside |= ((base >> ints[pairs + 2 * j]) & 1) << ints[pairs + 2 * j + 1]
-    d = row[DATA] + outside
-    for r in range(1 << row[D]):
+    for r in range(1 << high):
         bits = d + ints[row_bits + r]
         phases_re = cache_re[r * width:(r + 1) * width]
         phases_im = cache_im[r * width:(r + 1) * width]
@@ -269,31 +253,30 @@ def _diagonal(re, im, base, tile_bits, row, ints, data, cache_re, cache_im):
             part_im[x] = phases_re[x] * b + phases_im[x] * a
 
 
-@njit(**_SERIAL)
+@njit(**_LOOP)
 def _tile_gates(re, im, base, tile_bits, table, ints, data, scratch, cache_re, cache_im):
     """Apply a tile pass's gates to one loaded tile whose chunk starts at ``base``."""
     for g in range(table.shape[0]):
-        row = table[g]
-        if (base & row[CONDITION_MASK]) != row[CONDITION_VALUE]:
+        if not decode.row_applies(table, g, base):
             continue
-        kind = row[KIND]
-        d = row[DATA]
+        kind = table[g, KIND]
+        d = table[g, DATA_START]
         if kind == DENSE1:
-            _dense1(re, im, row[A], data, d, scratch)
+            _dense1(re, im, table[g, DENSE1_QUBIT], data, d, scratch)
         elif kind == DENSE2:
-            _dense2(re, im, row[A], row[B], row[C], row[D], data, d, scratch)
+            q_low, q_high, offset1, offset2 = decode.dense2_fields(table, g)
+            _dense2(re, im, q_low, q_high, offset1, offset2, data, d, scratch)
         elif kind == GATHER:
-            k = row[A]
-            s = row[B]
-            _gather(re, im, ints[s:s + k], ints[s + k:s + k + row[C]], data, d)
+            start, middle, stop = decode.gather_fields(table, g)
+            _gather(re, im, ints[start:middle], ints[middle:stop], data, d)
         elif kind == CONTROLLED1:
-            s = row[B]
-            _controlled1(re, im, ints[s:s + row[A]], row[C], row[D], data, d)
+            start, stop, control_bits, stride = decode.controlled1_fields(table, g)
+            _controlled1(re, im, ints[start:stop], control_bits, stride, data, d)
         else:
-            _diagonal(re, im, base, tile_bits, row, ints, data, cache_re, cache_im)
+            _diagonal(re, im, base, tile_bits, table, g, ints, data, cache_re, cache_im)
 
 
-@njit(**_SERIAL)
+@njit(**_LOOP)
 def _tile_pass_range(state, chunk_qubits, run_length, run_offsets, run_starts, run_positions,
                      table, ints, data, start, stop):
     """Chunks ``start..stop`` of a tile pass: load each tile, apply the gates, store it."""
@@ -308,7 +291,7 @@ def _tile_pass_range(state, chunk_qubits, run_length, run_offsets, run_starts, r
                np.empty(4 * BLOCK, dtype=state.real.dtype),
                np.empty(BLOCK + 4, dtype=np.int64), np.empty(BLOCK, dtype=np.int64))
     for c in range(start, stop):
-        base = _insert_zero_bits(c, chunk_qubits)
+        base = bodies.insert_zero_bits(c, chunk_qubits)
         for r in range(run_offsets.size):
             source = base + run_offsets[r]
             local = run_starts[r]
@@ -322,13 +305,3 @@ def _tile_pass_range(state, chunk_qubits, run_length, run_offsets, run_starts, r
             local = run_starts[r]
             for t in range(run_length):
                 state[source + t] = re[local + run_positions[t]] + 1j * im[local + run_positions[t]]
-
-
-@njit(**_PARALLEL)
-def _tile_pass_chunks(items, chunks, state, chunk_qubits, run_length, run_offsets, run_starts,
-                      run_positions, table, ints, data):
-    per_chunk = (items + chunks - 1) // chunks
-    for c in prange(chunks):
-        start = c * per_chunk
-        _tile_pass_range(state, chunk_qubits, run_length, run_offsets, run_starts, run_positions,
-                         table, ints, data, start, min(items, start + per_chunk))

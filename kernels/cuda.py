@@ -1,4 +1,5 @@
-"""CUDA statevector kernels (numba-cuda): the operation set of ``cpu.py``, on an NVIDIA GPU.
+"""CUDA statevector kernels (numba-cuda): the :class:`~gpuprovider.kernels.interface.KernelSet`
+of an NVIDIA GPU, whose limits and planner facts are :data:`POLICY`.
 
 A state is a :class:`CudaState`: the amplitudes in device memory and the CUDA stream (one
 per job) every operation on them is enqueued on. Launches are asynchronous; only reads that
@@ -8,7 +9,9 @@ Kernels compile on first use (lazily, never at import) for the dtypes actually u
 Index convention as in ``cpu.py``: amplitude ``i`` has qubit ``q`` in bit ``q`` of ``i``; row
 ``m`` of a gate matrix on qubits ``(q_0, ..., q_{k-1})`` sets bit ``q_j`` to bit ``j`` of ``m``.
 Every kernel walks its work items with a grid-stride loop, so any grid size is correct and
-indices are 64-bit (states beyond 2**31 amplitudes).
+indices are 64-bit (states beyond 2**31 amplitudes). The per-item updates are the shared bodies
+of :mod:`gpuprovider.kernels.updates`, compiled here as inlined device functions, and tile
+rows are read through the decoder of :mod:`gpuprovider.kernels.tiles`.
 
 The same code runs under Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``), which is how
 machines without a GPU test it.
@@ -24,30 +27,20 @@ from typing import Any
 import numpy as np
 from numba import complex64, complex128, cuda, float64, int64
 
+from . import tiles
+from .interface import Marker
 from .layout import (
     basis_offsets,
     controlled_layout,
     pauli_groups_layout,
     permutation_matrix,
 )
-from .tiles import (
-    CONDITION_MASK,
-    CONDITION_VALUE,
-    CONTROLLED1,
-    DATA,
-    DENSE1,
-    DENSE2,
-    GATHER,
-    KIND,
-    A,
-    B,
-    C,
-    D,
-)
+from .policy import GPU_POLICY
+from .tiles import CONTROLLED1, DATA_START, DENSE1, DENSE1_QUBIT, DENSE2, GATHER, KIND, TilePass
+from .updates import compiled
 
-NAME = "GPU"
-MAX_MATRIX_QUBITS = 5
-"""Largest dense, permutation or prepare operation (each thread holds 2**k amplitudes)."""
+POLICY = GPU_POLICY
+"""This device's limits and planner facts."""
 THREADS = 256
 """Threads per block of every kernel."""
 MAX_BLOCKS = 32 * 1024
@@ -55,37 +48,11 @@ MAX_BLOCKS = 32 * 1024
 SAMPLE_BLOCK_QUBITS = 12
 """Sampling scans blocks of 2**SAMPLE_BLOCK_QUBITS amplitudes in shared memory."""
 
-PLAN_MIN_QUBITS = 0
-"""Every state is planned: a tile pass is one launch for many gates, and launches are what
-small circuits cost on a GPU."""
-TILE_QUBITS = {16: 11, 8: 12}
-"""Tile qubits of a tile pass by bytes per amplitude: the tile is a 32 KiB shared array, the
-largest power of two within the 48 KiB of static shared memory a block may have. Six such
-blocks fit in the 228 KiB of an H200 multiprocessor; registers allow fewer (ptxas -v for sm_90:
-130 per thread in double, 88 in single, so 1 and 2 blocks of TILE_THREADS)."""
-TILE_LOW_QUBITS = 5
-"""Lowest qubits every tile holds: runs of 32 amplitudes, so a warp loads one whole run
-(256 or 512 contiguous bytes: whole 128-byte lines)."""
-TILE_LANE_QUBITS = {16: 0, 8: 0}
-"""No lanes: threads, not vector registers, share a tile's work, so the tile keeps
-ascending local order."""
-FUSION_MAX_QUBITS = 4
-"""Widest dense block the planner fuses gates into (a 16 x 16 matrix)."""
-DIAGONAL_MAX_QUBITS = 10
-"""Widest diagonal the planner folds diagonal gates into: 2**10 phases (16 KiB in double),
-read from the L1 cache beside the shared-memory tiles."""
-GATE_COST = {"dense": (0.0, 1.0, 1.0, 2.5, 5.0, 10.0), "diagonal": 1.0}
-"""Relative cost per amplitude of a gate inside a tile (only decides fusion): in shared
-memory a one- or two-qubit gate is bound by the shared-memory traffic and the barrier after
-it, not its flops; wider gates gather through local memory and grow with their 2**k
-products per amplitude. Estimates, not yet timed on a GPU."""
 TILE_THREADS = 256
 """Threads per block of a tile pass: each loads 8 (double) or 16 (single) amplitudes of a
 full tile."""
-PARALLEL_MIN_QUBITS = 0
-"""States below this many qubits are one tile. 0: every state is cut into chunks, one thread
-block each (``PlanPolicy.tile_for`` leaves at least 8 and never exceeds TILE_QUBITS)."""
-_MAX_DIM = 1 << MAX_MATRIX_QUBITS
+_MAX_DIM = 1 << POLICY.max_matrix_qubits
+"""Amplitudes a gather holds per thread (local memory), fixed when the kernels compile."""
 _SAMPLE_BLOCK = 1 << SAMPLE_BLOCK_QUBITS
 _PER_THREAD = _SAMPLE_BLOCK // THREADS
 
@@ -128,17 +95,35 @@ def _throttle(state: CudaState) -> None:
         state.events.popleft().synchronize()
 
 
+class CudaMarker:
+    """A CUDA event recorded on a state's stream (the simulator, which runs every launch as
+    it is made, has no ``query``: its markers are always complete)."""
+
+    __slots__ = ("event",)
+
+    def __init__(self, stream: Any) -> None:
+        self.event = cuda.event()
+        self.event.record(stream)
+
+    def query(self) -> bool:
+        """True once everything before the marker has run; never blocks."""
+        query = getattr(self.event, "query", None)
+        return True if query is None else bool(query())
+
+    def wait(self) -> None:
+        """Block until everything before the marker has run."""
+        self.event.synchronize()
+
+
 def _grid(items: int) -> int:
     return max(1, min(MAX_BLOCKS, -(-items // THREADS)))
 
 
-@cuda.jit(device=True, inline=True)
-def _insert_zero_bits(index, sorted_qubits):
-    for j in range(sorted_qubits.size):
-        q = sorted_qubits[j]
-        low = index & ((int64(1) << q) - 1)
-        index = ((index >> q) << (q + 1)) | low
-    return index
+_DEVICE_FUNCTION = cuda.jit(device=True, inline=True)
+bodies = compiled(_DEVICE_FUNCTION)
+"""The shared bodies as inlined device functions (compiled when a kernel calling them is)."""
+decode = compiled(_DEVICE_FUNCTION, tiles.DECODERS)
+"""The tile format's decoder as inlined device functions."""
 
 
 @cuda.jit
@@ -151,30 +136,19 @@ def _fill_basis(state, index):
 def _matrix1(state, qubit, m00, m01, m10, m11):
     stride = int64(1) << qubit
     for g in range(cuda.grid(1), state.size >> 1, cuda.gridsize(1)):
-        i0 = ((g >> qubit) << (qubit + 1)) | (g & (stride - 1))
-        i1 = i0 | stride
-        a0 = state[i0]
-        a1 = state[i1]
-        state[i0] = m00 * a0 + m01 * a1
-        state[i1] = m10 * a0 + m11 * a1
+        i0 = bodies.insert_zero_bit(g, qubit)
+        bodies.update_pair(state, i0, i0 | stride, m00, m01, m10, m11)
 
 
 @cuda.jit
-def _matrix2(state, q_low, q_high, offset1, offset2, m):
+def _matrix2(state, q_low, q_high, offset1, offset2, matrix):
+    """Two-qubit matrix (flat, row-major); ``offset1``/``offset2`` are the strides of argument
+    qubits 0 and 1."""
     for g in range(cuda.grid(1), state.size >> 2, cuda.gridsize(1)):
-        i = ((g >> q_low) << (q_low + 1)) | (g & ((int64(1) << q_low) - 1))
-        i0 = ((i >> q_high) << (q_high + 1)) | (i & ((int64(1) << q_high) - 1))
+        i0 = bodies.insert_zero_bit(bodies.insert_zero_bit(g, q_low), q_high)
         i1 = i0 + offset1
         i2 = i0 + offset2
-        i3 = i1 + offset2
-        a0 = state[i0]
-        a1 = state[i1]
-        a2 = state[i2]
-        a3 = state[i3]
-        state[i0] = m[0, 0] * a0 + m[0, 1] * a1 + m[0, 2] * a2 + m[0, 3] * a3
-        state[i1] = m[1, 0] * a0 + m[1, 1] * a1 + m[1, 2] * a2 + m[1, 3] * a3
-        state[i2] = m[2, 0] * a0 + m[2, 1] * a1 + m[2, 2] * a2 + m[2, 3] * a3
-        state[i3] = m[3, 0] * a0 + m[3, 1] * a1 + m[3, 2] * a2 + m[3, 3] * a3
+        bodies.update_quad(state, i0, i1, i2, i1 + offset2, matrix, 0)
 
 
 @cuda.jit
@@ -183,52 +157,35 @@ def _controlled_matrix1(state, sorted_qubits, control_bits, stride, m00, m01, m1
     index with zeros at ``sorted_qubits`` (controls and target) and the control bits set;
     ``stride`` is the target's bit."""
     for g in range(cuda.grid(1), state.size >> sorted_qubits.size, cuda.gridsize(1)):
-        i0 = _insert_zero_bits(g, sorted_qubits) | control_bits
-        i1 = i0 | stride
-        a0 = state[i0]
-        a1 = state[i1]
-        state[i0] = m00 * a0 + m01 * a1
-        state[i1] = m10 * a0 + m11 * a1
+        i0 = bodies.insert_zero_bits(g, sorted_qubits) | control_bits
+        bodies.update_pair(state, i0, i0 | stride, m00, m01, m10, m11)
 
 
 @cuda.jit
 def _matrix_gather(state, sorted_qubits, offsets, matrix):
     """Dense matrix on up to MAX_MATRIX_QUBITS qubits: one thread per group of 2**k, at the
     index with zeros at ``sorted_qubits``. With controls among ``sorted_qubits`` (and their bits
-    in ``offsets``) it is the controlled matrix, on ``state.size >> sorted_qubits.size`` groups."""
+    in ``offsets``) it is the controlled matrix, on ``state.size >> sorted_qubits.size`` groups.
+    ``matrix`` is flat, row-major."""
     gathered = cuda.local.array(_MAX_DIM, dtype=complex128)
-    dim = offsets.size
     for g in range(cuda.grid(1), state.size >> sorted_qubits.size, cuda.gridsize(1)):
-        base = _insert_zero_bits(g, sorted_qubits)
-        for m in range(dim):
-            gathered[m] = state[base + offsets[m]]
-        for row in range(dim):
-            acc = 0j
-            for col in range(dim):
-                acc += matrix[row, col] * gathered[col]
-            state[base + offsets[row]] = acc
+        base = bodies.insert_zero_bits(g, sorted_qubits)
+        bodies.gather_update(state, base, offsets, matrix, 0, gathered)
 
 
 @cuda.jit
 def _permutation_gather(state, sorted_qubits, offsets, permutation, phases):
     gathered = cuda.local.array(_MAX_DIM, dtype=complex128)
-    dim = offsets.size
-    for g in range(cuda.grid(1), state.size // dim, cuda.gridsize(1)):
-        base = _insert_zero_bits(g, sorted_qubits)
-        for m in range(dim):
-            gathered[m] = state[base + offsets[m]]
-        for row in range(dim):
-            state[base + offsets[row]] = phases[row] * gathered[permutation[row]]
+    for g in range(cuda.grid(1), state.size // offsets.size, cuda.gridsize(1)):
+        base = bodies.insert_zero_bits(g, sorted_qubits)
+        bodies.permute_update(state, base, offsets, permutation, phases, gathered)
 
 
 @cuda.jit
 def _prepare(state, sorted_qubits, offsets, amplitudes):
-    dim = offsets.size
-    for g in range(cuda.grid(1), state.size // dim, cuda.gridsize(1)):
-        base = _insert_zero_bits(g, sorted_qubits)
-        a = state[base]
-        for m in range(dim):
-            state[base + offsets[m]] = amplitudes[m] * a
+    for g in range(cuda.grid(1), state.size // offsets.size, cuda.gridsize(1)):
+        bodies.prepare_update(state, bodies.insert_zero_bits(g, sorted_qubits), offsets,
+                              amplitudes)
 
 
 @cuda.jit
@@ -237,9 +194,7 @@ def _prepare_spread(state, qubits, mask, amplitudes, base_too):
     is ``i`` with those bits 0. Pass 1 (``base_too`` False) writes every ``m != 0``, reading
     the bases that pass 2 (``base_too`` True) then scales by ``amplitudes[0]``."""
     for i in range(cuda.grid(1), state.size, cuda.gridsize(1)):
-        m = 0
-        for j in range(qubits.size):
-            m |= ((i >> qubits[j]) & 1) << j
+        m = bodies.spelled_index(i, qubits)
         if m != 0 and not base_too:
             state[i] = amplitudes[m] * state[i & ~mask]
         elif m == 0 and base_too:
@@ -249,10 +204,7 @@ def _prepare_spread(state, qubits, mask, amplitudes, base_too):
 @cuda.jit
 def _diagonal(state, qubits, diagonal):
     for i in range(cuda.grid(1), state.size, cuda.gridsize(1)):
-        m = 0
-        for j in range(qubits.size):
-            m |= ((i >> qubits[j]) & 1) << j
-        state[i] *= diagonal[m]
+        state[i] *= diagonal[bodies.spelled_index(i, qubits)]
 
 
 @cuda.jit(device=True, inline=True)
@@ -276,8 +228,7 @@ def _probability_one_partials(state, qubit, partials):
     stride = int64(1) << qubit
     total = 0.0
     for g in range(cuda.grid(1), state.size >> 1, cuda.gridsize(1)):
-        a = state[(((g >> qubit) << (qubit + 1)) | (g & (stride - 1))) | stride]
-        total += a.real * a.real + a.imag * a.imag
+        total += bodies.squared_magnitude(state[bodies.insert_zero_bit(g, qubit) | stride])
     block_total = _block_sum(shared, total)
     if cuda.threadIdx.x == 0:
         partials[cuda.blockIdx.x] = block_total
@@ -323,6 +274,9 @@ def _pauli_groups(state, x_masks, pivots, term_starts, z_masks, use_imag, out):
     ``i1 = i0 ^ x`` (``i0 | 1`` when ``x == 0``). A thread sums up to PAULI_SLICE terms of the
     group in registers, the block adds them up in shared memory, and one thread per term adds
     the block's sum into ``out`` atomically.
+
+    The pair sums are those of ``cpu._pauli_range``, its twin (the CPU reads a chunk once for
+    all groups; a GPU thread sums a slice of terms in registers).
     """
     shared = cuda.shared.array((PAULI_SLICE, THREADS), dtype=float64)
     sums = cuda.local.array(PAULI_SLICE, dtype=float64)
@@ -393,9 +347,8 @@ def _marginal(state, sorted_qubits, offsets, out):
     m = first & (bins - 1)
     total = 0.0
     for w in range(first, state.size, cuda.gridsize(1)):
-        a = state[_insert_zero_bits(w >> k, sorted_qubits) + offsets[m]]
-        re, im = float64(a.real), float64(a.imag)
-        total += re * re + im * im
+        total += bodies.squared_magnitude64(
+            state[bodies.insert_zero_bits(w >> k, sorted_qubits) + offsets[m]])
     if bins >= THREADS:
         cuda.atomic.add(out, m, total)
     else:
@@ -408,17 +361,8 @@ def _marginal(state, sorted_qubits, offsets, out):
 def _project(state, qubit, outcome, scale, to_zero):
     stride = int64(1) << qubit
     for g in range(cuda.grid(1), state.size >> 1, cuda.gridsize(1)):
-        i0 = ((g >> qubit) << (qubit + 1)) | (g & (stride - 1))
-        i1 = i0 | stride
-        if outcome == 0:
-            state[i0] = state[i0] * scale
-            state[i1] = 0
-        elif to_zero:
-            state[i0] = state[i1] * scale
-            state[i1] = 0
-        else:
-            state[i0] = 0
-            state[i1] = state[i1] * scale
+        i0 = bodies.insert_zero_bit(g, qubit)
+        bodies.project_pair(state, i0, i0 | stride, outcome, scale, to_zero)
 
 
 @cuda.jit
@@ -428,8 +372,7 @@ def _block_probabilities(state, block_size, out):
     b = cuda.blockIdx.x
     total = 0.0
     for i in range(b * block_size + cuda.threadIdx.x, (b + 1) * block_size, THREADS):
-        a = state[i]
-        total += a.real * a.real + a.imag * a.imag
+        total += bodies.squared_magnitude(state[i])
     block_total = _block_sum(shared, total)
     if cuda.threadIdx.x == 0:
         out[b] = block_total
@@ -459,8 +402,7 @@ def _sample_in_blocks(state, block_size, block_starts, targets, first_target, ou
     for j in range(t * _PER_THREAD, (t + 1) * _PER_THREAD):
         p = 0.0
         if j < block_size:
-            a = state[base + j]
-            p = a.real * a.real + a.imag * a.imag
+            p = bodies.squared_magnitude(state[base + j])
             if p > 0:
                 cuda.atomic.max(last_nonzero, 0, j)
         running += p
@@ -504,12 +446,8 @@ def _tile_dense1(tile, size, qubit, data, d):
     m00, m01, m10, m11 = data[d], data[d + 1], data[d + 2], data[d + 3]
     stride = int64(1) << qubit
     for p in range(cuda.threadIdx.x, size >> 1, cuda.blockDim.x):
-        i0 = ((p >> qubit) << (qubit + 1)) | (p & (stride - 1))
-        i1 = i0 | stride
-        a0 = tile[i0]
-        a1 = tile[i1]
-        tile[i0] = m00 * a0 + m01 * a1
-        tile[i1] = m10 * a0 + m11 * a1
+        i0 = bodies.insert_zero_bit(p, qubit)
+        bodies.update_pair(tile, i0, i0 | stride, m00, m01, m10, m11)
 
 
 @cuda.jit(device=True, inline=True)
@@ -517,19 +455,10 @@ def _tile_dense2(tile, size, q_low, q_high, offset1, offset2, data, d):
     """Two-qubit matrix (row-major at ``data[d]``); ``offset1``/``offset2`` are the local
     strides of argument qubits 0 and 1."""
     for g in range(cuda.threadIdx.x, size >> 2, cuda.blockDim.x):
-        i = ((g >> q_low) << (q_low + 1)) | (g & ((int64(1) << q_low) - 1))
-        i0 = ((i >> q_high) << (q_high + 1)) | (i & ((int64(1) << q_high) - 1))
+        i0 = bodies.insert_zero_bit(bodies.insert_zero_bit(g, q_low), q_high)
         i1 = i0 + offset1
         i2 = i0 + offset2
-        i3 = i1 + offset2
-        a0 = tile[i0]
-        a1 = tile[i1]
-        a2 = tile[i2]
-        a3 = tile[i3]
-        tile[i0] = data[d] * a0 + data[d + 1] * a1 + data[d + 2] * a2 + data[d + 3] * a3
-        tile[i1] = data[d + 4] * a0 + data[d + 5] * a1 + data[d + 6] * a2 + data[d + 7] * a3
-        tile[i2] = data[d + 8] * a0 + data[d + 9] * a1 + data[d + 10] * a2 + data[d + 11] * a3
-        tile[i3] = data[d + 12] * a0 + data[d + 13] * a1 + data[d + 14] * a2 + data[d + 15] * a3
+        bodies.update_quad(tile, i0, i1, i2, i1 + offset2, data, d)
 
 
 @cuda.jit(device=True, inline=True)
@@ -537,44 +466,28 @@ def _tile_gather(tile, size, sorted_qubits, offsets, data, d):
     """``dim x dim`` matrix (row-major at ``data[d]``), one group of ``dim`` amplitudes per
     work item, at the local index with zeros at ``sorted_qubits`` plus ``offsets[m]``."""
     gathered = cuda.local.array(_MAX_DIM, dtype=complex128)
-    dim = offsets.size
     for g in range(cuda.threadIdx.x, size >> sorted_qubits.size, cuda.blockDim.x):
-        base = _insert_zero_bits(g, sorted_qubits)
-        for m in range(dim):
-            gathered[m] = tile[base + offsets[m]]
-        for row in range(dim):
-            acc = 0j
-            for col in range(dim):
-                acc += data[d + row * dim + col] * gathered[col]
-            tile[base + offsets[row]] = acc
+        bodies.gather_update(tile, bodies.insert_zero_bits(g, sorted_qubits), offsets, data, d,
+                             gathered)
 
 
 @cuda.jit(device=True, inline=True)
 def _tile_controlled1(tile, size, sorted_qubits, control_bits, stride, data, d):
     m00, m01, m10, m11 = data[d], data[d + 1], data[d + 2], data[d + 3]
     for g in range(cuda.threadIdx.x, size >> sorted_qubits.size, cuda.blockDim.x):
-        i0 = _insert_zero_bits(g, sorted_qubits) | control_bits
-        i1 = i0 | stride
-        a0 = tile[i0]
-        a1 = tile[i1]
-        tile[i0] = m00 * a0 + m01 * a1
-        tile[i1] = m10 * a0 + m11 * a1
+        i0 = bodies.insert_zero_bits(g, sorted_qubits) | control_bits
+        bodies.update_pair(tile, i0, i0 | stride, m00, m01, m10, m11)
 
 
 @cuda.jit(device=True, inline=True)
-def _tile_diagonal(tile, size, base, tile_bits, h, start, outside, high, ints, data, d):
-    """Amplitude ``l`` times ``data[d + (A[l & (2**h - 1)] | row_bits[row_of[l >> h]] |
-    outside bits)]``: tables A, row_of and row_bits from ``ints[start]`` (``high`` is
-    log2 of row_bits' length), then ``outside`` (global qubit, diagonal bit) pairs read from
-    the chunk's ``base``."""
-    row_of = start + (int64(1) << h)
-    row_bits = row_of + (int64(1) << (tile_bits - h))
-    pairs = row_bits + (int64(1) << high)
-    for j in range(outside):
-        d += ((base >> ints[pairs + 2 * j]) & 1) << ints[pairs + 2 * j + 1]
+def _tile_diagonal(tile, size, base, tile_bits, table, g, ints, data):
+    """Amplitude ``l`` times ``data[d + (A[l & (2**h - 1)] | row_bits[row_of[l >> h]])]``,
+    the tables and ``d`` (the outside qubits' bits included) from the row's fields."""
+    h, a_start, row_of, row_bits, high, d = decode.diagonal_fields(table, g, ints, base,
+                                                                   tile_bits)
     low_mask = (int64(1) << h) - 1
     for l in range(cuda.threadIdx.x, size, cuda.blockDim.x):
-        tile[l] *= data[d + (ints[start + (l & low_mask)]
+        tile[l] *= data[d + (ints[a_start + (l & low_mask)]
                              | ints[row_bits + ints[row_of + (l >> h)]])]
 
 
@@ -598,26 +511,29 @@ def _tile_pass_kernel(tile_type, tile_qubits_max: int):
         tile_bits = chunk_qubits.size
         size = int64(1) << tile_bits
         run_mask = (int64(1) << run_bits) - 1
-        base = _insert_zero_bits(int64(cuda.blockIdx.x), chunk_qubits)
+        base = bodies.insert_zero_bits(int64(cuda.blockIdx.x), chunk_qubits)
         for l in range(cuda.threadIdx.x, size, cuda.blockDim.x):
             local = run_starts[l >> run_bits] + run_positions[l & run_mask]
             tile[local] = state[base + run_offsets[l >> run_bits] + (l & run_mask)]
         cuda.syncthreads()
         for g in range(table.shape[0]):
-            if (base & table[g, CONDITION_MASK]) == table[g, CONDITION_VALUE]:
+            if decode.row_applies(table, g, base):
                 kind = table[g, KIND]
-                a, b, c, d = table[g, A], table[g, B], table[g, C], table[g, D]
-                start = table[g, DATA]
+                start = table[g, DATA_START]
                 if kind == DENSE1:
-                    _tile_dense1(tile, size, a, data, start)
+                    _tile_dense1(tile, size, table[g, DENSE1_QUBIT], data, start)
                 elif kind == DENSE2:
-                    _tile_dense2(tile, size, a, b, c, d, data, start)
+                    q_low, q_high, offset1, offset2 = decode.dense2_fields(table, g)
+                    _tile_dense2(tile, size, q_low, q_high, offset1, offset2, data, start)
                 elif kind == GATHER:
-                    _tile_gather(tile, size, ints[b:b + a], ints[b + a:b + a + c], data, start)
+                    first, middle, stop = decode.gather_fields(table, g)
+                    _tile_gather(tile, size, ints[first:middle], ints[middle:stop], data, start)
                 elif kind == CONTROLLED1:
-                    _tile_controlled1(tile, size, ints[b:b + a], c, d, data, start)
+                    first, stop, control_bits, stride = decode.controlled1_fields(table, g)
+                    _tile_controlled1(tile, size, ints[first:stop], control_bits, stride, data,
+                                      start)
                 else:
-                    _tile_diagonal(tile, size, base, tile_bits, a, b, c, d, ints, data, start)
+                    _tile_diagonal(tile, size, base, tile_bits, table, g, ints, data)
             cuda.syncthreads()
         for l in range(cuda.threadIdx.x, size, cuda.blockDim.x):
             local = run_starts[l >> run_bits] + run_positions[l & run_mask]
@@ -626,26 +542,36 @@ def _tile_pass_kernel(tile_type, tile_qubits_max: int):
     return tile_pass
 
 
-_tile_pass_c128 = _tile_pass_kernel(complex128, TILE_QUBITS[16])
-_tile_pass_c64 = _tile_pass_kernel(complex64, TILE_QUBITS[8])
+_tile_pass_c128 = _tile_pass_kernel(complex128, POLICY.tile_qubits[16])
+_tile_pass_c64 = _tile_pass_kernel(complex64, POLICY.tile_qubits[8])
 _TILE_PASS = {16: _tile_pass_c128, 8: _tile_pass_c64}
 """The tile-pass kernel by bytes per amplitude."""
 
 
-# --- the operation set (the same names and signatures as cpu.py) ------------------------------
-
+# --- the operation set (interface.KernelSet) ---------------------------------------------------
 
 
 def _upload(state: CudaState, host: np.ndarray):
     return cuda.to_device(np.ascontiguousarray(host), stream=state.stream)
 
 
-def allocate(num_qubits: int, dtype: np.dtype) -> CudaState:
-    """A new state |0...0> on a new non-blocking stream."""
-    stream = cuda.stream()
+def new_stream() -> Any:
+    """A new CUDA stream for one run's states."""
+    return cuda.stream()
+
+
+def allocate(num_qubits: int, dtype: np.dtype, stream: Any = None) -> CudaState:
+    """A new state |0...0> on ``stream`` (None: a new stream)."""
+    stream = cuda.stream() if stream is None else stream
     state = CudaState(cuda.device_array(1 << num_qubits, dtype=dtype, stream=stream), stream)
     reset_all(state)
     return state
+
+
+def from_host(amplitudes: np.ndarray, stream: Any = None) -> CudaState:
+    """A new state holding a copy of ``amplitudes`` on ``stream`` (None: a new stream)."""
+    stream = cuda.stream() if stream is None else stream
+    return CudaState(cuda.to_device(np.ascontiguousarray(amplitudes), stream=stream), stream)
 
 
 def reset_all(state: CudaState) -> None:
@@ -674,6 +600,15 @@ def to_host(state: CudaState) -> np.ndarray:
     return host
 
 
+def record_marker(state: CudaState) -> Marker:
+    """A marker (a CUDA event) after everything enqueued on the state's stream so far."""
+    return CudaMarker(state.stream)
+
+
+def _upload_flat(state: CudaState, matrix: np.ndarray):
+    return _upload(state, np.ascontiguousarray(matrix).ravel())
+
+
 def apply_matrix(state: CudaState, qubits: np.ndarray, matrix: np.ndarray) -> None:
     """Apply a dense ``2**k x 2**k`` matrix to ``qubits`` (int64, argument order)."""
     launch = (_grid(state.size >> qubits.size), THREADS, state.stream)
@@ -683,10 +618,10 @@ def apply_matrix(state: CudaState, qubits: np.ndarray, matrix: np.ndarray) -> No
     elif qubits.size == 2:
         q0, q1 = int(qubits[0]), int(qubits[1])
         _matrix2[launch](state.array, np.int64(min(q0, q1)), np.int64(max(q0, q1)),
-                         np.int64(1 << q0), np.int64(1 << q1), _upload(state, matrix))
+                         np.int64(1 << q0), np.int64(1 << q1), _upload_flat(state, matrix))
     else:
         _matrix_gather[launch](state.array, _upload(state, np.sort(qubits)),
-                               _upload(state, basis_offsets(qubits)), _upload(state, matrix))
+                               _upload(state, basis_offsets(qubits)), _upload_flat(state, matrix))
     _throttle(state)
 
 
@@ -700,12 +635,12 @@ def apply_controlled_matrix(
 
     Raises:
         ValueError: a qubit is named twice, ``control_state`` does not fit the controls, or
-            there are more than MAX_MATRIX_QUBITS targets.
+            there are more than ``POLICY.max_matrix_qubits`` targets.
     """
-    if targets.size > MAX_MATRIX_QUBITS:
+    limit = POLICY.max_matrix_qubits
+    if targets.size > limit:
         raise ValueError(
-            f"a controlled matrix on {targets.size} targets; the GPU applies at most "
-            f"{MAX_MATRIX_QUBITS}"
+            f"a controlled matrix on {targets.size} targets; the GPU applies at most {limit}"
         )
     sorted_qubits, offsets, control_bits = controlled_layout(controls, control_state, targets)
     if controls.size == 0:
@@ -719,45 +654,48 @@ def apply_controlled_matrix(
                                     m[0, 0], m[0, 1], m[1, 0], m[1, 1])
     else:
         _matrix_gather[launch](state.array, _upload(state, sorted_qubits),
-                               _upload(state, offsets), _upload(state, matrix))
+                               _upload(state, offsets), _upload_flat(state, matrix))
     _throttle(state)
 
 
-def apply_tile_pass(state: CudaState, chunk_qubits: np.ndarray, run_length: int,
-                    run_offsets: np.ndarray, run_starts: np.ndarray, run_positions: np.ndarray,
-                    table: np.ndarray, ints: np.ndarray, data: np.ndarray) -> None:
-    """Apply a tile pass (format and arguments: :mod:`gpuprovider.kernels.tiles`) in one read
-    and one write of the state: one thread block per chunk, the tile in shared memory.
+def apply_tile_pass(state: CudaState, tile_pass: TilePass) -> None:
+    """Apply a tile pass (format: :mod:`gpuprovider.kernels.tiles`) in one read and one
+    write of the state: one thread block per chunk, the tile in shared memory.
 
-    The integer arrays travel to the device in one copy, the matrices in another.
+    The pass's integers travel to the device in one copy (its buffer), its numbers in another.
 
     Raises:
-        ValueError: the tile is wider than TILE_QUBITS allows in the state's precision, or a
-            GATHER row's matrix is wider than MAX_MATRIX_QUBITS.
+        ValueError: the tile is wider than ``POLICY.tile_qubits`` allows in the state's
+            precision, or a GATHER row's matrix is wider than ``POLICY.max_matrix_qubits``.
     """
-    limit = TILE_QUBITS[state.dtype.itemsize]
+    chunk_qubits = tile_pass.chunk_qubits
+    limit = POLICY.tile_qubits[state.dtype.itemsize]
     if chunk_qubits.size > limit:
         raise ValueError(
             f"a tile pass over {chunk_qubits.size} tile qubits; the GPU holds at most {limit} "
             f"in shared memory for {state.dtype} amplitudes"
         )
-    widest = int(table[table[:, KIND] == GATHER, C].max(initial=1))
-    if widest > _MAX_DIM:
+    widest = tile_pass.widest_gather
+    if widest > 1 << POLICY.max_matrix_qubits:
         raise ValueError(
             f"a tile pass with a {widest.bit_length() - 1}-qubit matrix; the GPU applies at "
-            f"most {MAX_MATRIX_QUBITS}"
+            f"most {POLICY.max_matrix_qubits}"
         )
-    if table.shape[0] == 0:
+    rows = tile_pass.table.shape[0]
+    if rows == 0:
         return
-    parts = (chunk_qubits, run_offsets, run_starts, run_positions, table.ravel(), ints)
-    ends = np.cumsum([part.size for part in parts]).tolist()
-    packed = _upload(state, np.concatenate(parts).astype(np.int64, copy=False))
+    bounds = tile_pass.bounds
+    packed = _upload(state, tile_pass.buffer)
+
+    def section(index: int):
+        return packed[bounds[index]:bounds[index + 1]]
+
     kernel = _TILE_PASS[state.dtype.itemsize]
     kernel[state.size >> chunk_qubits.size, TILE_THREADS, state.stream](
-        state.array, packed[:ends[0]], np.int64(int(run_length).bit_length() - 1),
-        packed[ends[0]:ends[1]], packed[ends[1]:ends[2]], packed[ends[2]:ends[3]],
-        packed[ends[3]:ends[4]].reshape(table.shape), packed[ends[4]:ends[5]],
-        _upload(state, data),
+        state.array, section(tiles.CHUNK_QUBITS), np.int64(tile_pass.run_bits),
+        section(tiles.RUN_OFFSETS), section(tiles.RUN_STARTS), section(tiles.RUN_POSITIONS),
+        section(tiles.TABLE).reshape(rows, tiles.TABLE_FIELDS), section(tiles.INTS),
+        _upload(state, tile_pass.data),
     )
     _throttle(state)
 

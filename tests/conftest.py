@@ -4,7 +4,7 @@ with the probe's reason where that device is not usable; ``precision`` runs both
 from __future__ import annotations
 
 import pytest
-from gpuprovider.kernels import select
+from gpuprovider import device as devices
 from gpuprovider.kernels.precision import PRECISIONS
 
 TOLERANCE = {"double": 1e-10, "single": 1e-5}
@@ -14,7 +14,7 @@ TOLERANCE = {"double": 1e-10, "single": 1e-5}
 def pytest_report_header(config) -> list[str]:
     lines = []
     for device in ("CPU", "GPU"):
-        report = select.report(device)
+        report = devices.by_name(device).report
         state = "usable" if report.usable else "NOT usable, its tests skip"
         lines.append(f"gpuprovider {device}: {state}: {report.reason}")
     return lines
@@ -28,7 +28,7 @@ def _device_param(device: str):
 @pytest.fixture(params=[_device_param("CPU"), _device_param("GPU")])
 def device(request) -> str:
     """A device kind: "CPU" always, "GPU" where one is usable (skipped with the reason)."""
-    report = select.report(request.param)
+    report = devices.by_name(request.param).report
     if not report.usable:
         pytest.skip(f"{request.param} not usable: {report.reason}")
     return request.param

@@ -7,7 +7,6 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-from gpuprovider.kernels import cpu as cpu_kernels
 from qiskit import QuantumCircuit
 from qiskit.circuit import ParameterVector
 from qiskit.quantum_info import SparsePauliOp
@@ -113,34 +112,6 @@ def wait_until(predicate: Callable[[], bool], timeout: float) -> bool:
             return predicate()
         time.sleep(0.001)
     return True
-
-
-GATE_KERNELS = ("apply_matrix", "apply_tile_pass")
-"""The CPU kernels a circuit's gates reach, planned into tile passes or not: tests that hold
-or break a running job replace both."""
-
-
-class KernelGate:
-    """Holds a job thread at its first CPU gate kernel call (any of ``GATE_KERNELS``) until
-    ``release`` is set. :meth:`install` puts it in place."""
-
-    def __init__(self) -> None:
-        self.entered = threading.Event()
-        self.release = threading.Event()
-
-    def install(self, monkeypatch) -> KernelGate:
-        for name in GATE_KERNELS:
-            monkeypatch.setattr(cpu_kernels, name, self._gated(getattr(cpu_kernels, name)))
-        return self
-
-    def _gated(self, original):
-        def gated(*args, **kwargs):
-            self.entered.set()
-            if not self.release.wait(30):
-                raise RuntimeError("KernelGate was never released")
-            return original(*args, **kwargs)
-
-        return gated
 
 
 class ControlledWork:

@@ -15,11 +15,15 @@ state. The planner runs on the host, once per circuit, for any device:
    :class:`~gpuprovider.compile.program.TileOp`, applied tile by tile (the format:
    :mod:`gpuprovider.kernels.tiles`).
 3. **Fusion inside a pass.** A gate is multiplied into an earlier one of its pass (moving past
-   gates it commutes with) when the product costs no more than the two did: the device's
-   ``GATE_COST`` table prices a dense block by its width, diagonals fold into diagonals up to
-   ``DIAGONAL_MAX_QUBITS``, and dense blocks stay within ``FUSION_MAX_QUBITS``. A diagonal
+   gates it commutes with) when the product costs no more than the two did: the policy's
+   ``dense_cost`` prices a dense block by its width, diagonals fold into diagonals up to
+   ``diagonal_max_qubits``, and dense blocks stay within ``fusion_max_qubits``. A diagonal
    joins a dense block only on the block's own qubits: spread wider, it stays a diagonal,
    which later diagonals fold into (a QFT's phases stay one diagonal per Hadamard).
+
+Each pass's gates are then encoded by :func:`~gpuprovider.kernels.tiles.encode_tile_pass`.
+Every device fact comes from a :class:`~gpuprovider.kernels.policy.PlanPolicy` (pure data):
+the planner imports no kernel module.
 
 Programs with control flow are left as they are (their jump targets are op indices).
 """
@@ -27,28 +31,12 @@ Programs with control flow are left as they are (their jump targets are op indic
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from types import ModuleType
 
 import numpy as np
 
-from ..kernels.layout import basis_offsets, controlled_layout, permutation_matrix
-from ..kernels.tiles import (
-    CONDITION_MASK,
-    CONDITION_VALUE,
-    CONTROLLED1,
-    DATA,
-    DENSE1,
-    DENSE2,
-    DIAGONAL,
-    GATHER,
-    KIND,
-    TABLE_FIELDS,
-    A,
-    B,
-    C,
-    D,
-    run_layout,
-)
+from ..kernels.layout import basis_offsets, permutation_matrix
+from ..kernels.policy import PlanPolicy
+from ..kernels.tiles import encode_tile_pass
 from .merge import merged
 from .program import (
     SWAP_PERMUTATION,
@@ -68,49 +56,8 @@ from .program import (
     is_swap,
 )
 
-DIAGONAL_MIN_ROW_QUBITS = 4
-"""A diagonal's rows of phases span at least 2**4 amplitudes, so that they vectorise."""
 LOOKBACK = 8
 """How many earlier gates of a pass a gate may move past to be fused."""
-
-
-@dataclass(frozen=True)
-class PlanPolicy:
-    """The device facts the planner needs (each kernels module defines them)."""
-
-    tile_qubits: int
-    low_qubits: int
-    lane_qubits: int
-    fusion_max_qubits: int
-    diagonal_max_qubits: int
-    dense_cost: tuple[float, ...]
-    diagonal_cost: float
-    parallel_min_qubits: int
-    min_qubits: int = 0
-
-    @classmethod
-    def of(cls, kernels: ModuleType, dtype: np.dtype) -> PlanPolicy:
-        """The policy of a kernels module for states of ``dtype``."""
-        return cls(
-            tile_qubits=kernels.TILE_QUBITS[np.dtype(dtype).itemsize],
-            low_qubits=kernels.TILE_LOW_QUBITS,
-            lane_qubits=kernels.TILE_LANE_QUBITS[np.dtype(dtype).itemsize],
-            fusion_max_qubits=kernels.FUSION_MAX_QUBITS,
-            diagonal_max_qubits=kernels.DIAGONAL_MAX_QUBITS,
-            dense_cost=tuple(kernels.GATE_COST["dense"]),
-            diagonal_cost=kernels.GATE_COST["diagonal"],
-            parallel_min_qubits=kernels.PARALLEL_MIN_QUBITS,
-            min_qubits=kernels.PLAN_MIN_QUBITS,
-        )
-
-    def tile_for(self, num_qubits: int) -> tuple[int, int]:
-        """``(tile qubits, lane qubits)`` for a state: a small state is one tile without
-        lanes; a large one leaves at least 8 chunks so that every thread has work."""
-        if num_qubits < self.parallel_min_qubits:
-            return num_qubits, 0
-        tile = max(min(self.low_qubits, num_qubits), min(self.tile_qubits, num_qubits - 3))
-        lanes = min(self.lane_qubits, tile - 2)
-        return tile, max(0, lanes)
 
 
 @dataclass(frozen=True)
@@ -370,131 +317,6 @@ def fuse(gates: list[_Gate], policy: PlanPolicy) -> list[_Gate]:
     return fused
 
 
-# --- encoding -------------------------------------------------------------------------------
-
-
-class _Encoder:
-    """Builds the table, ints and data of one tile pass (format: ``kernels.tiles``)."""
-
-    def __init__(self, tile_qubits: list[int], dtype: np.dtype) -> None:
-        self.local = {q: j for j, q in enumerate(tile_qubits)}
-        self.tile_bits = len(tile_qubits)
-        self.dtype = dtype
-        self.rows: list[list[int]] = []
-        self.ints: list[np.ndarray] = []
-        self.ints_size = 0
-        self.data: list[np.ndarray] = []
-        self.data_size = 0
-
-    def _put_ints(self, values) -> int:
-        values = np.asarray(values, dtype=np.int64).ravel()
-        start = self.ints_size
-        self.ints.append(values)
-        self.ints_size += values.size
-        return start
-
-    def _row(self, kind: int, values: np.ndarray, a: int = 0, b: int = 0, c: int = 0,
-             d: int = 0, mask: int = 0, value: int = 0) -> None:
-        row = [0] * TABLE_FIELDS
-        row[KIND], row[A], row[B], row[C], row[D] = kind, a, b, c, d
-        row[DATA], row[CONDITION_MASK], row[CONDITION_VALUE] = self.data_size, mask, value
-        flat = np.asarray(values, dtype=self.dtype).ravel()
-        self.data.append(flat)
-        self.data_size += flat.size
-        self.rows.append(row)
-
-    def dense(self, qubits: list[int], matrix: np.ndarray, mask: int = 0, value: int = 0):
-        if len(qubits) == 1:
-            self._row(DENSE1, matrix, qubits[0], mask=mask, value=value)
-        elif len(qubits) == 2:
-            self._row(DENSE2, matrix, min(qubits), max(qubits), 1 << qubits[0], 1 << qubits[1],
-                      mask=mask, value=value)
-        else:
-            start = self._put_ints(np.concatenate((np.sort(qubits), basis_offsets(qubits))))
-            self._row(GATHER, matrix, len(qubits), start, 1 << len(qubits), mask=mask,
-                      value=value)
-
-    def controlled(self, gate: _Gate) -> None:
-        mask = value = 0
-        local_controls: list[int] = []
-        local_state = 0
-        for j, control in enumerate(gate.controls):
-            bit = (gate.control_state >> j) & 1
-            if control in self.local:
-                local_state |= bit << len(local_controls)
-                local_controls.append(self.local[control])
-            else:
-                mask |= 1 << control
-                value |= bit << control
-        targets = [self.local[q] for q in gate.qubits]
-        if not local_controls:
-            self.dense(targets, gate.values, mask, value)
-            return
-        sorted_qubits, offsets, control_bits = controlled_layout(local_controls, local_state,
-                                                                 targets)
-        if len(targets) == 1:
-            start = self._put_ints(sorted_qubits)
-            self._row(CONTROLLED1, gate.values, sorted_qubits.size, start, control_bits,
-                      1 << targets[0], mask=mask, value=value)
-        else:
-            start = self._put_ints(np.concatenate((sorted_qubits, offsets)))
-            self._row(GATHER, gate.values, sorted_qubits.size, start, offsets.size, mask=mask,
-                      value=value)
-
-    def diagonal(self, gate: _Gate) -> None:
-        """A diagonal's tables (see ``kernels.tiles``), its split ``h`` chosen so that the
-        distinct rows of phases a chunk needs, ``2**(k_high + h)`` in all, are fewest."""
-        positions = {j: self.local[q] for j, q in enumerate(gate.qubits) if q in self.local}
-        outside = [value for j, q in enumerate(gate.qubits) if q not in self.local
-                   for value in (q, j)]
-        shortest = min(DIAGONAL_MIN_ROW_QUBITS, self.tile_bits)
-
-        def high(h: int) -> list[int]:
-            return [j for j, position in positions.items() if position >= h]
-
-        h = min(range(shortest, self.tile_bits + 1), key=lambda h: (len(high(h)) + h, -h))
-        table_a = np.zeros(1 << h, dtype=np.int64)
-        row_of = np.zeros(1 << (self.tile_bits - h), dtype=np.int64)
-        row_bits = np.zeros(1 << len(high(h)), dtype=np.int64)
-        for j, position in positions.items():
-            if position < h:
-                table_a |= ((np.arange(table_a.size) >> position) & 1) << j
-        for t, j in enumerate(high(h)):
-            row_of |= ((np.arange(row_of.size) >> (positions[j] - h)) & 1) << t
-            row_bits |= ((np.arange(row_bits.size) >> t) & 1) << j
-        start = self._put_ints(np.concatenate((table_a, row_of, row_bits, outside)))
-        self._row(DIAGONAL, gate.values, h, start, len(outside) // 2, len(high(h)))
-
-    def add(self, gate: _Gate) -> None:
-        if gate.kind == "diagonal":
-            self.diagonal(gate)
-        elif gate.kind == "controlled":
-            self.controlled(gate)
-        else:
-            self.dense([self.local[q] for q in gate.qubits], gate.values)
-
-
-def encode_tile_pass(tile_qubits: list[int], gates: list[_Gate], dtype: np.dtype) -> TileOp:
-    """The TileOp applying ``gates`` (in order) tile by tile over ``tile_qubits``."""
-    encoder = _Encoder(tile_qubits, dtype)
-    for gate in gates:
-        encoder.add(gate)
-    chunk_qubits, run_length, run_offsets, run_starts, run_positions = run_layout(tile_qubits)
-    ints = np.concatenate(encoder.ints) if encoder.ints else np.zeros(0, dtype=np.int64)
-    return TileOp(
-        tile_qubits=np.array(tile_qubits, dtype=np.int64),
-        chunk_qubits=chunk_qubits,
-        run_length=run_length,
-        run_offsets=run_offsets,
-        run_starts=run_starts,
-        run_positions=run_positions,
-        table=np.array(encoder.rows, dtype=np.int64).reshape(-1, TABLE_FIELDS),
-        ints=ints,
-        data=np.concatenate([np.zeros(0, dtype=dtype), *encoder.data]).astype(dtype),
-        gates=sum(gate.sources for gate in gates),
-    )
-
-
 # --- the whole plan -----------------------------------------------------------------------------
 
 
@@ -507,7 +329,9 @@ def plan_ops(ops: list[Op], num_qubits: int, dtype: np.dtype, policy: PlanPolicy
     def flush() -> None:
         for tile_qubits, gates in group_into_tiles(run, num_qubits, tile, policy.low_qubits,
                                                    lanes):
-            planned.append(encode_tile_pass(tile_qubits, fuse(gates, policy), dtype))
+            fused = fuse(gates, policy)
+            planned.append(TileOp(encode_tile_pass(tile_qubits, fused, dtype),
+                                  gates=sum(gate.sources for gate in fused)))
         run.clear()
 
     for op in relabel_swaps(ops, num_qubits, dtype):
@@ -521,12 +345,19 @@ def plan_ops(ops: list[Op], num_qubits: int, dtype: np.dtype, policy: PlanPolicy
     return planned
 
 
-def planned(program: Program, kernels: ModuleType, dtype: np.dtype) -> Program:
-    """``program`` as ``kernels`` runs it: its one-qubit gates merged
-    (:func:`~gpuprovider.compile.merge.merged`), then planned into tile passes, unless it has
-    control flow or fewer qubits than the device's ``PLAN_MIN_QUBITS`` (then op by op)."""
-    policy = PlanPolicy.of(kernels, dtype)
+def planned(program: Program, policy: PlanPolicy) -> Program:
+    """``program`` as a device with ``policy`` runs it (``DevicePolicy.plan_policy(dtype)``):
+    its one-qubit gates merged (:func:`~gpuprovider.compile.merge.merged`), then planned into
+    tile passes, unless it has control flow or fewer qubits than ``policy.min_qubits`` (then
+    op by op).
+
+    Raises:
+        ValueError: ``policy`` names no dtype.
+    """
+    if policy.dtype is None:
+        raise ValueError("planned() needs a PlanPolicy with a dtype: use "
+                         "DevicePolicy.plan_policy(dtype)")
     program = merged(program)
     if program.has_control_flow or not program.ops or program.num_qubits < policy.min_qubits:
         return program
-    return replace(program, ops=plan_ops(program.ops, program.num_qubits, dtype, policy))
+    return replace(program, ops=plan_ops(program.ops, program.num_qubits, policy.dtype, policy))

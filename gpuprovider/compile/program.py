@@ -3,20 +3,21 @@
 A Program holds no Qiskit objects: qubit and clbit indices, small NumPy matrices already in
 the state's dtype, a few non-unitary operations, and control flow flattened into jumps whose
 conditions are compiled classical expressions. Gate operations know how to apply themselves
-through a kernels module (``gpuprovider.kernels.cpu`` or a twin with the same functions), so
-the engine needs no table of gate kinds.
+through a device's kernel set (:class:`~gpuprovider.kernels.interface.KernelSet`), so the
+engine needs no table of gate kinds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 
+from ..kernels.interface import KernelSet
 from ..kernels.precision import statevector_bytes
+from ..kernels.tiles import TilePass
 from .classical import ClassicalState
 
 
@@ -27,7 +28,7 @@ class MatrixOp:
     qubits: np.ndarray
     matrix: np.ndarray
 
-    def apply(self, kernels: ModuleType, state) -> None:
+    def apply(self, kernels: KernelSet, state) -> None:
         kernels.apply_matrix(state, self.qubits, self.matrix)
 
 
@@ -38,7 +39,7 @@ class DiagonalOp:
     qubits: np.ndarray
     diagonal: np.ndarray
 
-    def apply(self, kernels: ModuleType, state) -> None:
+    def apply(self, kernels: KernelSet, state) -> None:
         kernels.apply_diagonal(state, self.qubits, self.diagonal)
 
 
@@ -50,7 +51,7 @@ class PermutationOp:
     permutation: np.ndarray
     phases: np.ndarray
 
-    def apply(self, kernels: ModuleType, state) -> None:
+    def apply(self, kernels: KernelSet, state) -> None:
         kernels.apply_permutation(state, self.qubits, self.permutation, self.phases)
 
 
@@ -78,7 +79,7 @@ class ControlledOp:
     def qubits(self) -> np.ndarray:
         return np.concatenate((self.controls, self.targets))
 
-    def apply(self, kernels: ModuleType, state) -> None:
+    def apply(self, kernels: KernelSet, state) -> None:
         kernels.apply_controlled_matrix(
             state, self.controls, self.control_state, self.targets, self.matrix
         )
@@ -87,24 +88,25 @@ class ControlledOp:
 @dataclass(frozen=True)
 class TileOp:
     """Gates applied tile by tile in one pass over the state (cache blocking; the planner
-    makes these, the format is :mod:`gpuprovider.kernels.tiles`). ``tile_qubits`` are in
-    local order; ``gates``: how many of the program's gate ops it applies."""
+    makes these): ``tile_pass`` is the encoded pass
+    (:class:`~gpuprovider.kernels.tiles.TilePass`), ``gates`` how many of the program's gate
+    ops it applies."""
 
-    tile_qubits: np.ndarray
-    chunk_qubits: np.ndarray
-    run_length: int
-    run_offsets: np.ndarray
-    run_starts: np.ndarray
-    run_positions: np.ndarray
-    table: np.ndarray
-    ints: np.ndarray
-    data: np.ndarray
+    tile_pass: TilePass
     gates: int
 
-    def apply(self, kernels: ModuleType, state) -> None:
-        kernels.apply_tile_pass(state, self.chunk_qubits, self.run_length, self.run_offsets,
-                                self.run_starts, self.run_positions, self.table, self.ints,
-                                self.data)
+    @property
+    def tile_qubits(self) -> np.ndarray:
+        """The tile qubits in local order."""
+        return self.tile_pass.tile_qubits
+
+    @property
+    def table(self) -> np.ndarray:
+        """The pass's rows (format: :mod:`gpuprovider.kernels.tiles`)."""
+        return self.tile_pass.table
+
+    def apply(self, kernels: KernelSet, state) -> None:
+        kernels.apply_tile_pass(state, self.tile_pass)
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,7 @@ class PrepareOp:
     qubits: np.ndarray
     amplitudes: np.ndarray
 
-    def apply(self, kernels: ModuleType, state) -> None:
+    def apply(self, kernels: KernelSet, state) -> None:
         kernels.prepare_qubits(state, self.qubits, self.amplitudes)
 
 
@@ -125,7 +127,7 @@ class PrepareOp:
 class ZeroStateOp:
     """Set the whole state to |0...0> (a reset of every qubit, which is deterministic)."""
 
-    def apply(self, kernels: ModuleType, state) -> None:
+    def apply(self, kernels: KernelSet, state) -> None:
         kernels.reset_all(state)
 
 
@@ -305,9 +307,9 @@ DEFAULT_BRANCH_STATES = 16
 class Program:
     """One circuit, lowered: what the engine runs for one experiment.
 
-    ``ops`` is flat: control flow is jumps between indices of ``ops``. ``global_phase`` is
-    the parameterised part of the circuit's phase when a sweep binds it later (a callable of
-    the values), else 0 and already folded into the save ops.
+    ``ops`` is flat: control flow is jumps between indices of ``ops``. The circuit's global
+    phase is folded into the save ops that report it; a parameterised phase that a sweep binds
+    later is a zero-qubit parameterised op, bound with the gates.
     """
 
     name: str

@@ -142,6 +142,8 @@ def _pauli_terms(low: _Lowering, operator: SparsePauliOp, qubits: list[int]) -> 
         if abs(coeff.imag) > HERMITIAN_TOLERANCE:
             raise low.error(f"save_expval needs a Hermitian operator; term {pauli} has "
                             f"coefficient {coeff}")
+        if coeff.real == 0:  # e.g. qiskit-aer's variance save lists its square's terms too
+            continue
         terms.append((
             sum(1 << qubits[j] for j in np.flatnonzero(pauli.x)),
             sum(1 << qubits[j] for j in np.flatnonzero(pauli.z)),

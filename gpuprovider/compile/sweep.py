@@ -24,9 +24,13 @@ class Sweep:
     def __len__(self) -> int:
         return len(next(iter(self.columns.values()))) if self.columns else 1
 
+    def __getitem__(self, j: int) -> dict[Parameter, float]:
+        """The binding of experiment ``j``."""
+        return {parameter: values[j] for parameter, values in self.columns.items()}
+
     def __iter__(self) -> Iterator[dict[Parameter, float]]:
         for j in range(len(self)):
-            yield {parameter: values[j] for parameter, values in self.columns.items()}
+            yield self[j]
 
 
 def _values(where: str, parameter: Parameter, values: Any) -> tuple[float, ...]:

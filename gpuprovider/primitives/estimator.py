@@ -13,16 +13,13 @@ from qiskit.primitives.containers.estimator_pub import EstimatorPub, EstimatorPu
 
 from ..backend import GPUSimulator
 from ..compile.program import Program
-from ..engine import run_program
 from ..exceptions import InvalidCircuitError
+from ..execution import Execution
 from ..job import JobControl
-from ..kernels import select
-from ..kernels.precision import dtype_of
-from ..options import RunConfig
 from .job import GPUPrimitiveJob
 from .observables import PauliReadOut, PauliTable, shot_estimate, simulated_positions
 from .options import Seed, rng_for
-from .runner import (
+from .base import (
     BindingControl,
     Bindings,
     SimulatorPrimitive,
@@ -136,11 +133,10 @@ class EstimatorV2(SimulatorPrimitive, BaseEstimatorV2):
                    for pub in pubs]
         for index, pub in enumerate(coerced):
             _checked_precision(pub.precision, f"pub {index}'s precision")
-        config, programs, _ = self._compile_pubs([pub.circuit for pub in coerced])
-        tasks = [_task(index, pub, program)
-                 for index, (pub, program) in enumerate(zip(coerced, programs))]
-        states = [1] * len(programs)  # a unitary circuit: one state per parameter set
-        return self._submit_tasks(config, tasks, _run_task, programs, states)
+        execution, compiled = self._compile_pubs([pub.circuit for pub in coerced])
+        tasks = [_task(index, pub, circuit.program)
+                 for index, (pub, circuit) in enumerate(zip(coerced, compiled))]
+        return self._submit_tasks(execution, tasks, _run_task, compiled)
 
 
 def _checked_precision(value: Any, name: str) -> float:
@@ -168,11 +164,9 @@ def _task(index: int, pub: EstimatorPub, program: Program) -> _EstimatorTask:
     return _EstimatorTask(pub, program, bindings, table, binding_of, observable_of)
 
 
-def _run_task(index: int, task: _EstimatorTask, config: RunConfig, plan,
+def _run_task(index: int, task: _EstimatorTask, execution: Execution,
               control: JobControl) -> PubResult:
     start = time.perf_counter()
-    kernels = select.kernels_for(config.device)
-    dtype = dtype_of(config.precision)
     precision = float(task.pub.precision)
     positions = task.positions()
     read_outs = task.read_outs(positions)
@@ -182,11 +176,11 @@ def _run_task(index: int, task: _EstimatorTask, config: RunConfig, plan,
     values = np.zeros(task.table.x_masks.size, dtype=np.float64)
     is_identity = task.table.identity
     engine_control = BindingControl(control)
-    runs = program_runs(task.bindings, task.program, plan,
+    runs = program_runs(task.bindings, task.program, execution.plan,
                         lambda binding: [read_outs[binding].op])
     for binding, program in runs:
-        rng = rng_for(config.seed, index, binding)
-        outcome = run_program(program, kernels, dtype, 1, rng, engine_control, max_states=1)
+        rng = rng_for(execution.config.seed, index, binding)
+        outcome = execution.run(program, 1, rng, engine_control, max_states=1)
         read_out = read_outs[binding]
         values[read_out.terms] = outcome.saved[READ_OUT_LABEL]
         for position in positions[binding]:
@@ -198,13 +192,13 @@ def _run_task(index: int, task: _EstimatorTask, config: RunConfig, plan,
             else:
                 evs[position], stds[position] = shot_estimate(
                     coefficients, values[columns], is_identity[columns], precision, rng)
-        control.advance()
+        engine_control.binding_done()
     shape = task.shape
     return PubResult(
         DataBin(evs=evs.reshape(shape), stds=stds.reshape(shape), shape=shape),
         metadata={
             "target_precision": precision,
             "circuit_metadata": task.pub.circuit.metadata,
-            "simulator_metadata": simulator_metadata(config, time.perf_counter() - start),
+            "simulator_metadata": simulator_metadata(execution, time.perf_counter() - start),
         },
     )

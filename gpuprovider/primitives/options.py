@@ -12,7 +12,7 @@ import numpy as np
 
 from ..backend import GPUSimulator
 from ..exceptions import InvalidOptionError
-from ..options import RunConfig
+from ..execution import Execution
 
 Seed = int | np.random.Generator | None
 
@@ -116,6 +116,6 @@ def build_options(
     return PrimitiveOptions(check_seed(seed), backend_options), {**defaults, **options}, runner
 
 
-def run_config(backend: GPUSimulator, seed: Seed) -> RunConfig:
-    """The backend's options for one run, with its seed drawn."""
-    return backend._run_config({"seed_simulator": draw_seed(seed)})
+def execution_for(backend: GPUSimulator, seed: Seed) -> Execution:
+    """The backend's run path for one primitive run, with its seed drawn."""
+    return backend.execution(seed_simulator=draw_seed(seed))

@@ -19,17 +19,14 @@ from qiskit.primitives import (
 )
 from qiskit.primitives.containers.sampler_pub import SamplerPub, SamplerPubLike
 
-from ..backend import GPUSimulator, check_shot_memory
-from ..compile.program import Program
-from ..engine import WORD_BITS, memory_bytes, run_program
+from ..backend import GPUSimulator
 from ..exceptions import InvalidOptionError
+from ..execution import CompiledCircuit, Execution
 from ..job import JobControl
-from ..kernels import select
-from ..kernels.precision import dtype_of
-from ..options import RunConfig
+from ..shots import check_shot_memory, memory_bytes, packed_bits
 from .job import GPUPrimitiveJob
 from .options import Seed, rng_for
-from .runner import (
+from .base import (
     BindingControl,
     Bindings,
     SimulatorPrimitive,
@@ -51,12 +48,9 @@ class _Register:
         return -(-self.clbits.size // 8)
 
     def packed(self, memory: np.ndarray) -> np.ndarray:
-        """The register's bits of every shot as BitArray stores them: big-endian bytes,
-        bit 0 the lowest bit of the last byte. ``memory`` is the engine's (shots, words)."""
-        words, offsets = np.divmod(self.clbits, WORD_BITS)
-        bits = ((memory[:, words] >> offsets.astype(np.uint64)) & np.uint64(1)).astype(np.uint8)
-        padding = self.num_bytes * 8 - self.clbits.size
-        return np.packbits(np.pad(bits[:, ::-1], ((0, 0), (padding, 0))), axis=1)
+        """The register's bits of every shot as BitArray stores them (``memory``: the
+        engine's shot rows, :mod:`gpuprovider.shots`)."""
+        return packed_bits(memory, self.clbits)
 
 
 def _registers(circuit: QuantumCircuit) -> list[_Register]:
@@ -68,8 +62,7 @@ def _registers(circuit: QuantumCircuit) -> list[_Register]:
 @dataclass(frozen=True)
 class _SamplerTask:
     pub: SamplerPub
-    program: Program
-    max_states: int
+    compiled: CompiledCircuit
     bindings: Bindings
     registers: list[_Register]
 
@@ -137,40 +130,39 @@ class SamplerV2(SimulatorPrimitive, BaseSamplerV2):
                 "will be empty. Did you mean to add measurement instructions?",
                 UserWarning, stacklevel=2,
             )
-        config, programs, max_states = self._compile_pubs([pub.circuit for pub in coerced])
-        for index, (pub, program) in enumerate(zip(coerced, programs)):
+        execution, compiled = self._compile_pubs([pub.circuit for pub in coerced])
+        for index, (pub, circuit) in enumerate(zip(coerced, compiled)):
             bit_arrays = pub.shots * math.prod(pub.parameter_values.shape) * sum(
                 -(-register.size // 8) for register in pub.circuit.cregs)
-            check_shot_memory(bit_arrays + memory_bytes(program.num_clbits, pub.shots),
+            check_shot_memory(bit_arrays + memory_bytes(circuit.program.num_clbits, pub.shots),
                               f"{pub_name(index, pub.circuit)} samples {pub.shots:,} shots")
         tasks = [
-            _SamplerTask(pub, program, states,
+            _SamplerTask(pub, circuit,
                          Bindings.of(pub.circuit, pub.parameter_values,
                                      pub_name(index, pub.circuit)),
                          _registers(pub.circuit))
-            for index, (pub, program, states) in enumerate(zip(coerced, programs, max_states))
+            for index, (pub, circuit) in enumerate(zip(coerced, compiled))
         ]
-        return self._submit_tasks(config, tasks, _run_task, programs, max_states)
+        return self._submit_tasks(execution, tasks, _run_task, compiled)
 
 
-def _run_task(index: int, task: _SamplerTask, config: RunConfig, plan,
+def _run_task(index: int, task: _SamplerTask, execution: Execution,
               control: JobControl) -> SamplerPubResult:
     start = time.perf_counter()
-    kernels = select.kernels_for(config.device)
-    dtype = dtype_of(config.precision)
+    seed = execution.config.seed
     shots = task.pub.shots
     arrays = {register.name: np.zeros((len(task.bindings), shots, register.num_bytes),
                                       dtype=np.uint8)
               for register in task.registers}
     engine_control = BindingControl(control)
     sampled = True
-    for binding, program in program_runs(task.bindings, task.program, plan):
-        outcome = run_program(program, kernels, dtype, shots, rng_for(config.seed, index, binding),
-                              engine_control, max_states=task.max_states, keep_memory=True)
+    for binding, program in program_runs(task.bindings, task.compiled.program, execution.plan):
+        outcome = execution.run(program, shots, rng_for(seed, index, binding), engine_control,
+                                task.compiled.max_states, keep_memory=True)
         sampled &= outcome.sampled
         for register in task.registers:
             arrays[register.name][binding] = register.packed(outcome.memory)
-        control.advance()
+        engine_control.binding_done()
     shape = task.bindings.shape
     data = {
         register.name: BitArray(arrays[register.name].reshape(*shape, shots, register.num_bytes),
@@ -182,7 +174,7 @@ def _run_task(index: int, task: _SamplerTask, config: RunConfig, plan,
         metadata={
             "shots": shots,
             "circuit_metadata": task.pub.circuit.metadata,
-            "simulator_metadata": {**simulator_metadata(config, time.perf_counter() - start),
+            "simulator_metadata": {**simulator_metadata(execution, time.perf_counter() - start),
                                    "sampled": sampled},
         },
     )

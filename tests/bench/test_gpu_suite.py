@@ -81,7 +81,8 @@ def test_dry_run_builds_every_circuit(suite, capsys):
 
 def test_missing_custatevec_is_explained(suite, monkeypatch):
     monkeypatch.delenv("CUSTATEVEC_LIB", raising=False)
-    without = [entry for entry in suite.sys.path if not (Path(entry or ".") / suite.LIBRARY).exists()]
+    without = [entry for entry in suite.sys.path
+               if not (Path(entry or ".") / suite.LIBRARY).exists()]
     monkeypatch.setattr(suite.sys, "path", without)
     assert suite.find_library() is None
     cusv, why = suite.load_custatevec()

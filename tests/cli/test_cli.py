@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from gpuprovider.kernels import select
+from gpuprovider import device as devices
 from testkit import ALPHA, chi_square_pvalue
 
 from gpuprovider import __version__, cli
@@ -48,7 +48,7 @@ def test_json_has_the_fields(capsys):
     assert set(summary["counts"]) <= {"00000", "11111"}
     assert sum(summary["counts"].values()) == summary["shots"] == 50
     assert (summary["seed"], summary["precision"], summary["num_qubits"]) == (3, "single", 5)
-    assert summary["device"] == select.resolve("auto").device
+    assert summary["device"] == devices.resolve("auto").name
     assert summary["wall_time"] >= summary["simulation_time"] >= 0
 
 
@@ -120,7 +120,7 @@ def test_parse_errors(capsys, tmp_path, text, fragment):
 
 
 def test_too_many_qubits(capsys, tmp_path):
-    qubits = select.max_qubits(select.resolve("auto").device, "double") + 1
+    qubits = devices.resolve("auto").max_qubits("double") + 1
     path = write(tmp_path, f'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[{qubits}];\n'
                            "creg c[1];\nh q;\nmeasure q[0] -> c[0];\n")
     _assert_failed(capsys, ["run", path], 1, f"{qubits} qubits", "bytes")
@@ -152,9 +152,11 @@ def test_usage_errors_exit_2(capsys, argv):
 
 
 def test_gpu_request_without_gpu(capsys):
-    if select.gpu_report().usable:
+    if devices.GPU.report.usable:
         pytest.skip("a GPU is usable here")
-    _assert_failed(capsys, ["run", GHZ, "--device", "GPU"], 1, "no GPU is usable")
+    _assert_failed(capsys, ["run", GHZ, "--device", "GPU"], 1, "device='GPU'", "is not usable")
+    _assert_failed(capsys, ["bench", "--device", "GPU", "--families", "ghz", "--qubits", "4"],
+                   1, "device='GPU'", "is not usable")
 
 
 def test_ctrl_c_cancels_the_job(capsys, tmp_path, monkeypatch):
@@ -183,7 +185,7 @@ def test_info(capsys):
     assert main(["info"]) == 0
     out = capsys.readouterr().out
     assert "CPU: usable" in out
-    assert select.gpu_report().reason in out
+    assert devices.GPU.report.reason in out
     assert f"gpuprovider {__version__}" in out and "numba" in out
 
 

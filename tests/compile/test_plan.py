@@ -7,8 +7,12 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import subprocess
+import sys
+
 from gpuprovider.kernels import cpu
-from gpuprovider.kernels.tiles import DENSE1, DENSE2
+from gpuprovider.kernels.policy import CPU_POLICY
+from gpuprovider.kernels.tiles import DENSE1, DENSE1_QUBIT, DENSE2, DENSE2_LOW, KIND
 from qiskit import QuantumCircuit, transpile
 from qiskit.circuit.library import (
     DiagonalGate,
@@ -47,7 +51,7 @@ TOLERANCE = {np.complex128: 1e-10, np.complex64: 2e-5}
 
 SMALL_TILES = PlanPolicy(
     tile_qubits=4, low_qubits=1, lane_qubits=0, fusion_max_qubits=3, diagonal_max_qubits=4,
-    dense_cost=cpu.GATE_COST["dense"], diagonal_cost=cpu.GATE_COST["diagonal"],
+    dense_cost=CPU_POLICY.dense_cost, diagonal_cost=CPU_POLICY.diagonal_cost,
     parallel_min_qubits=0,
 )
 """Tiles of 4 qubits on 7-qubit states: 8 chunks, most gates with qubits outside the tile."""
@@ -126,7 +130,7 @@ def test_planned_small_tiles_match_statevector(dtype, seed, policy):
 @pytest.mark.parametrize("seed", range(3))
 def test_planned_with_the_cpu_policy_matches_statevector(dtype, seed):
     circuit = mixed_circuit(14, 80, seed)  # large enough for several chunks per pass
-    ops = planned_ops(circuit, dtype, PlanPolicy.of(cpu, np.dtype(dtype)))
+    ops = planned_ops(circuit, dtype, CPU_POLICY.plan_policy(dtype))
     expected = Statevector(circuit).data
     np.testing.assert_allclose(run_ops(ops, 14, dtype), expected, atol=TOLERANCE[dtype])
 
@@ -150,8 +154,9 @@ def test_lanes_hold_no_dense_target_and_come_first():
         lanes = set(tile_pass.tile_qubits[:2].tolist())
         assert lanes.isdisjoint(tile_pass.tile_qubits[2:].tolist())
         assert tile_pass.tile_qubits[2:].tolist() == sorted(tile_pass.tile_qubits[2:].tolist())
-        dense_rows = tile_pass.table[np.isin(tile_pass.table[:, 0], [DENSE1, DENSE2])]
-        assert (dense_rows[:, 1] >= 2).all()  # DENSE1's qubit, DENSE2's lower qubit
+        dense_rows = tile_pass.table[np.isin(tile_pass.table[:, KIND], [DENSE1, DENSE2])]
+        assert DENSE1_QUBIT == DENSE2_LOW
+        assert (dense_rows[:, DENSE1_QUBIT] >= 2).all()  # DENSE1's qubit, DENSE2's lower qubit
 
 
 def test_grouping_defers_gates_that_do_not_commute_past_a_deferred_one():
@@ -188,7 +193,7 @@ def test_swaps_move_no_data_before_measurements():
     circuit.measure_all()
     program = lower_circuit(circuit, np.dtype(np.complex128), where="test")
     ops = plan_ops(program.ops, 5, np.dtype(np.complex128),
-                   PlanPolicy.of(cpu, np.dtype(np.complex128)))
+                   CPU_POLICY.plan_policy(np.complex128))
     assert not any(isinstance(op, PermutationOp) for op in ops)
     # Clbit c measures qubit c, read where the swaps moved it: 0 -> 4, then 1 -> 0, 4 -> 1.
     positions = {op.clbit: op.qubit for op in ops if isinstance(op, MeasureOp)}
@@ -232,7 +237,7 @@ def test_embed_diagonal_matches_the_dense_embedding():
 
 
 def test_fusion_follows_the_cost_table():
-    policy = PlanPolicy.of(cpu, np.dtype(np.complex128))
+    policy = CPU_POLICY.plan_policy(np.complex128)
     one = _Gate("dense", (1,), np.array([[0, 1], [1, 0]], dtype=complex))
     two = _Gate("dense", (0, 1), random_unitary(4, seed=1).data)
     other = _Gate("dense", (1, 2), random_unitary(4, seed=2).data)
@@ -263,7 +268,7 @@ def test_qft_needs_few_passes_and_reports_them():
 
 
 def test_fusion_enable_false_runs_every_gate_as_its_own_pass():
-    circuit = mixed_circuit(cpu.PLAN_MIN_QUBITS, 40, seed=21)
+    circuit = mixed_circuit(CPU_POLICY.plan_min_qubits, 40, seed=21)
     circuit.save_statevector()
     expected = Statevector(_without_save(circuit)).data
     results = {}
@@ -281,15 +286,15 @@ def test_fusion_enable_must_be_a_bool():
 
 
 def test_small_states_run_op_by_op_on_the_cpu():
-    circuit = mixed_circuit(cpu.PLAN_MIN_QUBITS - 1, 20, seed=22)
+    circuit = mixed_circuit(CPU_POLICY.plan_min_qubits - 1, 20, seed=22)
     program = lower_circuit(circuit, np.dtype(np.complex128), where="test")
-    ops = planned(program, cpu, np.dtype(np.complex128)).ops
+    ops = planned(program, CPU_POLICY.plan_policy(np.complex128)).ops
     assert ops and not any(isinstance(op, TileOp) for op in ops)
     assert len(ops) == len(merged(program).ops)  # one-qubit gates merged, not planned
 
 
 def test_planned_sweep_bindings_match_the_bound_circuits():
-    circuit = efficient_su2(cpu.PLAN_MIN_QUBITS + 1, reps=2).decompose()
+    circuit = efficient_su2(CPU_POLICY.plan_min_qubits + 1, reps=2).decompose()
     circuit.swap(0, circuit.num_qubits - 1)
     circuit.save_statevector()
     rng = np.random.default_rng(5)
@@ -308,7 +313,7 @@ def test_planned_sweep_bindings_match_the_bound_circuits():
 def test_planned_mid_circuit_measurement_after_swaps_matches_the_distribution():
     # No control flow, so the program is planned; the measurement and the reset name qubits
     # the swaps moved, and their outcomes decide the branches.
-    num_qubits = cpu.PLAN_MIN_QUBITS + 1
+    num_qubits = CPU_POLICY.plan_min_qubits + 1
     circuit = QuantumCircuit(num_qubits, 3)
     circuit.ry(1.1, 0)
     circuit.swap(0, num_qubits - 1)
@@ -323,3 +328,20 @@ def test_planned_mid_circuit_measurement_after_swaps_matches_the_distribution():
         .get_counts()
     p_one = np.sin(0.55) ** 2
     assert chi_square_pvalue(counts, {"010": 1 - p_one, "001": p_one}) > ALPHA
+
+
+def test_planned_needs_a_policy_with_a_dtype():
+    program = lower_circuit(mixed_circuit(CPU_POLICY.plan_min_qubits, 5, seed=23),
+                            np.dtype(np.complex128), where="test")
+    with pytest.raises(ValueError, match="plan_policy"):
+        planned(program, SMALL_TILES)
+
+
+def test_the_planner_imports_no_kernel_module():
+    """Planning for any device needs only policies (pure data): no Numba, no numba-cuda."""
+    check = ("import sys, gpuprovider.compile.plan; "
+             "loaded = [m for m in ('numba', 'numba.cuda', 'gpuprovider.kernels.cuda', "
+             "'gpuprovider.kernels.cpu') if m in sys.modules]; "
+             "assert not loaded, loaded")
+    completed = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stderr

@@ -1,5 +1,6 @@
-"""Memory admission: reservations against a fake device's memory, on real threads, and the
-CPU backend's jobs waiting in QUEUED for memory that running jobs hold."""
+"""Memory admission: reservations against a fake device's memory, on real threads, and a
+backend's jobs waiting in QUEUED for memory that running jobs hold (on a fake device whose
+kernels the test holds and whose memory it sets)."""
 
 from __future__ import annotations
 
@@ -7,19 +8,18 @@ import random
 import threading
 import time
 import uuid
-import weakref
 from concurrent.futures import ThreadPoolExecutor
 
-import gpuprovider.kernels.cpu as cpu_kernels
 import pytest
 from gpuprovider.kernels.precision import statevector_bytes
 from qiskit import QuantumCircuit
 from qiskit.providers import JobError, JobStatus
-from testkit import GATE_KERNELS, ControlledWork, KernelGate, wait_until
+from support.fake_device import FakeKernels, fake_device
+from testkit import ControlledWork, wait_until
 
-import gpuprovider.admission as admission_module
 from gpuprovider import GPUJob, GPUSimulator
-from gpuprovider.admission import POLL_SECONDS, MemoryAdmission, admission_for
+from gpuprovider import device as devices
+from gpuprovider.admission import POLL_SECONDS, MemoryAdmission
 from gpuprovider.exceptions import CapacityError, JobCancelledError
 
 WAIT_BOUND_SECONDS = 1.0
@@ -244,10 +244,11 @@ def test_many_concurrent_requests_never_exceed_the_capacity(memory, admission):
     assert admission.reserved == 0 and admission.waiting == 0 and memory.used == 0
 
 
-def test_admission_for_gives_one_controller_per_device():
-    cpu = admission_for("CPU")
+def test_each_device_has_one_admission():
+    cpu = devices.CPU.admission
 
-    assert admission_for("CPU") is cpu
+    assert devices.CPU.admission is cpu
+    assert devices.by_name("cpu") is devices.CPU
     assert 0 < cpu.capacity <= cpu.total_memory
 
 
@@ -348,26 +349,24 @@ def basis_circuit(value: int) -> QuantumCircuit:
     return circuit
 
 
-@pytest.fixture
-def cpu_memory_for_one_job(monkeypatch) -> MemoryAdmission:
-    """The CPU's admission, on a device with room for one 16-qubit job at a time."""
+def device_for_one_job(kernels: FakeKernels | None = None) -> devices.Device:
+    """A fake device with room for one 16-qubit job at a time."""
     one_and_a_half_jobs = JOB_BYTES * 3 // 2
-    fake = MemoryAdmission(lambda: one_and_a_half_jobs, one_and_a_half_jobs, headroom=0.0)
-    monkeypatch.setitem(admission_module._ADMISSIONS, "CPU", fake)
-    return fake
+    return fake_device(kernels, total_memory=one_and_a_half_jobs,
+                       free_memory=one_and_a_half_jobs)
 
 
 @pytest.fixture
-def kernel_gate(monkeypatch) -> KernelGate:
-    gate = KernelGate().install(monkeypatch)
-    yield gate
-    gate.release.set()
+def kernel_gate() -> FakeKernels:
+    kernels = FakeKernels(hold=True)
+    yield kernels
+    kernels.resume.set()
 
 
-def test_second_cpu_job_waits_queued_for_the_memory_the_first_holds(
-    cpu_memory_for_one_job, kernel_gate, reaper
-):
-    backend = GPUSimulator(device="CPU")
+def test_second_job_waits_queued_for_the_memory_the_first_holds(kernel_gate, reaper):
+    device = device_for_one_job(kernel_gate)
+    cpu_memory_for_one_job = device.admission
+    backend = GPUSimulator(device=device)
     first = backend.run(basis_circuit(0b101), shots=40)
     reaper.append(first)
     assert kernel_gate.entered.wait(30)
@@ -379,14 +378,16 @@ def test_second_cpu_job_waits_queued_for_the_memory_the_first_holds(
     assert first.status() is JobStatus.RUNNING
     assert second.status() is JobStatus.QUEUED
 
-    kernel_gate.release.set()
+    kernel_gate.resume.set()
     assert first.result(timeout=30).get_counts() == {format(0b101, "016b"): 40}
     assert second.result(timeout=30).get_counts() == {format(0b110, "016b"): 30}
     assert cpu_memory_for_one_job.reserved == 0
 
 
-def test_cpu_job_that_can_never_fit_fails_in_run_with_bytes_and_hint(cpu_memory_for_one_job):
-    backend = GPUSimulator(device="CPU")
+def test_job_that_can_never_fit_fails_in_run_with_bytes_and_hint():
+    device = device_for_one_job()
+    cpu_memory_for_one_job = device.admission
+    backend = GPUSimulator(device=device)
     circuit = basis_circuit(0)
     wide = QuantumCircuit(NUM_QUBITS + 1, name="wide")
     wide.h(range(NUM_QUBITS + 1))
@@ -400,16 +401,11 @@ def test_cpu_job_that_can_never_fit_fails_in_run_with_bytes_and_hint(cpu_memory_
     assert backend.run(circuit, shots=5).result(timeout=30).get_counts() == {"0" * 16: 5}
 
 
-def test_failed_cpu_job_gives_its_statevector_back(monkeypatch):
-    states = []
-
-    def broken_kernel(state, *args, **kwargs):
-        states.append(weakref.ref(state))
-        raise RuntimeError("simulated kernel failure")
-
-    for kernel in GATE_KERNELS:  # planned or not, gates pass here
-        monkeypatch.setattr(cpu_kernels, kernel, broken_kernel)
-    job = GPUSimulator(device="CPU").run(basis_circuit(0), shots=5)
+def test_failed_job_gives_its_statevector_back():
+    failure = RuntimeError("simulated kernel failure")
+    kernels = FakeKernels(fail={"apply_matrix": failure, "apply_tile_pass": failure})
+    states = kernels.failed_states
+    job = GPUSimulator(device=fake_device(kernels)).run(basis_circuit(0), shots=5)
     job.wait_for_final_state(timeout=30, wait=0.05)
 
     assert job.status() is JobStatus.ERROR

@@ -1,8 +1,10 @@
 """GPUJob lifecycle on real threads: submission, status, progress, waiting, failure, cancel.
 
-Tests that need a job to stay RUNNING for a known moment hold the job thread inside its
-first ``apply_matrix`` kernel call (``kernel_gate``), so nothing depends on how fast the
-machine is; the cancel and responsiveness tests use genuinely long 20-22 qubit circuits.
+Tests that need a job to stay RUNNING for a known moment run it on a fake device whose
+kernels hold the job thread inside its first gate operation (``kernel_gate``), so nothing
+depends on how fast the machine is; tests of completion markers complete the fake device's
+markers themselves; the cancel and responsiveness tests use genuinely long 20-22 qubit
+circuits on the CPU.
 """
 
 from __future__ import annotations
@@ -11,11 +13,11 @@ import threading
 import time
 import uuid
 
-import gpuprovider.kernels.cpu as cpu_kernels
 import pytest
 from qiskit import QuantumCircuit
 from qiskit.providers import JobError, JobStatus, JobTimeoutError, JobV1
-from testkit import GATE_KERNELS, ControlledWork, KernelGate, random_circuit, wait_until
+from support.fake_device import FakeKernels, fake_device
+from testkit import ControlledWork, random_circuit, wait_until
 
 from gpuprovider import GPUJob, GPUSimulator
 
@@ -55,10 +57,16 @@ def cpu_backend() -> GPUSimulator:
 
 
 @pytest.fixture
-def kernel_gate(monkeypatch) -> KernelGate:
-    gate = KernelGate().install(monkeypatch)
-    yield gate
-    gate.release.set()
+def kernel_gate() -> FakeKernels:
+    """Kernels that hold the first gate operation until ``resume`` is set."""
+    kernels = FakeKernels(hold=True)
+    yield kernels
+    kernels.resume.set()
+
+
+@pytest.fixture
+def gated_backend(kernel_gate: FakeKernels) -> GPUSimulator:
+    return GPUSimulator(device=fake_device(kernel_gate))
 
 
 def gated_circuit() -> QuantumCircuit:
@@ -134,9 +142,9 @@ def test_submit_twice_raises_job_error(cpu_backend):
 
 
 def test_real_job_goes_running_then_done_and_progress_runs_zero_to_total(
-    cpu_backend, kernel_gate
+    gated_backend, kernel_gate
 ):
-    job = cpu_backend.run(gated_circuit(), shots=20)
+    job = gated_backend.run(gated_circuit(), shots=20)
     assert job.status() in (JobStatus.QUEUED, JobStatus.RUNNING)
 
     assert kernel_gate.entered.wait(10)
@@ -146,7 +154,7 @@ def test_real_job_goes_running_then_done_and_progress_runs_zero_to_total(
     assert done == 0
     assert total > 0
 
-    kernel_gate.release.set()
+    kernel_gate.resume.set()
     counts = job.result(timeout=30).get_counts()
     assert sum(counts.values()) == 20
     assert job.status() is JobStatus.DONE
@@ -183,8 +191,8 @@ def test_status_never_blocks_and_progress_advances_during_a_long_job(cpu_backend
 # --- result() and wait_for_final_state() --------------------------------------------------------
 
 
-def test_result_timeout_raises_and_job_keeps_running(cpu_backend, kernel_gate):
-    job = cpu_backend.run(gated_circuit(), shots=30)
+def test_result_timeout_raises_and_job_keeps_running(gated_backend, kernel_gate):
+    job = gated_backend.run(gated_circuit(), shots=30)
     assert kernel_gate.entered.wait(10)
 
     start = time.perf_counter()
@@ -193,18 +201,18 @@ def test_result_timeout_raises_and_job_keeps_running(cpu_backend, kernel_gate):
     assert time.perf_counter() - start < 1.0
     assert job.status() is JobStatus.RUNNING
 
-    kernel_gate.release.set()
+    kernel_gate.resume.set()
     assert sum(job.result(timeout=30).get_counts().values()) == 30
     assert job.status() is JobStatus.DONE
 
 
 def test_wait_for_final_state_calls_back_and_returns_when_job_finishes(
-    cpu_backend, kernel_gate
+    gated_backend, kernel_gate
 ):
-    job = cpu_backend.run(gated_circuit(), shots=10)
+    job = gated_backend.run(gated_circuit(), shots=10)
     assert kernel_gate.entered.wait(10)
     calls = []
-    releaser = threading.Timer(0.3, kernel_gate.release.set)
+    releaser = threading.Timer(0.3, kernel_gate.resume.set)
     releaser.start()
 
     start = time.perf_counter()
@@ -238,8 +246,8 @@ def test_wait_for_final_state_calls_back_repeatedly_on_a_real_job(cpu_backend):
         assert passed_job is job
 
 
-def test_wait_for_final_state_times_out_on_a_running_job(cpu_backend, kernel_gate):
-    job = cpu_backend.run(gated_circuit(), shots=10)
+def test_wait_for_final_state_times_out_on_a_running_job(gated_backend, kernel_gate):
+    job = gated_backend.run(gated_circuit(), shots=10)
     assert kernel_gate.entered.wait(10)
 
     start = time.perf_counter()
@@ -249,7 +257,7 @@ def test_wait_for_final_state_times_out_on_a_running_job(cpu_backend, kernel_gat
     assert 0.15 <= elapsed < 3, f"timed out after {elapsed:.2f} s instead of about 0.2 s"
     assert job.status() is JobStatus.RUNNING
 
-    kernel_gate.release.set()
+    kernel_gate.resume.set()
     job.wait_for_final_state(timeout=30, wait=0.1)
     assert job.status() is JobStatus.DONE
 
@@ -261,15 +269,10 @@ class KernelFailure(RuntimeError):
     pass
 
 
-def test_error_in_the_job_thread_gives_error_status_and_chained_job_error(
-    cpu_backend, monkeypatch
-):
-    def broken_kernel(*args, **kwargs):
-        raise KernelFailure("simulated kernel failure")
-
-    for kernel in GATE_KERNELS:  # planned or not, gates pass here
-        monkeypatch.setattr(cpu_kernels, kernel, broken_kernel)
-    job = cpu_backend.run(gated_circuit(), shots=10)
+def test_error_in_the_job_thread_gives_error_status_and_chained_job_error():
+    failure = KernelFailure("simulated kernel failure")
+    kernels = FakeKernels(fail={"apply_matrix": failure, "apply_tile_pass": failure})
+    job = GPUSimulator(device=fake_device(kernels)).run(gated_circuit(), shots=10)
 
     with pytest.raises(JobError) as info:
         job.result(timeout=30)
@@ -357,3 +360,102 @@ def test_cancel_unsubmitted_job_cancels_it_without_running(cpu_backend):
     assert work.calls == 0
     assert job_thread_names() <= threads_before
     assert job.progress() == (0, 5)
+
+
+# --- completion markers -------------------------------------------------------------------------
+
+
+def marker_circuit() -> QuantumCircuit:
+    """Six qubits (run op by op, unplanned): a few gates and final measurements."""
+    circuit = QuantumCircuit(6)
+    circuit.h(0)
+    for qubit in range(5):
+        circuit.cx(qubit, qubit + 1)
+    circuit.measure_all()
+    return circuit
+
+
+def test_status_and_progress_come_from_the_devices_completion_markers(reaper):
+    """The host finishes enqueueing long before the fake device "runs" anything: the job stays
+    RUNNING, its progress moves only as markers complete, and DONE comes with the last one."""
+    kernels = FakeKernels(manual_markers=True)
+    job = GPUSimulator(device=fake_device(kernels)).run(marker_circuit(), shots=50,
+                                                        seed_simulator=3)
+    reaper.append(job)
+    total = job.progress()[1]
+    assert total > 1
+    # one marker per operation (the policy's marker_interval is 1) and one when it ends
+    assert wait_until(lambda: len(kernels.markers) == total + 1, 30), len(kernels.markers)
+    time.sleep(0.2)  # the host side has nothing left to do
+
+    assert job.status() is JobStatus.RUNNING and job.running() and not job.done()
+    assert job.progress() == (0, total)
+    with pytest.raises(JobTimeoutError):
+        job.result(timeout=0.1)
+
+    seen = []
+    for _ in range(total):
+        kernels.complete_markers(1)
+        seen.append(job.progress()[0])
+        assert job.status() is JobStatus.RUNNING  # the end-of-circuit marker is still open
+    assert seen == list(range(1, total + 1))
+    kernels.complete_markers()
+    assert job.status() is JobStatus.DONE and job.done()
+    counts = job.result(timeout=10).get_counts()
+    assert set(counts) == {"000000", "111111"} and sum(counts.values()) == 50
+
+
+def test_a_primitive_jobs_progress_counts_parameter_sets_the_device_completed(reaper):
+    from gpuprovider.primitives import SamplerV2
+    from testkit import parameterized_circuit, random_values
+
+    kernels = FakeKernels(manual_markers=True)
+    circuit = parameterized_circuit(4, layers=1, seed=1)
+    circuit.measure_all()
+    sampler = SamplerV2(backend=GPUSimulator(device=fake_device(kernels)), seed=1)
+    job = sampler.run([(circuit, random_values(circuit, (3,), seed=2))], shots=10)
+    assert wait_until(lambda: len(kernels.markers) > 0, 30)
+    assert job.progress() == (0, 3) and job.status() is JobStatus.RUNNING
+    assert wait_until(lambda: kernels.complete_markers() == 0 and job.done(), 30)
+    assert job.progress() == (3, 3)
+    assert len(job.result(timeout=10)) == 1
+
+
+@pytest.mark.gpu
+def test_a_gpu_job_is_running_while_the_device_works_after_the_host_enqueued_it(reaper):
+    """On a real GPU: a job whose host side enqueued a long stream of kernels and returned
+    is RUNNING until the CUDA event after them completes, then DONE."""
+    import numpy as np
+    from gpuprovider import device as devices
+
+    gpu = devices.GPU
+    if not gpu.usable:
+        pytest.skip(f"GPU not usable: {gpu.report.reason}")
+    kernels = gpu.kernels
+    held, markers, returned = [], [], threading.Event()
+
+    def work(control):
+        state = kernels.allocate(29, np.complex128)
+        held.append(state)  # released after the test, so no free synchronises the stream
+        hadamard = np.array([[1, 1], [1, -1]], dtype=np.complex128) / np.sqrt(2)
+        for repeat in range(400):
+            kernels.apply_matrix(state, np.array([repeat % 29], dtype=np.int64), hadamard)
+            control.advance()
+        markers.append(kernels.record_marker(state))
+        control.mark(markers[0])
+        returned.set()
+        return "enqueued"
+
+    # cuda.py's launch throttle lets the host run about 32 passes over the 8 GiB state
+    # (about 0.1 s on an H200) ahead of the device
+    job = GPUJob(GPUSimulator(device="GPU"), str(uuid.uuid4()), work, total_steps=400)
+    job.submit()
+    reaper.append(job)
+    assert returned.wait(60)
+    time.sleep(0.02)  # the work has returned and the job has closed its markers
+    status = job.status()
+    assert not markers[0].query(), "the device finished before the test looked"
+    assert status is JobStatus.RUNNING  # the marker was still open when status() answered
+    assert job.result(timeout=60) == "enqueued"
+    assert job.status() is JobStatus.DONE and job.progress() == (400, 400)
+    kernels.release(held.pop())

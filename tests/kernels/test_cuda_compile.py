@@ -24,7 +24,7 @@ def _kernel_arguments(dtype) -> dict[str, tuple]:
     scalar = dtype(1)
     qubits = np.zeros(3, dtype=np.int64)
     small = np.zeros(8, dtype=dtype)
-    matrix = np.zeros((8, 8), dtype=dtype)
+    matrix = np.zeros(64, dtype=dtype)  # flat, row-major
     floats = np.zeros(4, dtype=np.float64)
     indices = np.zeros(4, dtype=np.int64)
     one = np.int64(1)
@@ -34,7 +34,7 @@ def _kernel_arguments(dtype) -> dict[str, tuple]:
         tile_pass: (state, qubits, one, indices, indices, indices, table, indices, small),
         "_fill_basis": (state, 0),
         "_matrix1": (state, one, scalar, scalar, scalar, scalar),
-        "_matrix2": (state, one, one, one, one, np.zeros((4, 4), dtype=dtype)),
+        "_matrix2": (state, one, one, one, one, np.zeros(16, dtype=dtype)),
         "_controlled_matrix1": (state, qubits, one, one, scalar, scalar, scalar, scalar),
         "_matrix_gather": (state, qubits, indices, matrix),
         "_permutation_gather": (state, qubits, indices, indices, small),

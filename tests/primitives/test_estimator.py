@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gpuprovider.kernels import cpu as cpu_kernels
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from qiskit import QuantumCircuit
 from qiskit.primitives import BaseEstimatorV2, StatevectorEstimator
 from qiskit.quantum_info import Pauli, SparseObservable, SparsePauliOp, Statevector
 from scipy import stats
+from support.fake_device import FakeKernels, fake_device
 from testkit import ALPHA, parameterized_circuit, random_observable, random_values
 
 from gpuprovider import GPUSimulator
@@ -173,28 +173,48 @@ def test_planned_circuit_with_swaps_and_shared_x_masks(device, precision):
                 abs=EV_TOLERANCE[precision] * 10)
 
 
-def test_a_sweep_is_lowered_once_and_read_in_one_call_per_set(monkeypatch):
-    import gpuprovider.backend as backend_module
+@pytest.fixture
+def lowerings(monkeypatch) -> list:
+    """Every call of the run path's lowering, counted."""
+    import gpuprovider.execution as execution_module
 
     lowered = []
-    original_lower = backend_module.lower_circuit
-    monkeypatch.setattr(backend_module, "lower_circuit",
+    original_lower = execution_module.lower_circuit
+    monkeypatch.setattr(execution_module, "lower_circuit",
                         lambda *a, **k: lowered.append(1) or original_lower(*a, **k))
-    calls = []
-    original_read = cpu_kernels.expectation_pauli_groups
+    return lowered
 
-    def spy(state, x_masks, term_starts, z_masks):
-        calls.append((np.array(x_masks), np.array(term_starts), np.array(z_masks)))
-        return original_read(state, x_masks, term_starts, z_masks)
 
-    monkeypatch.setattr(cpu_kernels, "expectation_pauli_groups", spy)
+def test_a_pub_list_of_one_circuit_is_lowered_once(lowerings):
+    """Many single-set pubs of one circuit (a VQE's evaluations in one call) lower it once;
+    each pub still gets its own values."""
+    from gpuprovider.primitives import SamplerV2
+
+    circuit = parameterized_circuit(3, layers=1, seed=4)
+    values = random_values(circuit, (40,), seed=5)
+    observable = SparsePauliOp(["ZZI", "XIX"])
+    ours = EstimatorV2(options={"backend_options": {"device": "CPU"}}).run(
+        [(circuit, observable, row) for row in values]).result()
+    assert len(lowerings) == 1
+    for pub, row in zip(ours, values):
+        assert pub.data.evs == pytest.approx(exact_value(circuit, row, observable), abs=1e-9)
+    measured = circuit.measure_all(inplace=False)
+    lowerings.clear()
+    SamplerV2(options={"backend_options": {"device": "CPU"}}).run(
+        [(measured, row) for row in values[:5]], shots=10).result()
+    assert len(lowerings) == 1
+
+
+def test_a_sweep_is_lowered_once_and_read_in_one_call_per_set(lowerings):
+    kernels = FakeKernels(watch=("expectation_pauli_groups",))
+    calls = kernels.arguments["expectation_pauli_groups"]
     circuit = parameterized_circuit(4, layers=1, seed=1)
     observables = [SparsePauliOp(["ZZII", "IZZI", "XXII", "YYII", "IIIZ"]),
                    SparsePauliOp(["XXII", "ZIZI", "IXIX"])]
     values = random_values(circuit, (30, 1), seed=3)
-    EstimatorV2(options={"backend_options": {"device": "CPU"}}).run(
+    EstimatorV2(backend=GPUSimulator(device=fake_device(kernels))).run(
         [(circuit, observables, values)]).result()
-    assert len(lowered) == 1
+    assert len(lowerings) == 1
     assert len(calls) == 30
     x_masks, term_starts, z_masks = calls[0]
     # 7 distinct terms (XXII is shared) in 3 X-masks: 0 (Z strings), XX on qubits 2-3

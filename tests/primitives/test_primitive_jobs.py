@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gpuprovider.kernels import cpu as cpu_kernels
 from qiskit.providers import JobError, JobStatus
-from testkit import KernelGate, parameterized_circuit, random_values, wait_until
+from support.fake_device import FakeKernels, fake_device
+from testkit import parameterized_circuit, random_values, wait_until
 
+from gpuprovider import GPUSimulator
 from gpuprovider.primitives import EstimatorV2, SamplerV2
 
 CPU = {"backend_options": {"device": "CPU"}}
 
 
 @pytest.fixture
-def kernel_gate(monkeypatch) -> KernelGate:
-    gate = KernelGate().install(monkeypatch)
-    yield gate
-    gate.release.set()
+def kernel_gate() -> FakeKernels:
+    """Kernels that hold the job's first gate until ``resume`` is set."""
+    kernels = FakeKernels(hold=True)
+    yield kernels
+    kernels.resume.set()
 
 
 def estimator_pub(sets: int = 20):
@@ -32,15 +34,15 @@ def sampler_pub(sets: int = 20):
 
 
 @pytest.mark.parametrize("make", [
-    lambda: EstimatorV2(options=CPU).run([estimator_pub()]),
-    lambda: SamplerV2(options=CPU).run([sampler_pub()]),
+    lambda backend: EstimatorV2(backend=backend).run([estimator_pub()]),
+    lambda backend: SamplerV2(backend=backend).run([sampler_pub()]),
 ], ids=["estimator", "sampler"])
 def test_run_returns_at_once_and_cancel_stops_a_running_job(kernel_gate, make):
-    job = make()
+    job = make(GPUSimulator(device=fake_device(kernel_gate)))
     assert kernel_gate.entered.wait(10)  # the job's thread is inside a kernel; we are not
     assert job.status() is JobStatus.RUNNING and job.running() and not job.done()
     assert job.progress() == (0, 20)
-    kernel_gate.release.set()
+    kernel_gate.resume.set()
     assert job.cancel()
     assert wait_until(job.cancelled, 5)
     assert job.status() is JobStatus.CANCELLED and job.in_final_state()
@@ -48,12 +50,9 @@ def test_run_returns_at_once_and_cancel_stops_a_running_job(kernel_gate, make):
         job.result()
 
 
-def test_a_failure_in_the_job_is_error_with_its_cause(monkeypatch):
-    def broken(*args, **kwargs):
-        raise RuntimeError("read-out kernel failed")
-
-    monkeypatch.setattr(cpu_kernels, "expectation_pauli_groups", broken)
-    job = EstimatorV2(options=CPU).run([estimator_pub(3)])
+def test_a_failure_in_the_job_is_error_with_its_cause():
+    kernels = FakeKernels(fail={"expectation_pauli_groups": RuntimeError("read-out kernel failed")})
+    job = EstimatorV2(backend=GPUSimulator(device=fake_device(kernels))).run([estimator_pub(3)])
     with pytest.raises(JobError, match="read-out kernel failed") as raised:
         job.result(timeout=30)
     assert isinstance(raised.value.__cause__, RuntimeError)
@@ -73,11 +72,12 @@ def test_progress_counts_parameter_sets_and_wait_for_final_state_returns():
 def test_result_timeout_leaves_the_job_running(kernel_gate):
     from qiskit.providers import JobTimeoutError
 
-    job = EstimatorV2(options=CPU).run([estimator_pub(2)])
+    backend = GPUSimulator(device=fake_device(kernel_gate))
+    job = EstimatorV2(backend=backend).run([estimator_pub(2)])
     assert kernel_gate.entered.wait(10)
     with pytest.raises(JobTimeoutError):
         job.result(timeout=0.05)
-    kernel_gate.release.set()
+    kernel_gate.resume.set()
     assert np.shape(job.result(timeout=30)[0].data.evs) == (2, 2)
 
 

@@ -447,13 +447,13 @@ def kind_prepare(draw, builder: Builder, allow_initialize: bool = True) -> bool:
         qubits = draw(st.permutations(fresh))[:k]
         params, code, kwargs = _preparation_params(draw, k)
         gate = Initialize(params, **kwargs)
-        extra = ", num_qubits=%d" % k if kwargs else ""
+        extra = f", num_qubits={k}" if kwargs else ""
         builder.append(gate, f"Initialize({code}{extra})", qubits)
         return True
     k = draw(st.integers(1, min(3, n)))
     params, code, kwargs = _preparation_params(draw, k)
     gate = StatePreparation(params, **kwargs)
-    extra = ", num_qubits=%d" % k if kwargs else ""
+    extra = f", num_qubits={k}" if kwargs else ""
     builder.append(gate, f"StatePreparation({code}{extra})", _qubits(draw, builder, k))
     return True
 
@@ -607,9 +607,9 @@ def large_circuits(draw, kinds: Sequence[str] = ("standard", "standard", "contro
                                                  "matrix", "definition", "prepare"),
                    max_gates: int = 12) -> Case:
     """12-13 qubits (at or past ``PLAN_MIN_QUBITS``), few gates, SWAPs drawn often."""
-    from gpuprovider.kernels.cpu import PLAN_MIN_QUBITS
+    from gpuprovider.kernels.policy import CPU_POLICY
 
-    n = draw(st.integers(PLAN_MIN_QUBITS, PLAN_MIN_QUBITS + 1))
+    n = draw(st.integers(CPU_POLICY.plan_min_qubits, CPU_POLICY.plan_min_qubits + 1))
     builder = Builder.new(n, _global_phase_code(draw))
     for _ in range(draw(st.integers(2, max_gates))):
         if draw(st.integers(0, 3)) == 0:

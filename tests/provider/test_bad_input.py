@@ -8,13 +8,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from gpuprovider.kernels import select
+from gpuprovider import device as devices
 from qiskit import QuantumCircuit, transpile
 from qiskit.circuit import Gate, Parameter
 from qiskit.circuit.library import QFTGate, UnitaryGate
 from qiskit.quantum_info import Statevector
 
-import gpuprovider.backend as backend_module
+import gpuprovider.execution as execution_module
 from gpuprovider import GPUSimulator
 from gpuprovider.exceptions import (
     CapacityError,
@@ -41,16 +41,16 @@ def job_threads() -> set[threading.Thread]:
 
 @pytest.fixture
 def created_jobs(monkeypatch) -> list:
-    """Every GPUJob the backend module constructs during the test."""
+    """Every GPUJob the run path constructs during the test."""
     created = []
-    original = backend_module.GPUJob
+    original = execution_module.GPUJob
 
     class RecordingJob(original):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             created.append(self)
             super().__init__(*args, **kwargs)
 
-    monkeypatch.setattr(backend_module, "GPUJob", RecordingJob)
+    monkeypatch.setattr(execution_module, "GPUJob", RecordingJob)
     return created
 
 
@@ -311,26 +311,28 @@ def test_unknown_run_option_warns_and_the_run_still_works(backend, created_jobs)
 
 
 def test_gpu_device_without_a_usable_gpu_raises_with_the_reason(reject):
-    report = select.gpu_report()
+    report = devices.GPU.report
     if report.usable:
         pytest.skip(f"a GPU is usable here: {report.reason}")
     backend = GPUSimulator(device="CPU")
 
     reject(backend, bell_circuit(), DeviceUnavailableError, report.reason, device="GPU")
-    with pytest.raises(DeviceUnavailableError, match="no GPU is usable"):
+    with pytest.raises(DeviceUnavailableError, match="is not usable") as raised:
         backend.set_options(device="GPU")
+    assert report.reason in str(raised.value)
     assert backend.options.device == "CPU"
-    with pytest.raises(DeviceUnavailableError, match="no GPU is usable"):
+    with pytest.raises(DeviceUnavailableError, match="is not usable") as raised:
         GPUSimulator(device="GPU")
+    assert report.reason in str(raised.value)
 
 
-def test_operation_wider_than_the_engine_takes_is_rejected(monkeypatch, device, backend, reject):
-    """The GPU engine gathers at most MAX_MATRIX_QUBITS qubits per thread; the run must say so
-    up front (shown on every device by lowering its engine's limit to 2)."""
-    from gpuprovider.kernels import select
+def test_operation_wider_than_the_engine_takes_is_rejected(device, precision, reject):
+    """The GPU engine gathers at most ``max_matrix_qubits`` qubits per thread; the run must
+    say so up front (shown on every device by a policy whose limit is 2)."""
     from qiskit.quantum_info import random_unitary
 
-    monkeypatch.setattr(select.kernels_for(device), "MAX_MATRIX_QUBITS", 2)
+    narrow = devices.by_name(device).with_policy(max_matrix_qubits=2)
+    backend = GPUSimulator(device=narrow, precision=precision)
     circuit = QuantumCircuit(3)
     circuit.unitary(random_unitary(8, seed=1), [0, 1, 2])
     reject(backend, circuit, InvalidCircuitError, "3-qubit", "at most 2")

@@ -117,7 +117,8 @@ EXPRESSION_P = (0.5, 0.7, 0.2)
 def expression_condition() -> QuantumCircuit:
     """Flip qubit 3 when (c0 and not c1) or register == 0b11 (c1, c2 both read 1)."""
     qubits = QuantumRegister(4, "q")
-    bits, pair, out = ClassicalRegister(1, "a"), ClassicalRegister(2, "b"), ClassicalRegister(1, "o")
+    bits, pair = ClassicalRegister(1, "a"), ClassicalRegister(2, "b")
+    out = ClassicalRegister(1, "o")
     circuit = QuantumCircuit(qubits, bits, pair, out)
     for qubit, p in enumerate(EXPRESSION_P):
         circuit.ry(ry_for(p), qubit)

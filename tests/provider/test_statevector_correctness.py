@@ -90,7 +90,8 @@ def append_extra(circuit: QuantumCircuit, rng: np.random.Generator, kind: int) -
         gate = {
             4: lambda: MCXGate(k - 1, ctrl_state=ctrl_state),
             5: lambda: MCPhaseGate(rng.uniform(-np.pi, np.pi), k - 1, ctrl_state=ctrl_state),
-            6: lambda: UnitaryGate(random_unitary(2, seed=rng)).control(k - 1, ctrl_state=ctrl_state),
+            6: lambda: UnitaryGate(random_unitary(2, seed=rng)).control(k - 1,
+                                                                     ctrl_state=ctrl_state),
         }[kind]()
         circuit.append(gate, qubits)
     elif kind == 7:

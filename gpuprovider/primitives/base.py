@@ -1,9 +1,9 @@
-"""What both primitives do: lower each pub's circuit once, walk its parameter sets, submit."""
+"""What both primitives share: their options, each pub's parameter sets, and the backend's
+run path (:class:`~gpuprovider.execution.Execution`) that compiles, plans, runs and submits."""
 
 from __future__ import annotations
 
 import math
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -16,10 +16,11 @@ from qiskit.primitives.containers.bindings_array import BindingsArray
 
 from ..backend import GPUSimulator
 from ..compile.program import Program
+from ..execution import CompiledCircuit, Execution
 from ..job import JobControl
-from ..options import RunConfig
+from ..kernels.interface import Marker
 from .job import GPUPrimitiveJob
-from .options import PrimitiveOptions, Seed, build_options, run_config
+from .options import PrimitiveOptions, Seed, build_options, execution_for
 
 
 @dataclass(frozen=True)
@@ -60,13 +61,26 @@ class Bindings:
 
 class BindingControl:
     """The job's control as the engine sees it during one parameter set: cancellation is
-    passed on; progress is counted per parameter set by the primitive instead."""
+    passed on; progress counts parameter sets, each done when the device has reached the
+    last marker the engine recorded for it."""
 
     def __init__(self, control: JobControl) -> None:
         self.check = control.check
+        self._control = control
+        self._last: Marker | None = None
 
     def advance(self, steps: int = 1) -> None:
         pass
+
+    def mark(self, marker: Marker) -> None:
+        self._last = marker
+
+    def binding_done(self) -> None:
+        """One more parameter set enqueued; done once its last marker completes."""
+        self._control.advance()
+        if self._last is not None:
+            self._control.mark(self._last)
+            self._last = None
 
 
 def pub_name(index: int, circuit: QuantumCircuit) -> str:
@@ -74,8 +88,8 @@ def pub_name(index: int, circuit: QuantumCircuit) -> str:
     return f"pub {index} (circuit '{circuit.name}')"
 
 
-RunTask = Callable[[int, Any, RunConfig, Callable[[Program], Program], JobControl], Any]
-"""Runs pub ``index``'s task on the job's thread: ``(index, task, config, plan, control)``."""
+RunTask = Callable[[int, Any, Execution, JobControl], Any]
+"""Runs pub ``index``'s task on the job's thread: ``(index, task, execution, control)``."""
 
 
 class SimulatorPrimitive:
@@ -106,40 +120,36 @@ class SimulatorPrimitive:
         return self._backend
 
     def _compile_pubs(self, circuits: Sequence[QuantumCircuit]
-                      ) -> tuple[RunConfig, list[Program], list[int]]:
-        """The run's options, and each pub's circuit lowered once with its parameters left
-        open and checked (with how many statevectors it may hold)."""
-        config = run_config(self._backend, self._options.seed)
+                      ) -> tuple[Execution, list[CompiledCircuit]]:
+        """The run path of this run, and each pub's circuit compiled with its parameters left
+        open (a circuit several pubs share is lowered once)."""
+        execution = execution_for(self._backend, self._options.seed)
         wheres = [pub_name(index, circuit) for index, circuit in enumerate(circuits)]
-        programs, max_states = self._backend._compile(circuits, config, wheres,
-                                                      [True] * len(circuits))
-        return config, programs, max_states
+        return execution, execution.compile(circuits, wheres, parameterized=True)
 
-    def _submit_tasks(self, config: RunConfig, tasks: Sequence[Any], run_task: RunTask,
-                      programs: Sequence[Program], max_states: Sequence[int]
-                      ) -> GPUPrimitiveJob:
+    @staticmethod
+    def _submit_tasks(execution: Execution, tasks: Sequence[Any], run_task: RunTask,
+                      compiled: Sequence[CompiledCircuit]) -> GPUPrimitiveJob:
         """Run every task on one thread once the device has room; progress counts
         parameter sets (``task.bindings``)."""
-        plan = self._backend._plan_for(config)
 
         def work(control: JobControl) -> PrimitiveResult:
-            results = [run_task(index, task, config, plan, control)
+            results = [run_task(index, task, execution, control)
                        for index, task in enumerate(tasks)]
             return PrimitiveResult(results, metadata={"version": 2})
 
         steps = sum(len(task.bindings) for task in tasks)
-        return GPUPrimitiveJob(self._backend._submit(str(uuid.uuid4()), work, config, programs,
-                                                     max_states, steps))
+        return GPUPrimitiveJob(execution.submit(work, compiled, steps))
 
 
-def simulator_metadata(config: RunConfig, time_taken: float) -> dict[str, Any]:
+def simulator_metadata(execution: Execution, time_taken: float) -> dict[str, Any]:
     """What ran a pub: device, precision, seed and seconds."""
-    return {"device": config.device, "precision": config.precision, "seed": config.seed,
+    config = execution.config
+    return {"device": config.device.name, "precision": config.precision, "seed": config.seed,
             "simulation_time": time_taken}
 
 
-def program_runs(bindings: Bindings, program: Program,
-                 plan: Callable[[Program], Program],
+def program_runs(bindings: Bindings, program: Program, plan: Callable[[Program], Program],
                  extra: Callable[[int], list] | None = None) -> Iterator[tuple[int, Program]]:
     """``(b, program to run)`` for each parameter set ``b``: bound, ``extra(b)`` ops
     appended, planned."""

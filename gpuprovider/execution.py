@@ -1,0 +1,171 @@
+"""The one run path the backend and both primitives share.
+
+An :class:`Execution` is one run's validated options with its device resolved. It compiles
+circuits (each distinct circuit lowered once, its limits and memory checked once), plans a
+bound program for the device, runs a program on the device's kernels and submits a job whose
+admission reserves exactly the bytes the capacity check computed. ``GPUSimulator.run``,
+``SamplerV2.run`` and ``EstimatorV2.run`` all go through it::
+
+    execution = backend.execution(seed_simulator=7)
+    compiled = execution.compile(circuits, names, parameterized=True)
+    job = execution.submit(work, compiled, total_steps)   # work calls execution.run(...)
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from qiskit import QuantumCircuit
+
+from .admission import Reservation
+from .compile.lower import lower_circuit
+from .compile.merge import merged
+from .compile.plan import planned
+from .compile.program import DEFAULT_BRANCH_STATES, Program
+from .engine import Outcome, RunControl, run_program
+from .exceptions import CapacityError, InvalidCircuitError, format_bytes
+from .job import GPUJob, JobControl
+from .kernels.precision import dtype_of, statevector_bytes
+from .options import RunConfig
+
+MAX_INDEX_QUBITS = 62
+"""Amplitude indices are 64-bit signed integers."""
+
+
+@dataclass(frozen=True)
+class CompiledCircuit:
+    """A circuit lowered and checked for one execution."""
+
+    program: Program
+    """Lowered; with ``parameterized`` its parameters are still open."""
+    max_states: int
+    """How many statevectors a run of it may hold at once."""
+    bytes_needed: int
+    """Device bytes those states take: what the job's admission reserves."""
+    where: str
+    """How errors name it."""
+
+
+class Execution:
+    """One run's options, its device, and the steps every run takes on it."""
+
+    def __init__(self, backend: Any, config: RunConfig) -> None:
+        """
+        Args:
+            backend: the backend the jobs belong to.
+            config: the validated options; ``config.device`` is resolved and usable.
+        """
+        self.backend = backend
+        self.config = config
+        self.device = config.device
+        self.dtype = dtype_of(config.precision)
+        self._plan_policy = self.device.policy.plan_policy(self.dtype)
+
+    # --- compile ---------------------------------------------------------------------------
+
+    def compile(self, circuits: Sequence[QuantumCircuit], wheres: Sequence[str],
+                parameterized: bool | Sequence[bool] = False) -> list[CompiledCircuit]:
+        """Lower each distinct circuit once and check that it can run on the device.
+
+        Args:
+            circuits: the circuits; the same circuit object given twice is lowered once.
+            wheres: how errors name each circuit (the first naming of a repeated circuit).
+            parameterized: per circuit (or for all), leave its parameters open, to be bound
+                per parameter set.
+
+        Raises:
+            InvalidCircuitError: a circuit cannot be simulated, or has an operation wider
+                than the device's kernels apply.
+            CapacityError: a circuit can never fit in the device's memory.
+        """
+        if isinstance(parameterized, bool):
+            parameterized = [parameterized] * len(circuits)
+        compiled: dict[tuple[int, bool], CompiledCircuit] = {}
+        result = []
+        for circuit, where, open_parameters in zip(circuits, wheres, parameterized):
+            key = (id(circuit), bool(open_parameters))
+            if key not in compiled:
+                program = lower_circuit(circuit, self.dtype, where=where,
+                                        parameterized=bool(open_parameters),
+                                        truncate=self.config.enable_truncation)
+                compiled[key] = self._checked(program, where)
+            result.append(compiled[key])
+        return result
+
+    def _checked(self, program: Program, where: str) -> CompiledCircuit:
+        """CompiledCircuit of ``program`` once its width and memory are checked. How many
+        states it may hold: the default branch states, fewer when the device cannot hold
+        them; whether they fit *now* is for the job's admission to wait for."""
+        config, device = self.config, self.device
+        limit = device.policy.max_matrix_qubits
+        if limit is not None and program.widest_gather > limit:
+            raise InvalidCircuitError(
+                f"{where} has a {program.widest_gather}-qubit dense operation (unitary or "
+                f"permutation); the {device.name} engine applies at most {limit} qubits at "
+                "once; run it with device='CPU'"
+            )
+        described = f"{where} has {program.num_qubits} qubits"
+        if program.truncated:
+            described += f" in use (of {program.circuit_qubits})"
+        if program.num_qubits > MAX_INDEX_QUBITS:
+            raise CapacityError(
+                f"{described}; amplitude indices are 64-bit, so at most {MAX_INDEX_QUBITS}"
+            )
+        admission = device.admission
+        fitting = admission.capacity // statevector_bytes(program.num_qubits, config.precision)
+        minimum = program.states_needed(branch_states=1)
+        if fitting < minimum:
+            needed = program.bytes_needed(config.precision, branch_states=1)
+            raise CapacityError(
+                f"{described}: its {minimum} {config.precision}-precision statevector(s) "
+                f"need {format_bytes(needed)} but at most {format_bytes(admission.capacity)}"
+                f" of the {device.name}'s {format_bytes(admission.total_memory)} is "
+                f"available to a job{self._capacity_hint()}"
+            )
+        max_states = program.states_needed(min(DEFAULT_BRANCH_STATES, fitting))
+        return CompiledCircuit(program, max_states,
+                               program.bytes_needed(config.precision, max_states), where)
+
+    def _capacity_hint(self) -> str:
+        hints = []
+        if self.config.precision == "double":
+            hints.append("precision='single' halves it")
+        if self.device.policy.memory_kind == "device":
+            hints.append("device='CPU' runs it in host memory")
+        return "; " + ", or ".join(hints) if hints else ""
+
+    # --- plan and run ------------------------------------------------------------------------
+
+    def plan(self, program: Program) -> Program:
+        """The program the device runs for a bound ``program``: tile passes, or with
+        ``fusion_enable=False`` every op on its own (one-qubit gates merged)."""
+        if not self.config.fusion_enable:
+            return merged(program)
+        return planned(program, self._plan_policy)
+
+    def run(self, program: Program, shots: int, rng: np.random.Generator,
+            control: RunControl, max_states: int, keep_memory: bool = False) -> Outcome:
+        """Run a planned ``program`` on the device (see :func:`~gpuprovider.engine.run_program`)."""
+        return run_program(program, self.device.kernels, self.dtype, shots, rng, control,
+                           max_states=max_states, keep_memory=keep_memory)
+
+    # --- submit --------------------------------------------------------------------------------
+
+    def submit(self, work: Callable[[JobControl], Any], compiled: Sequence[CompiledCircuit],
+               total_steps: int, job_id: str | None = None) -> GPUJob:
+        """Submit ``work`` as a job admitted once the largest compiled circuit's states fit
+        (circuits run one after another, so a job holds one circuit's states at a time)."""
+        admission = self.device.admission
+        job_bytes = max((circuit.bytes_needed for circuit in compiled), default=0)
+
+        def admit(control: JobControl) -> Reservation:
+            return admission.reserve(job_bytes, control.cancel_requested)
+
+        job = GPUJob(self.backend, job_id or str(uuid.uuid4()), work, total_steps=total_steps,
+                     admit=admit)
+        job.submit()
+        return job

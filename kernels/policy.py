@@ -1,0 +1,172 @@
+"""What the planner, the limits and the engine need to know about a device: pure data.
+
+Each device's facts live here once, in a :class:`DevicePolicy`: the kernel modules read their
+own limits from it, the planner gets a :class:`PlanPolicy` from it, and nothing above the
+kernels imports a kernel module to learn a number (so planning for the GPU never imports
+numba-cuda). Tests build their own policies with :func:`dataclasses.replace` instead of
+monkeypatching modules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class PlanPolicy:
+    """The facts the pass planner needs for states of one dtype on one device
+    (:mod:`gpuprovider.compile.plan`)."""
+
+    tile_qubits: int
+    low_qubits: int
+    lane_qubits: int
+    fusion_max_qubits: int
+    diagonal_max_qubits: int
+    dense_cost: tuple[float, ...]
+    diagonal_cost: float
+    parallel_min_qubits: int
+    min_qubits: int = 0
+    dtype: np.dtype | None = None
+    """The states' dtype (:meth:`DevicePolicy.plan_policy` sets it); ``planned`` encodes the
+    tile passes' numbers in it."""
+
+    def tile_for(self, num_qubits: int) -> tuple[int, int]:
+        """``(tile qubits, lane qubits)`` for a state: a small state is one tile without
+        lanes; a large one leaves at least 8 chunks so that every thread has work."""
+        if num_qubits < self.parallel_min_qubits:
+            return num_qubits, 0
+        tile = max(min(self.low_qubits, num_qubits), min(self.tile_qubits, num_qubits - 3))
+        lanes = min(self.lane_qubits, tile - 2)
+        return tile, max(0, lanes)
+
+
+def _frozen(mapping: Mapping[int, int]) -> Mapping[int, int]:
+    return MappingProxyType(dict(mapping))
+
+
+@dataclass(frozen=True)
+class DevicePolicy:
+    """Every fact about one device that code above its kernels may use.
+
+    Mappings keyed by an ``int`` are keyed by bytes per amplitude (16: double, 8: single).
+    """
+
+    name: str
+    """How users and messages name the device ("CPU", "GPU")."""
+    max_matrix_qubits: int | None
+    """Widest dense, permutation or prepare operation the kernels apply; None: any that fits
+    in memory."""
+    plan_min_qubits: int
+    """States below this many qubits run op by op, unplanned."""
+    tile_qubits: Mapping[int, int]
+    """Tile qubits of a tile pass."""
+    tile_low_qubits: int
+    """Lowest qubits every tile holds, so that a tile is read in whole cache lines."""
+    tile_lane_qubits: Mapping[int, int]
+    """Lowest local positions of a tile kept free of dense targets (vector lanes)."""
+    fusion_max_qubits: int
+    """Widest dense block the planner fuses gates into."""
+    diagonal_max_qubits: int
+    """Widest diagonal the planner folds diagonal gates into."""
+    dense_cost: tuple[float, ...]
+    """Cost per amplitude of a dense gate inside a tile, by width (index: qubits)."""
+    diagonal_cost: float
+    """Cost per amplitude of a diagonal inside a tile."""
+    parallel_min_qubits: int
+    """States below this many qubits are one tile (and on the CPU, one thread)."""
+    marker_interval: int
+    """The engine records a completion marker after every this many operations (and after
+    each circuit), which is how often a job's progress can move."""
+    memory_kind: str = "host"
+    """Where states live: "host" (main memory) or "device" (the accelerator's memory)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tile_qubits", _frozen(self.tile_qubits))
+        object.__setattr__(self, "tile_lane_qubits", _frozen(self.tile_lane_qubits))
+        object.__setattr__(self, "dense_cost", tuple(self.dense_cost))
+
+    def plan_policy(self, dtype: np.dtype) -> PlanPolicy:
+        """The planner's facts for states of ``dtype``."""
+        itemsize = np.dtype(dtype).itemsize
+        return PlanPolicy(
+            tile_qubits=self.tile_qubits[itemsize],
+            low_qubits=self.tile_low_qubits,
+            lane_qubits=self.tile_lane_qubits[itemsize],
+            fusion_max_qubits=self.fusion_max_qubits,
+            diagonal_max_qubits=self.diagonal_max_qubits,
+            dense_cost=self.dense_cost,
+            diagonal_cost=self.diagonal_cost,
+            parallel_min_qubits=self.parallel_min_qubits,
+            min_qubits=self.plan_min_qubits,
+            dtype=np.dtype(dtype),
+        )
+
+
+CPU_POLICY = DevicePolicy(
+    name="CPU",
+    max_matrix_qubits=None,
+    # Below 12 qubits each op is a few microseconds, less than planning costs, and the tile
+    # kernels need not be compiled.
+    plan_min_qubits=12,
+    # A 512 KiB tile stays in a core's L2.
+    tile_qubits={16: 15, 8: 16},
+    tile_low_qubits=3,
+    # 1- and 2-qubit matrices run as vectorised loops over at least 2**4 reals.
+    tile_lane_qubits={16: 4, 8: 4},
+    fusion_max_qubits=3,
+    # A table of 2**12 phases.
+    diagonal_max_qubits=12,
+    # Nanoseconds per amplitude on one core of the 2-core development machine in double
+    # (vectorised 1- and 2-qubit matrices, scalar wider ones; kernels/cpu_tiles.py). The
+    # planner fuses two gates when the fused one costs no more than the pair.
+    dense_cost=(0.0, 0.9, 1.5, 9.0, 30.0, 110.0),
+    diagonal_cost=1.0,
+    # Smaller states run on the calling thread: a thread-pool launch costs more than the pass.
+    parallel_min_qubits=14,
+    # A CPU marker costs nothing: one after every operation.
+    marker_interval=1,
+    memory_kind="host",
+)
+"""The Numba CPU engine (``kernels/cpu.py``, ``kernels/cpu_tiles.py``)."""
+
+GPU_POLICY = DevicePolicy(
+    name="GPU",
+    # Each thread of a gather holds 2**k amplitudes in local memory.
+    max_matrix_qubits=5,
+    # Every state is planned: a tile pass is one launch for many gates, and launches are what
+    # small circuits cost on a GPU.
+    plan_min_qubits=0,
+    # The tile is a 32 KiB shared array, the largest power of two within the 48 KiB of static
+    # shared memory a block may have. Six such blocks fit in the 228 KiB of an H200
+    # multiprocessor; registers allow fewer (ptxas -v for sm_90: 130 per thread in double, 88
+    # in single, so 1 and 2 blocks of 256 threads).
+    tile_qubits={16: 11, 8: 12},
+    # Runs of 32 amplitudes, so a warp loads one whole run (256 or 512 contiguous bytes).
+    tile_low_qubits=5,
+    # No lanes: threads, not vector registers, share a tile's work.
+    tile_lane_qubits={16: 0, 8: 0},
+    # A 16 x 16 matrix.
+    fusion_max_qubits=4,
+    # 2**10 phases (16 KiB in double), read from the L1 cache beside the shared-memory tiles.
+    diagonal_max_qubits=10,
+    # Relative cost (only decides fusion): in shared memory a one- or two-qubit gate is bound
+    # by the shared-memory traffic and the barrier after it, not its flops; wider gates gather
+    # through local memory and grow with their 2**k products per amplitude. Estimates, not yet
+    # timed on a GPU.
+    dense_cost=(0.0, 1.0, 1.0, 2.5, 5.0, 10.0),
+    diagonal_cost=1.0,
+    # Every state is cut into chunks, one thread block each (PlanPolicy.tile_for leaves at
+    # least 8 and never exceeds tile_qubits).
+    parallel_min_qubits=0,
+    # A CUDA event per 16 launches: the same cadence as the launch throttle in cuda.py.
+    marker_interval=16,
+    memory_kind="device",
+)
+"""The numba-cuda GPU engine (``kernels/cuda.py``)."""
+
+POLICIES = {policy.name: policy for policy in (CPU_POLICY, GPU_POLICY)}
+"""Every built-in device's policy by name."""

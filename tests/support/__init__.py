@@ -1,0 +1,1 @@
+"""Helpers shared by the test packages (kernel sets and oracles, fake devices)."""
