@@ -92,8 +92,8 @@ class GPUSimulator(BackendV2):
     ``memory`` (False), ``precision`` ("double" or "single"), ``device`` ("auto", "GPU",
     "CPU" or a :class:`~gpuprovider.device.Device`), ``fusion_enable`` (True),
     ``enable_truncation`` (True: idle qubits are not simulated), Aer's ``method``
-    ("automatic" or "statevector") and ``noise_model`` (None; a model is refused until noise
-    is supported).
+    ("automatic" or "statevector") and ``noise_model`` (None, or a qiskit-aer
+    ``NoiseModel``: :mod:`gpuprovider.compile.noise`).
     """
 
     def __init__(
@@ -106,7 +106,40 @@ class GPUSimulator(BackendV2):
             description="GPU-accelerated statevector simulator (CPU engine when no GPU)",
             backend_version=__version__,
         )
+        self._device_target: Target | None = None
+        """With :meth:`from_backend`: the device's Target, which transpilation then uses."""
         self._set_options({"device": device, "precision": precision, **options}, stacklevel=2)
+
+    @classmethod
+    def from_backend(cls, backend: BackendV2, **options: Any) -> GPUSimulator:
+        """A simulator of ``backend`` (any ``BackendV2``, qiskit-ibm-runtime's fake devices
+        included): its Target (gates, coupling map, qubit count) for ``transpile``, and a
+        noise model from its reported gate errors, durations, T1/T2 and readout errors,
+        built by qiskit-aer's ``NoiseModel.from_backend`` (thermal relaxation plus
+        depolarizing on every gate, readout errors), as ``AerSimulator.from_backend`` does.
+        Idle qubits are not simulated, so a 127-qubit device's circuits stay small.
+
+        Args:
+            backend: the device to imitate.
+            options: run options (``noise_model=None`` simulates the device without noise).
+
+        Raises:
+            ImportError: qiskit-aer is not installed and no ``noise_model`` was given.
+        """
+        if "noise_model" not in options:
+            try:
+                from qiskit_aer.noise import NoiseModel
+            except ImportError as exc:
+                raise ImportError(
+                    "GPUSimulator.from_backend builds the device's noise model with "
+                    "qiskit-aer: pip install qiskit-aer (or pass noise_model=None for an "
+                    "ideal simulation of the device's gates)"
+                ) from exc
+            options["noise_model"] = NoiseModel.from_backend(backend)
+        simulator = cls(**options)
+        simulator.name = f"gpu_simulator({backend.name})"
+        simulator._device_target = backend.target
+        return simulator
 
     def __repr__(self) -> str:
         return (
@@ -134,6 +167,8 @@ class GPUSimulator(BackendV2):
 
     @property
     def target(self) -> Target:
+        if self._device_target is not None:
+            return self._device_target
         device = devices.resolve(self.options.device)
         return _build_target(device.max_qubits(self.options.precision))
 

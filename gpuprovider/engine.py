@@ -35,7 +35,9 @@ from .compile.program import (
     SAVE_OPS,
     BranchOp,
     JumpOp,
+    KrausOp,
     MeasureOp,
+    NoiseSelectOp,
     Program,
     ResetOp,
     SaveOp,
@@ -44,7 +46,7 @@ from .compile.program import (
 )
 from .kernels.interface import KernelSet, Marker
 from .recorder import PerShot, SaveRecorder, save_value
-from .shots import clbits_row, set_clbit, words_of
+from .shots import WORD_BITS, clbits_row, set_clbit, words_of
 
 
 class RunControl(Protocol):
@@ -147,6 +149,8 @@ class _Run:
                 branch.pc + 1 if op.condition(branch.classical) else op.target),
             SwitchOp: lambda branch, op: op.cases.get(op.target(branch.classical), op.default),
             StoreOp: self._store,
+            NoiseSelectOp: self._select,
+            KrausOp: self._kraus,
         }
 
     # --- states ------------------------------------------------------------------------
@@ -216,13 +220,14 @@ class _Run:
             if self.finals:
                 self.control.check()
                 indices = self.kernels.sample(branch.state, self.rng.random(branch.shots))
-                self.memory.append(self._with_finals(base, indices))
+                self.memory.append(self._read_out_shots(self._with_finals(base, indices)))
             else:
                 self.memory.append(np.repeat(base, branch.shots, axis=0))
         elif self.finals:
             self.control.check()
             outcomes, counts = self._final_counts(branch)
-            self._tally(self._with_finals(base, outcomes, self.final_qubits), counts)
+            self._tally(*self._read_out_counts(
+                self._with_finals(base, outcomes, self.final_qubits), counts))
         else:
             self._tally(base, np.array([branch.shots], dtype=np.int64))
         self.recorder.finish(branch.per_shot, branch.shots)
@@ -231,6 +236,37 @@ class _Run:
             self.control.advance(branch.shots)
         self.control.mark(self.kernels.record_marker(branch.state))
         self.unmarked = 0
+
+    def _read_out_counts(self, rows: np.ndarray, counts: np.ndarray
+                         ) -> tuple[np.ndarray, np.ndarray]:
+        """Final measurements' readout errors on counted rows: each row's shots split by a
+        binomial draw per clbit whose measurement has a confusion matrix."""
+        for op in self.finals:
+            if op.readout is None:
+                continue
+            word, bit = divmod(op.clbit, WORD_BITS)
+            mask = np.uint64(1) << np.uint64(bit)
+            true = ((rows[:, word] & mask) != 0).astype(np.int64)
+            flips = self.rng.binomial(counts, op.readout[true, 1 - true])
+            flipped = rows.copy()
+            flipped[:, word] ^= mask
+            rows = np.concatenate([rows, flipped])
+            counts = np.concatenate([counts - flips, flips])
+            kept = counts > 0
+            rows, counts = rows[kept], counts[kept]
+        return rows, counts
+
+    def _read_out_shots(self, rows: np.ndarray) -> np.ndarray:
+        """Final measurements' readout errors on per-shot rows: one draw per shot and clbit."""
+        for op in self.finals:
+            if op.readout is None:
+                continue
+            word, bit = divmod(op.clbit, WORD_BITS)
+            mask = np.uint64(1) << np.uint64(bit)
+            true = ((rows[:, word] & mask) != 0).astype(np.int64)
+            flip = self.rng.random(len(rows)) < op.readout[true, 1 - true]
+            rows[flip, word] ^= mask
+        return rows
 
     def _tally(self, rows: np.ndarray, counts: np.ndarray) -> None:
         self.rows.append(rows)
@@ -272,7 +308,8 @@ class _Run:
         outcomes = np.array(sorted(found), dtype=np.int64)
         return outcomes, np.array([found[v] for v in outcomes.tolist()], dtype=np.int64)
 
-    def _collapse(self, branch: _Branch, qubit: int, clbit: int | None) -> int | None:
+    def _collapse(self, branch: _Branch, qubit: int, clbit: int | None,
+                  readout: np.ndarray | None = None) -> int | None:
         """Split the branch's shots on ``qubit``'s outcome, written to ``clbit`` (None: a
         reset, which then sets the qubit to 0). Return the next op's index, or None when
         the branch ran its shots as trajectories instead."""
@@ -288,7 +325,9 @@ class _Run:
             kernels.project(other, qubit, 1, p_one, to_zero=to_zero)
             split = _Branch(other, ones, branch.classical.copy(), branch.pc + 1,
                             dict(branch.per_shot))
-            if not to_zero:
+            if readout is not None:  # measured again (surely 1), then read out, when run
+                split.pc = branch.pc
+            elif not to_zero:
                 split.classical.set_bit(clbit, 1)
             self.pending.append(split)
             branch.shots -= ones
@@ -297,8 +336,31 @@ class _Run:
             outcome = int(ones > 0)
         kernels.project(branch.state, qubit, outcome, p_one if outcome else 1.0 - p_one,
                         to_zero=to_zero)
-        if not to_zero:
+        if to_zero:
+            return branch.pc + 1
+        if readout is None:
             branch.classical.set_bit(clbit, outcome)
+            return branch.pc + 1
+        return self._record(branch, clbit, outcome, readout)
+
+    def _record(self, branch: _Branch, clbit: int, outcome: int,
+                readout: np.ndarray) -> int | None:
+        """Write a measured ``outcome`` through its readout error: the shots split by the
+        recorded bit, the state shared (copied) by both parts."""
+        flips = int(self.rng.binomial(branch.shots, readout[outcome, 1 - outcome]))
+        if flips == branch.shots:
+            branch.classical.set_bit(clbit, 1 - outcome)
+            return branch.pc + 1
+        if flips:
+            if self.live + 1 >= self.max_states:  # re-measured shot by shot: surely outcome
+                self._trajectories(branch)
+                return None
+            flipped = _Branch(self._clone(branch.state), flips, branch.classical.copy(),
+                              branch.pc + 1, dict(branch.per_shot))
+            flipped.classical.set_bit(clbit, 1 - outcome)
+            self.pending.append(flipped)
+            branch.shots -= flips
+        branch.classical.set_bit(clbit, outcome)
         return branch.pc + 1
 
     def _trajectories(self, branch: _Branch) -> None:
@@ -316,7 +378,52 @@ class _Run:
     def _measure(self, branch: _Branch, op: MeasureOp) -> int | None:
         if op.final:
             return branch.pc + 1
-        return self._collapse(branch, op.qubit, op.clbit)
+        return self._collapse(branch, op.qubit, op.clbit, op.readout)
+
+    def _select(self, branch: _Branch, op: NoiseSelectOp) -> int | None:
+        """A mixture: the branch's shots split among its terms by one multinomial draw; the
+        term with the most shots keeps the state, the others get copies."""
+        counts = self.rng.multinomial(branch.shots, op.probabilities)
+        chosen = np.flatnonzero(counts)
+        keep = int(chosen[np.argmax(counts[chosen])])
+        if len(chosen) > 1:
+            if self.live + len(chosen) - 1 >= self.max_states:
+                self._trajectories(branch)
+                return None
+            for term in chosen.tolist():
+                if term != keep:
+                    self.pending.append(_Branch(
+                        self._clone(branch.state), int(counts[term]), branch.classical.copy(),
+                        op.targets[term], dict(branch.per_shot)))
+            branch.shots = int(counts[keep])
+        return op.targets[keep]
+
+    def _kraus(self, branch: _Branch, op: KrausOp) -> int | None:
+        """A Kraus channel: shots split by ``||K_i psi||^2`` (one grouped Pauli read); each
+        part continues from ``K_i psi`` normalised."""
+        values = self.kernels.expectation_pauli_groups(branch.state, op.x_masks,
+                                                       op.term_starts, op.z_masks)
+        probabilities = np.clip(op.weights @ values, 0.0, None)
+        probabilities /= probabilities.sum()
+        counts = self.rng.multinomial(branch.shots, probabilities)
+        chosen = np.flatnonzero(counts)
+        keep = int(chosen[np.argmax(counts[chosen])])
+        if len(chosen) > 1 and self.live + len(chosen) - 1 >= self.max_states:
+            self._trajectories(branch)
+            return None
+        dtype = op.matrices[0].dtype
+        for term in chosen.tolist():
+            if term == keep:
+                continue
+            copy = self._clone(branch.state)
+            self.kernels.apply_matrix(copy, op.qubits, (op.matrices[term] / np.sqrt(
+                probabilities[term])).astype(dtype))
+            self.pending.append(_Branch(copy, int(counts[term]), branch.classical.copy(),
+                                        branch.pc + 1, dict(branch.per_shot)))
+        self.kernels.apply_matrix(branch.state, op.qubits, (op.matrices[keep] / np.sqrt(
+            probabilities[keep])).astype(dtype))
+        branch.shots = int(counts[keep])
+        return branch.pc + 1
 
     def _reset(self, branch: _Branch, op: ResetOp) -> int | None:
         return self._collapse(branch, op.qubit, None)

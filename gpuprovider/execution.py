@@ -91,7 +91,8 @@ class Execution:
             if key not in compiled:
                 program = lower_circuit(circuit, self.dtype, where=where,
                                         parameterized=bool(open_parameters),
-                                        truncate=self.config.enable_truncation)
+                                        truncate=self.config.enable_truncation,
+                                        noise=self.config.noise)
                 compiled[key] = self._checked(program, where)
             result.append(compiled[key])
         return result

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from . import device as devices
+from .compile.noise import NoiseSpec, read_noise_model
 from .exceptions import InvalidOptionError
 from .kernels.precision import PRECISIONS
 
@@ -53,13 +54,11 @@ def _method(value: Any) -> str:
     return value
 
 
-def _noise_model(value: Any) -> None:
-    if value is not None:
-        raise InvalidOptionError(
-            f"noise_model={type(value).__name__}(...) cannot be simulated: gpu_simulator "
-            "runs ideal circuits only for now, and a noise model is never ignored silently; "
-            "remove noise_model (or run the noisy circuit on qiskit-aer's AerSimulator)"
-        )
+def _noise_model(value: Any) -> Any:
+    """A qiskit-aer NoiseModel (read now, so that a model this simulator cannot apply is
+    refused when it is set) or None."""
+    read_noise_model(value)
+    return value
 
 
 SEED_LIMIT = 2**64
@@ -155,6 +154,8 @@ class RunConfig:
     device: devices.Device
     fusion_enable: bool
     enable_truncation: bool = True
+    noise: NoiseSpec | None = None
+    """The noise model's channels and readout errors (None: ideal)."""
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> RunConfig:
@@ -168,4 +169,5 @@ class RunConfig:
             device=device,
             fusion_enable=options["fusion_enable"],
             enable_truncation=options["enable_truncation"],
+            noise=read_noise_model(options["noise_model"]),
         )

@@ -20,7 +20,7 @@ from __future__ import annotations
 import cmath
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from qiskit.circuit import (
@@ -72,6 +72,7 @@ from .program import (
     DiagonalOp,
     JumpOp,
     MeasureOp,
+    NoiseSelectOp,
     Op,
     ParameterizedGateOp,
     PrepareOp,
@@ -81,6 +82,7 @@ from .program import (
     SwitchOp,
     ZeroStateOp,
 )
+from .noise import Channel, NoiseSpec, term_ops
 from .saves import SAVE_HANDLERS
 
 UNITARY_TOLERANCE = 1e-8
@@ -157,8 +159,10 @@ class _Lowering:
     """State carried while one circuit is lowered."""
 
     def __init__(self, circuit: QuantumCircuit, dtype: np.dtype, where: str,
-                 parameterized: bool, qubit_map: Sequence[int]) -> None:
+                 parameterized: bool, qubit_map: Sequence[int],
+                 noise: NoiseSpec | None = None) -> None:
         self.circuit = circuit
+        self.noise = noise
         self.dtype = dtype
         self.where = where
         self.parameterized = parameterized
@@ -228,7 +232,12 @@ class _Lowering:
     def lower(self, instruction: CircuitInstruction, scope: _Scope) -> None:
         operation = instruction.operation
         name = operation.name
+        noise = self.noise_of(instruction, scope)
+        if name == "measure":  # Aer applies a measurement's error before it
+            self.add_noise(noise)
+            noise = []
         if is_no_op(operation):
+            self.add_noise(noise)
             return
         self.check_shape(instruction, scope)
         handler = _HANDLERS.get(name)
@@ -242,6 +251,55 @@ class _Lowering:
                 f"instruction '{name}' is not supported by gpu_simulator; run "
                 "transpile(circuit, backend) first to rewrite it into supported gates"
             )
+        self.add_noise(noise)
+
+    def noise_of(self, instruction: CircuitInstruction, scope: _Scope
+                 ) -> list[tuple[Channel, list[int], str]]:
+        """The noise model's channels for ``instruction``, with the Program positions they
+        act on: one for a gate, one per qubit for ``measure`` and ``reset``. Gates inside a
+        definition get none (Aer's noise names the circuit's own instructions)."""
+        if self.noise is None or self.definitions:
+            return []
+        name = instruction.operation.name
+        try:
+            positions = scope.qubits_of(instruction)
+        except KeyError:  # an idle, truncated qubit: its noise cannot reach any result
+            return []
+        groups = [[p] for p in positions] if name in ("measure", "reset") else [positions]
+        found = []
+        for group in groups:
+            circuit_qubits = [self.qubit_map[p] for p in group]
+            channel = self.noise.channel(name, circuit_qubits)
+            if channel is not None:
+                found.append((channel, group,
+                              f"the noise model's error on '{name}' at qubits {circuit_qubits}"))
+        return found
+
+    def add_noise(self, noise: list[tuple[Channel, list[int], str]]) -> None:
+        """Emit each channel: one term as its ops; several behind a NoiseSelectOp whose
+        blocks end in jumps past the others."""
+        for channel, positions, what in noise:
+            blocks = [term_ops(instructions, positions, self.dtype, _error_gate_matrix, what)
+                      for _, instructions in channel.terms]
+            self.touched.update(positions)
+            if len(blocks) == 1:
+                for op in blocks[0]:
+                    self.emit(op)
+                continue
+            probabilities = np.array([p for p, _ in channel.terms], dtype=np.float64)
+            select = self.emit(JumpOp(-1))  # replaced once the targets are known
+            targets, jumps = [], []
+            for index, block in enumerate(blocks):
+                targets.append(len(self.ops))
+                for op in block:
+                    self.emit(op)
+                if index < len(blocks) - 1:
+                    jumps.append(self.emit(JumpOp(-1)))
+            for jump in jumps:
+                self.ops[jump] = JumpOp(len(self.ops))
+            self.ops[select] = NoiseSelectOp(probabilities / probabilities.sum(),
+                                             tuple(targets), np.asarray(positions, np.int64))
+            self.has_control_flow = True
 
     def check_shape(self, instruction: CircuitInstruction, scope: _Scope) -> None:
         """The instruction's bits match its operation, none twice; its numbers are finite."""
@@ -450,7 +508,8 @@ def _lower_measure(low: _Lowering, instruction: CircuitInstruction, scope: _Scop
         raise low.error(f"'measure' on {len(qubits)} qubit(s) writes {len(clbits)} clbit(s); "
                         "each measured qubit needs its own clbit")
     for qubit, clbit in zip(qubits, clbits):
-        low.emit(MeasureOp(qubit, clbit))
+        readout = None if low.noise is None else low.noise.confusion(low.qubit_map[qubit])
+        low.emit(MeasureOp(qubit, clbit, readout=readout))
 
 
 def _lower_reset(low: _Lowering, instruction: CircuitInstruction, scope: _Scope) -> None:
@@ -703,7 +762,7 @@ _HANDLER_CLASSES: dict[str, type] = {
 that name (an OpenQASM gate, say) is lowered as a gate, through its definition."""
 
 
-_CONTROL_OPS = (JumpOp, BranchOp, SwitchOp, StoreOp)
+_CONTROL_OPS = (JumpOp, BranchOp, SwitchOp, StoreOp, NoiseSelectOp)
 
 
 def _mark_final_measurements(ops: list[Op], num_qubits: int) -> list[Op]:
@@ -720,7 +779,7 @@ def _mark_final_measurements(ops: list[Op], num_qubits: int) -> list[Op]:
             final = (in_tail and op.qubit not in acted_on_later
                      and op.clbit not in overwritten_later)
             overwritten_later.add(op.clbit)
-            op = MeasureOp(op.qubit, op.clbit, final)
+            op = replace(op, final=final)
         elif isinstance(op, ResetOp):
             acted_on_later.add(op.qubit)
         elif isinstance(op, (ZeroStateOp, *SAVE_OPS)):
@@ -735,7 +794,7 @@ def _mark_final_measurements(ops: list[Op], num_qubits: int) -> list[Op]:
 
 def lower_circuit(
     circuit: QuantumCircuit, dtype: np.dtype, where: str = "circuit",
-    parameterized: bool = False, truncate: bool = False,
+    parameterized: bool = False, truncate: bool = False, noise: NoiseSpec | None = None,
 ) -> Program:
     """Validate ``circuit`` and lower it to a Program whose matrices are of ``dtype``.
 
@@ -747,6 +806,9 @@ def lower_circuit(
             :meth:`Program.bind`); otherwise they are an error.
         truncate: leave out the qubits no operation acts on (:func:`active_qubits`); the
             Program's ``qubit_map`` says which circuit qubit each of its qubits is.
+        noise: the run's noise model (:mod:`gpuprovider.compile.noise`): its channels are
+            lowered beside the instructions they follow, its readout errors into the
+            measurements.
 
     Raises:
         InvalidCircuitError: if the circuit cannot be simulated as it is; the message names
@@ -766,7 +828,7 @@ def lower_circuit(
     active = used if truncate else list(range(circuit.num_qubits))
     if not active and circuit.num_qubits:
         active = [0]  # the kernels take states of one qubit or more
-    low = _Lowering(circuit, dtype, where, parameterized, active)
+    low = _Lowering(circuit, dtype, where, parameterized, active, noise)
     top = _Scope({circuit.qubits[q]: position for position, q in enumerate(active)},
                  {c: i for i, c in enumerate(circuit.clbits)})
     low.add_phase(circuit.global_phase)
@@ -781,3 +843,13 @@ def lower_circuit(
         qubit_map=tuple(active) if truncate else None, used_qubits=tuple(used),
         circuit_qubits=circuit.num_qubits,
     )
+
+
+def _error_gate_matrix(name: str, params: tuple, num_qubits: int) -> np.ndarray | None:
+    """The matrix of a standard gate named in a noise model's error term, if it is one."""
+    from qiskit.circuit.library import get_standard_gate_name_mapping
+
+    gate = get_standard_gate_name_mapping().get(name)
+    if gate is None or gate.num_qubits != num_qubits:
+        return None
+    return Operator(type(gate)(*params) if params else gate).data

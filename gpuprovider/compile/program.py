@@ -132,6 +132,33 @@ class ZeroStateOp:
 
 
 @dataclass(frozen=True)
+class KrausOp:
+    """A Kraus channel on ``qubits``: shots split by the probabilities ``||K_i psi||^2``.
+
+    Those come from one grouped Pauli read of the state: ``x_masks``, ``term_starts`` and
+    ``z_masks`` are the Pauli terms of every ``K_i^dagger K_i`` in the kernels' grouped form,
+    and ``weights[i] @ values`` is probability ``i``.
+    """
+
+    qubits: np.ndarray
+    matrices: tuple[np.ndarray, ...]
+    x_masks: np.ndarray
+    term_starts: np.ndarray
+    z_masks: np.ndarray
+    weights: np.ndarray
+
+
+@dataclass(frozen=True)
+class NoiseSelectOp:
+    """A mixture: each shot goes on at ``targets[i]`` with probability ``probabilities[i]``
+    (the blocks of a channel's terms, each ending in a jump past the others)."""
+
+    probabilities: np.ndarray
+    targets: tuple[int, ...]
+    qubits: np.ndarray
+
+
+@dataclass(frozen=True)
 class MeasureOp:
     """Measure ``qubit`` into ``clbit``.
 
@@ -143,6 +170,8 @@ class MeasureOp:
     qubit: int
     clbit: int
     final: bool = False
+    readout: np.ndarray | None = None
+    """A readout error's 2x2 confusion matrix: row ``t`` is P(recorded bit | true ``t``)."""
 
 
 @dataclass(frozen=True)
@@ -344,10 +373,11 @@ class Program:
 
     @property
     def stochastic_ops(self) -> int:
-        """How many mid-circuit measurements and resets the op list holds."""
+        """How many mid-circuit measurements, resets and noise channels the op list holds."""
         return sum(
             1 for op in self.ops
-            if isinstance(op, ResetOp) or (isinstance(op, MeasureOp) and not op.final)
+            if isinstance(op, (ResetOp, KrausOp, NoiseSelectOp))
+            or (isinstance(op, MeasureOp) and not op.final)
         )
 
     @property
@@ -357,7 +387,8 @@ class Program:
         widths = [
             op.targets.size if isinstance(op, ControlledOp) else op.qubits.size
             for op in self.ops
-            if isinstance(op, (MatrixOp, PermutationOp, ControlledOp, ParameterizedGateOp))
+            if isinstance(op, (MatrixOp, PermutationOp, ControlledOp, ParameterizedGateOp,
+                               KrausOp))
         ]
         return max(widths, default=0)
 
@@ -365,7 +396,7 @@ class Program:
     def passes(self) -> int:
         """Passes over the state the op list makes when run once: every op but control
         flow, stores and final measurements (sampled together in one pass at the end)."""
-        skipped = (JumpOp, BranchOp, SwitchOp, StoreOp)
+        skipped = (JumpOp, BranchOp, SwitchOp, StoreOp, NoiseSelectOp)
         count = sum(
             1 for op in self.ops
             if not isinstance(op, skipped) and not (isinstance(op, MeasureOp) and op.final)

@@ -13,7 +13,7 @@ from qiskit.primitives.containers.estimator_pub import EstimatorPub, EstimatorPu
 
 from ..backend import GPUSimulator
 from ..compile.program import Program
-from ..exceptions import InvalidCircuitError
+from ..exceptions import InvalidCircuitError, InvalidOptionError
 from ..execution import Execution
 from ..job import JobControl
 from .job import GPUPrimitiveJob
@@ -134,6 +134,11 @@ class EstimatorV2(SimulatorPrimitive, BaseEstimatorV2):
         for index, pub in enumerate(coerced):
             _checked_precision(pub.precision, f"pub {index}'s precision")
         execution, compiled = self._compile_pubs([pub.circuit for pub in coerced])
+        if execution.config.noise is not None:
+            raise InvalidOptionError(
+                "EstimatorV2 does not take a noise_model yet (noisy expectation values need "
+                "trajectory averaging); use SamplerV2 or GPUSimulator.run with the noise model"
+            )
         tasks = [_task(index, pub, circuit.program)
                  for index, (pub, circuit) in enumerate(zip(coerced, compiled))]
         return self._submit_tasks(execution, tasks, _run_task, compiled)

@@ -276,12 +276,13 @@ def test_statevector_and_automatic_methods_are_accepted_and_readable(backend):
     assert result.results[0].metadata["method"] == "statevector"
 
 
-def test_a_noise_model_is_refused_never_ignored(backend, reject):
+def test_a_noise_model_that_cannot_be_applied_is_refused_never_ignored(backend, reject):
     noise = pytest.importorskip("qiskit_aer.noise")
     model = noise.NoiseModel()
-    model.add_all_qubit_quantum_error(noise.depolarizing_error(0.5, 1), ["x"])
+    model.add_readout_error(noise.ReadoutError([[0.9, 0.1, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0],
+                                                [0, 0, 0, 1]]), [0, 1])
 
-    reject(backend, bell_circuit(), InvalidOptionError, "noise_model", "ideal circuits only",
+    reject(backend, bell_circuit(), InvalidOptionError, "noise_model", "correlated",
            noise_model=model)
     with pytest.raises(InvalidOptionError, match="noise_model"):
         backend.set_options(noise_model=model)

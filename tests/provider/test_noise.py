@@ -1,0 +1,258 @@
+"""Noisy simulation against qiskit-aer with the same NoiseModel: every error type, on GHZ, a
+random and a dynamic circuit, by a two-sample chi-square test; the same test rejects the
+model with doubled error rates, so it has the power to see a wrong answer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from qiskit import QuantumCircuit
+from testkit import ALPHA, homogeneity_pvalue
+
+from gpuprovider import GPUSimulator
+from gpuprovider.exceptions import InvalidOptionError
+
+noise = pytest.importorskip("qiskit_aer.noise")
+AerSimulator = pytest.importorskip("qiskit_aer").AerSimulator
+
+SHOTS = 8_000
+ONE_QUBIT_GATES = ["h", "x", "sx", "rz", "ry"]
+
+
+def _scaled(scale: float):
+    """Per error type: a function of the scale giving a NoiseModel (scale 2: doubled
+    rates)."""
+    def model(add) -> noise.NoiseModel:
+        built = noise.NoiseModel()
+        add(built)
+        return built
+
+    kinds = {
+        "depolarizing": lambda m: (
+            m.add_all_qubit_quantum_error(noise.depolarizing_error(0.04 * scale, 1),
+                                          ONE_QUBIT_GATES),
+            m.add_all_qubit_quantum_error(noise.depolarizing_error(0.08 * scale, 2), ["cx"])),
+        "pauli": lambda m: m.add_all_qubit_quantum_error(
+            noise.pauli_error([("X", 0.05 * scale), ("Z", 0.05 * scale),
+                               ("I", 1 - 0.1 * scale)]), ONE_QUBIT_GATES),
+        "two-qubit pauli, local": lambda m: m.add_quantum_error(
+            noise.pauli_error([("XZ", 0.1 * scale), ("II", 1 - 0.1 * scale)]), ["cx"], [0, 1]),
+        "amplitude damping": lambda m: m.add_all_qubit_quantum_error(
+            noise.amplitude_damping_error(0.1 * scale), ONE_QUBIT_GATES),
+        "phase damping": lambda m: m.add_all_qubit_quantum_error(
+            noise.phase_damping_error(0.15 * scale), ONE_QUBIT_GATES),
+        "thermal relaxation": lambda m: m.add_all_qubit_quantum_error(
+            noise.thermal_relaxation_error(50, 60, 3 * scale), ONE_QUBIT_GATES),
+        "thermal relaxation, excited": lambda m: m.add_all_qubit_quantum_error(
+            noise.thermal_relaxation_error(40, 30, 3 * scale, excited_state_population=0.3),
+            ONE_QUBIT_GATES),
+        "reset error": lambda m: m.add_all_qubit_quantum_error(
+            noise.reset_error(0.05 * scale, 0.03 * scale), ONE_QUBIT_GATES),
+        "composed": lambda m: m.add_all_qubit_quantum_error(
+            noise.depolarizing_error(0.06 * scale, 1).compose(
+                noise.amplitude_damping_error(0.1 * scale)), ONE_QUBIT_GATES),
+        "tensored": lambda m: m.add_all_qubit_quantum_error(
+            noise.amplitude_damping_error(0.08 * scale).tensor(
+                noise.depolarizing_error(0.06 * scale, 1)), ["cx"]),
+        "coherent unitary": lambda m: m.add_all_qubit_quantum_error(
+            noise.coherent_unitary_error(_rx(0.3 * scale)), ONE_QUBIT_GATES),
+        "measure error": lambda m: m.add_all_qubit_quantum_error(
+            noise.pauli_error([("X", 0.06 * scale), ("I", 1 - 0.06 * scale)]), ["measure"]),
+        "reset instruction error": lambda m: m.add_all_qubit_quantum_error(
+            noise.pauli_error([("X", 0.1 * scale), ("I", 1 - 0.1 * scale)]), ["reset"]),
+        "readout, all qubits": lambda m: m.add_all_qubit_readout_error(
+            noise.ReadoutError([[1 - 0.04 * scale, 0.04 * scale],
+                                [0.08 * scale, 1 - 0.08 * scale]])),
+        "readout, local": lambda m: m.add_readout_error(
+            noise.ReadoutError([[1 - 0.1 * scale, 0.1 * scale], [0.05 * scale,
+                                                                  1 - 0.05 * scale]]), [1]),
+    }
+    return {name: (lambda add=add: model(add)) for name, add in kinds.items()}
+
+
+def _rx(angle: float) -> np.ndarray:
+    c, s = np.cos(angle / 2), np.sin(angle / 2)
+    return np.array([[c, -1j * s], [-1j * s, c]])
+
+
+ERROR_TYPES = list(_scaled(1.0))
+
+
+def ghz() -> QuantumCircuit:
+    circuit = QuantumCircuit(3)
+    circuit.h(0)
+    circuit.cx(0, 1)
+    circuit.cx(1, 2)
+    circuit.sx(2)
+    circuit.measure_all()
+    return circuit
+
+
+def random_circuit() -> QuantumCircuit:
+    rng = np.random.default_rng(5)
+    circuit = QuantumCircuit(4)
+    for _ in range(12):
+        a, b = (int(q) for q in rng.choice(4, 2, replace=False))
+        circuit.ry(float(rng.uniform(0, np.pi)), a)
+        circuit.rz(float(rng.uniform(0, np.pi)), b)
+        circuit.cx(a, b)
+    circuit.measure_all()
+    return circuit
+
+
+def dynamic_circuit() -> QuantumCircuit:
+    circuit = QuantumCircuit(3, 3)
+    circuit.h(0)
+    circuit.cx(0, 1)
+    circuit.measure(0, 0)
+    with circuit.if_test((circuit.clbits[0], 1)):
+        circuit.x(2)
+    circuit.reset(1)
+    circuit.h(1)
+    circuit.cx(1, 2)
+    circuit.measure([1, 2], [1, 2])
+    return circuit
+
+
+CIRCUITS = {"ghz": ghz, "random": random_circuit, "dynamic": dynamic_circuit}
+
+
+AER_SHOTS = 4 * SHOTS
+"""Aer's reference samples are larger (they are cheap), so that the two-sample test's noise
+is mostly ours."""
+
+
+def counts(simulator, circuit: QuantumCircuit, seed: int, shots: int = SHOTS) -> dict[str, int]:
+    return simulator.run(circuit, shots=shots, seed_simulator=seed).result().get_counts()
+
+
+CASES = [("ghz", "double"), ("ghz", "single"), ("random", "double"), ("dynamic", "double"),
+         ("dynamic", "single")]
+"""Circuits and precisions: both precisions on the small circuits (the random one, the slowest
+under noise, in double)."""
+
+
+@pytest.mark.parametrize(("circuit_name", "precision"), CASES, ids=["-".join(c) for c in CASES])
+@pytest.mark.parametrize("error_type", ERROR_TYPES)
+def test_noisy_counts_match_aer_and_doubled_noise_does_not(device, precision, error_type,
+                                                           circuit_name):
+    circuit = CIRCUITS[circuit_name]()
+    model = _scaled(1.0)[error_type]()
+    doubled = _scaled(2.0)[error_type]()
+    ours = counts(GPUSimulator(device=device, precision=precision, noise_model=model),
+                  circuit, seed=11)
+    assert sum(ours.values()) == SHOTS
+    aer = counts(AerSimulator(noise_model=model), circuit, seed=12, shots=AER_SHOTS)
+    p_same = homogeneity_pvalue(ours, aer)
+    assert p_same > ALPHA, (error_type, circuit_name, p_same, ours, aer)
+    aer_doubled = counts(AerSimulator(noise_model=doubled), circuit, seed=13, shots=AER_SHOTS)
+    ideal = counts(AerSimulator(), circuit, seed=14, shots=AER_SHOTS)
+    if homogeneity_pvalue(aer_doubled, aer) < ALPHA:  # the error shows in this circuit
+        assert homogeneity_pvalue(ours, aer_doubled) < ALPHA, (error_type, circuit_name)
+    else:  # e.g. a reset error on a circuit without resets: noise-free there too
+        assert homogeneity_pvalue(ours, ideal) > ALPHA
+
+
+def test_the_same_seed_gives_the_same_noisy_counts(device):
+    model = _scaled(1.0)["depolarizing"]()
+    backend = GPUSimulator(device=device, noise_model=model)
+    first = backend.run(ghz(), shots=2000, seed_simulator=5).result().get_counts()
+    assert backend.run(ghz(), shots=2000, seed_simulator=5).result().get_counts() == first
+
+
+def test_noisy_memory_agrees_with_noisy_counts(device):
+    model = _scaled(1.0)["readout, all qubits"]()
+    result = GPUSimulator(device=device, noise_model=model).run(
+        ghz(), shots=3000, seed_simulator=2, memory=True).result()
+    memory = result.get_memory()
+    assert len(memory) == 3000
+    counted = {key: memory.count(key) for key in set(memory)}
+    assert counted == result.get_counts()
+    aer = counts(AerSimulator(noise_model=model), ghz(), seed=3, shots=AER_SHOTS)
+    assert homogeneity_pvalue(counted, aer) > ALPHA
+
+
+def test_the_sampler_runs_noisy_circuits(device):
+    from gpuprovider.primitives import SamplerV2
+
+    model = _scaled(1.0)["amplitude damping"]()
+    sampler = SamplerV2(backend=GPUSimulator(device=device, noise_model=model), seed=4)
+    ours = sampler.run([ghz()], shots=SHOTS).result()[0].data.meas.get_counts()
+    aer = counts(AerSimulator(noise_model=model), ghz(), seed=5, shots=AER_SHOTS)
+    assert homogeneity_pvalue(ours, aer) > ALPHA
+
+
+def test_what_cannot_be_applied_is_refused_with_the_reason():
+    with pytest.raises(InvalidOptionError, match="not a qiskit-aer NoiseModel"):
+        GPUSimulator(noise_model={"errors": []})
+    correlated = noise.NoiseModel()
+    correlated.add_readout_error(noise.ReadoutError([[0.9, 0.1, 0, 0], [0, 1, 0, 0],
+                                                     [0, 0, 1, 0], [0, 0, 0, 1]]), [0, 1])
+    with pytest.raises(InvalidOptionError, match="correlated"):
+        GPUSimulator(noise_model=correlated)
+    with pytest.raises(InvalidOptionError, match="correlated"):
+        GPUSimulator().run(ghz(), noise_model=correlated)
+
+
+def test_an_ideal_noise_model_changes_nothing(device):
+    ideal = noise.NoiseModel()
+    ours = GPUSimulator(device=device, noise_model=ideal).run(
+        ghz(), shots=1000, seed_simulator=1).result().get_counts()
+    plain = GPUSimulator(device=device).run(ghz(), shots=1000, seed_simulator=1).result()
+    assert ours == plain.get_counts()
+
+
+def test_the_estimator_refuses_a_noise_model_for_now():
+    from qiskit.quantum_info import SparsePauliOp
+
+    from gpuprovider.primitives import EstimatorV2
+
+    circuit = QuantumCircuit(1)
+    circuit.h(0)
+    estimator = EstimatorV2(backend=GPUSimulator(noise_model=_scaled(1.0)["pauli"]()))
+    with pytest.raises(InvalidOptionError, match="noise"):
+        estimator.run([(circuit, SparsePauliOp("Z"))])
+
+
+# --- from_backend -------------------------------------------------------------------------------
+
+
+def _device_ghz(width: int) -> QuantumCircuit:
+    circuit = QuantumCircuit(width)
+    circuit.h(0)
+    for qubit in range(width - 1):
+        circuit.cx(qubit, qubit + 1)
+    circuit.measure_all()
+    return circuit
+
+
+@pytest.mark.parametrize("fake_name", ["FakeManilaV2", "FakeSherbrooke"])
+def test_from_backend_matches_aer_from_backend_on_isa_circuits(fake_name):
+    """A 5-qubit and a 127-qubit fake device: our simulator of the device (its Target, its
+    noise) against AerSimulator.from_backend on the same transpiled circuit."""
+    from qiskit import transpile
+
+    fake_provider = pytest.importorskip("qiskit_ibm_runtime.fake_provider")
+    fake = getattr(fake_provider, fake_name)()
+    ours_backend = GPUSimulator.from_backend(fake, device="CPU")
+    assert ours_backend.num_qubits == fake.num_qubits
+    assert set(ours_backend.operation_names) == set(fake.operation_names)
+    isa = transpile(_device_ghz(4), ours_backend, optimization_level=1, seed_transpiler=3)
+    shots = 4000
+    ours = ours_backend.run(isa, shots=shots, seed_simulator=1).result().get_counts()
+    aer = AerSimulator.from_backend(fake).run(isa, shots=4 * shots,
+                                              seed_simulator=2).result().get_counts()
+    ideal = AerSimulator().run(isa, shots=4 * shots, seed_simulator=3).result().get_counts()
+    assert homogeneity_pvalue(ours, aer) > ALPHA
+    assert homogeneity_pvalue(ours, ideal) < ALPHA, "the device's noise left no trace"
+
+
+def test_from_backend_without_noise_simulates_the_device_ideally():
+    fake_provider = pytest.importorskip("qiskit_ibm_runtime.fake_provider")
+    ideal = GPUSimulator.from_backend(fake_provider.FakeManilaV2(), noise_model=None,
+                                      device="CPU")
+    from qiskit import transpile
+
+    isa = transpile(_device_ghz(3), ideal, optimization_level=1, seed_transpiler=3)
+    counts = ideal.run(isa, shots=500, seed_simulator=1).result().get_counts()
+    assert set(counts) == {"000", "111"}
