@@ -1,0 +1,118 @@
+"""Noisy counts of random circuits under random noise models against the exact distribution:
+a density matrix evolved through every gate and its error channel (qiskit.quantum_info),
+measurement errors before the measurement, readout confusion on the outcome distribution;
+checked by a chi-square test."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from qiskit import QuantumCircuit
+from qiskit.quantum_info import DensityMatrix
+from testkit import ALPHA, chi_square_pvalue
+
+from gpuprovider import GPUSimulator
+from properties.harness import examples
+
+noise = pytest.importorskip("qiskit_aer.noise")
+
+ONE_QUBIT = ("h", "x", "sx", "ry", "rz")
+SHOTS = 4000
+
+
+def _one_qubit_error(draw):
+    rate = draw(st.floats(0.02, 0.3))
+    kind = draw(st.sampled_from(["depolarizing", "pauli", "amplitude", "phase", "thermal",
+                                 "reset", "composed"]))
+    if kind == "depolarizing":
+        return noise.depolarizing_error(rate, 1)
+    if kind == "pauli":
+        return noise.pauli_error([("X", rate / 2), ("Y", rate / 4), ("I", 1 - 3 * rate / 4)])
+    if kind == "amplitude":
+        return noise.amplitude_damping_error(rate)
+    if kind == "phase":
+        return noise.phase_damping_error(rate)
+    if kind == "thermal":
+        t1 = draw(st.floats(20, 80))
+        return noise.thermal_relaxation_error(t1, draw(st.floats(0.5, 2.0)) * t1, 40 * rate,
+                                              excited_state_population=draw(st.floats(0, 0.4)))
+    if kind == "reset":
+        return noise.reset_error(rate / 2, rate / 3)
+    return noise.depolarizing_error(rate / 2, 1).compose(noise.amplitude_damping_error(rate))
+
+
+@st.composite
+def noisy_cases(draw):
+    num_qubits = draw(st.integers(1, 3))
+    circuit = QuantumCircuit(num_qubits)
+    for _ in range(draw(st.integers(1, 8))):
+        if num_qubits > 1 and draw(st.booleans()):
+            a, b = draw(st.permutations(range(num_qubits)))[:2]
+            circuit.cx(a, b)
+            continue
+        name = draw(st.sampled_from(ONE_QUBIT))
+        qubit = draw(st.integers(0, num_qubits - 1))
+        if name in ("ry", "rz"):
+            getattr(circuit, name)(draw(st.floats(0, 2 * np.pi)), qubit)
+        else:
+            getattr(circuit, name)(qubit)
+    circuit.measure_all()
+    errors = {}
+    for name in draw(st.lists(st.sampled_from(ONE_QUBIT), unique=True, max_size=3)):
+        errors[name] = _one_qubit_error(draw)
+    if draw(st.booleans()):
+        errors["cx"] = noise.depolarizing_error(draw(st.floats(0.02, 0.3)), 2)
+    if draw(st.booleans()):
+        errors["measure"] = _one_qubit_error(draw)
+    readout = None
+    if draw(st.booleans()):
+        p01, p10 = draw(st.floats(0, 0.2)), draw(st.floats(0, 0.2))
+        readout = np.array([[1 - p01, p01], [p10, 1 - p10]])
+    return circuit, errors, readout
+
+
+def _model(errors, readout):
+    model = noise.NoiseModel()
+    for name, error in errors.items():
+        model.add_all_qubit_quantum_error(error, [name])
+    if readout is not None:
+        model.add_all_qubit_readout_error(noise.ReadoutError(readout))
+    return model
+
+
+def _exact(circuit: QuantumCircuit, errors, readout) -> dict[str, float]:
+    rho = DensityMatrix.from_int(0, 2 ** circuit.num_qubits)
+    for instruction in circuit.data:
+        name = instruction.operation.name
+        qubits = [circuit.find_bit(q).index for q in instruction.qubits]
+        if name == "barrier":
+            continue
+        if name == "measure":
+            if "measure" in errors:
+                rho = rho.evolve(errors["measure"].to_quantumchannel(), qubits)
+            continue
+        rho = rho.evolve(instruction.operation, qubits)
+        if name in errors:
+            rho = rho.evolve(errors[name].to_quantumchannel(), qubits)
+    probabilities = np.real(np.diag(rho.data)).clip(0)
+    if readout is not None:
+        confusion = np.array([[1.0]])
+        for _ in range(circuit.num_qubits):
+            confusion = np.kron(readout, confusion)  # qubit 0 is the lowest index bit
+        probabilities = probabilities @ confusion
+    width = circuit.num_qubits
+    return {format(index, f"0{width}b"): float(p) for index, p in enumerate(probabilities)}
+
+
+@examples(0.2)
+@given(case=noisy_cases())
+def test_noisy_counts_follow_the_exact_noisy_distribution(device, precision, case):
+    circuit, errors, readout = case
+    backend = GPUSimulator(device=device, precision=precision,
+                           noise_model=_model(errors, readout))
+    counts = backend.run(circuit, shots=SHOTS, seed_simulator=7).result().get_counts()
+    expected = _exact(circuit, errors, readout)
+    p_value = chi_square_pvalue(counts, expected)
+    assert p_value > ALPHA, (str(circuit.draw()), sorted(errors), readout, counts, expected)
