@@ -43,9 +43,9 @@ from qiskit.circuit.library import (
     UCGate,
     UnitaryGate,
 )
-from qiskit.quantum_info import Operator, Pauli
+from qiskit.quantum_info import Kraus, Operator, Pauli
 
-from ..exceptions import InvalidCircuitError
+from ..exceptions import InvalidCircuitError, InvalidOptionError
 from ..gates import is_no_op
 from .classical import (
     ClassicalLayout,
@@ -82,7 +82,7 @@ from .program import (
     SwitchOp,
     ZeroStateOp,
 )
-from .noise import Channel, NoiseSpec, term_ops
+from .noise import Channel, NoiseSpec, kraus_op, term_ops
 from .saves import SAVE_HANDLERS
 
 UNITARY_TOLERANCE = 1e-8
@@ -728,8 +728,27 @@ def _lower_box(low: _Lowering, instruction: CircuitInstruction, scope: _Scope) -
     low.lower_block(body, scope.enter(body, instruction))
 
 
+def _lower_channel(low: _Lowering, instruction: CircuitInstruction, scope: _Scope) -> None:
+    """A quantum channel in the circuit (``kraus``, also what appending a ``Kraus`` or a
+    ``SuperOp`` makes, or qiskit-aer's ``quantum_channel`` of a QuantumError): one KrausOp,
+    whose shots split by the state's probabilities."""
+    operation = instruction.operation
+    qubits = scope.qubits_of(instruction)
+    what = f"'{operation.name}' on qubits {low.named(qubits)}"
+    try:
+        matrices = operation.params if operation.name == "kraus" else Kraus(operation).data
+        op = kraus_op(matrices, np.asarray(qubits, dtype=np.int64), low.dtype, what)
+    except InvalidOptionError as exc:
+        raise low.error(str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - anything Kraus() cannot read
+        raise low.error(f"{what} is not a readable quantum channel: {exc}") from exc
+    low.add_op(op, qubits)
+
+
 _HANDLERS: dict[str, Callable[[_Lowering, CircuitInstruction, _Scope], None]] = {
     "measure": _lower_measure,
+    "kraus": _lower_channel,
+    "quantum_channel": _lower_channel,
     "reset": _lower_reset,
     "global_phase": _lower_global_phase,
     "unitary": _lower_unitary,

@@ -156,8 +156,9 @@ def _task(index: int, pub: EstimatorPub, program: Program) -> _EstimatorTask:
     where = pub_name(index, pub.circuit)
     if not program.is_sampled or program.measurements:
         raise InvalidCircuitError(
-            f"{where} measures, resets or branches; an estimator's circuit must be unitary "
-            "(remove its measurements, e.g. circuit.remove_final_measurements())"
+            f"{where} measures, resets, branches or holds a noise channel; an estimator's "
+            "circuit must be unitary (remove its measurements, e.g. "
+            "circuit.remove_final_measurements())"
         )
     bindings = Bindings.of(pub.circuit, pub.parameter_values, where)
     observables = pub.observables.sparse_observables_array()

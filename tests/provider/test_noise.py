@@ -256,3 +256,60 @@ def test_from_backend_without_noise_simulates_the_device_ideally():
     isa = transpile(_device_ghz(3), ideal, optimization_level=1, seed_transpiler=3)
     counts = ideal.run(isa, shots=500, seed_simulator=1).result().get_counts()
     assert set(counts) == {"000", "111"}
+
+
+# --- channels as circuit instructions -----------------------------------------------------------
+
+
+def _channel_circuit(append) -> QuantumCircuit:
+    circuit = QuantumCircuit(2)
+    circuit.h(0)
+    circuit.cx(0, 1)
+    append(circuit)
+    circuit.x(1)
+    circuit.measure_all()
+    return circuit
+
+
+CHANNEL_FORMS = {
+    "Kraus": lambda c: c.append(_kraus(noise.amplitude_damping_error(0.3)), [0]),
+    "SuperOp": lambda c: c.append(_superop(noise.amplitude_damping_error(0.4)), [1]),
+    "QuantumError": lambda c: c.append(noise.thermal_relaxation_error(30, 40, 20), [1]),
+    "two-qubit QuantumError": lambda c: c.append(
+        noise.depolarizing_error(0.3, 2).compose(
+            noise.amplitude_damping_error(0.2).tensor(noise.amplitude_damping_error(0.1))),
+        [0, 1]),
+}
+
+
+def _kraus(error):
+    from qiskit.quantum_info import Kraus
+
+    return Kraus(error.to_quantumchannel())
+
+
+def _superop(error):
+    from qiskit.quantum_info import SuperOp
+
+    return SuperOp(error.to_quantumchannel())
+
+
+@pytest.mark.parametrize("form", list(CHANNEL_FORMS))
+def test_channels_in_the_circuit_match_aer(device, precision, form):
+    circuit = _channel_circuit(CHANNEL_FORMS[form])
+    ours = counts(GPUSimulator(device=device, precision=precision), circuit, seed=21)
+    aer = counts(AerSimulator(), circuit, seed=22, shots=AER_SHOTS)
+    ideal = counts(AerSimulator(), _channel_circuit(lambda c: None), seed=23, shots=AER_SHOTS)
+    assert homogeneity_pvalue(ours, aer) > ALPHA
+    assert homogeneity_pvalue(ours, ideal) < ALPHA, "the channel left no trace"
+
+
+def test_a_channel_that_is_not_trace_preserving_is_refused():
+    from gpuprovider.exceptions import InvalidCircuitError
+
+    circuit = QuantumCircuit(1)
+    circuit.append(_kraus(noise.amplitude_damping_error(0.3)), [0])
+    bad = circuit.copy()
+    bad.data[0].operation.params[0] = 2 * np.asarray(bad.data[0].operation.params[0])
+    with pytest.raises(InvalidCircuitError, match="not trace preserving"):
+        GPUSimulator(device="CPU").run(bad)
