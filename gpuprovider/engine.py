@@ -244,10 +244,8 @@ class _Run:
         for op in self.finals:
             if op.readout is None:
                 continue
-            word, bit = divmod(op.clbit, WORD_BITS)
-            mask = np.uint64(1) << np.uint64(bit)
-            true = ((rows[:, word] & mask) != 0).astype(np.int64)
-            flips = self.rng.binomial(counts, op.readout[true, 1 - true])
+            word, mask, flip_probability = _flip_probability(rows, op)
+            flips = self.rng.binomial(counts, flip_probability)
             flipped = rows.copy()
             flipped[:, word] ^= mask
             rows = np.concatenate([rows, flipped])
@@ -259,13 +257,9 @@ class _Run:
     def _read_out_shots(self, rows: np.ndarray) -> np.ndarray:
         """Final measurements' readout errors on per-shot rows: one draw per shot and clbit."""
         for op in self.finals:
-            if op.readout is None:
-                continue
-            word, bit = divmod(op.clbit, WORD_BITS)
-            mask = np.uint64(1) << np.uint64(bit)
-            true = ((rows[:, word] & mask) != 0).astype(np.int64)
-            flip = self.rng.random(len(rows)) < op.readout[true, 1 - true]
-            rows[flip, word] ^= mask
+            if op.readout is not None:
+                word, mask, flip_probability = _flip_probability(rows, op)
+                rows[self.rng.random(len(rows)) < flip_probability, word] ^= mask
         return rows
 
     def _tally(self, rows: np.ndarray, counts: np.ndarray) -> None:
@@ -459,6 +453,14 @@ class _Run:
         return Outcome(self.program, self.shots, rows, counts.astype(np.int64), memory,
                        self.recorder.values(order), sampled=self.sampled,
                        branches=self.branches)
+
+
+def _flip_probability(rows: np.ndarray, op: MeasureOp) -> tuple[int, np.uint64, np.ndarray]:
+    """``(word, mask, per-row probability)`` that ``op``'s readout error flips its clbit."""
+    word, bit = divmod(op.clbit, WORD_BITS)
+    mask = np.uint64(1) << np.uint64(bit)
+    true = ((rows[:, word] & mask) != 0).astype(np.int64)
+    return word, mask, op.readout[true, 1 - true]
 
 
 def _merged_tallies(rows: list[np.ndarray], counts: list[np.ndarray],
