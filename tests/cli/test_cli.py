@@ -160,14 +160,31 @@ def test_gpu_request_without_gpu(capsys):
 
 
 def test_ctrl_c_cancels_the_job(capsys, tmp_path, monkeypatch):
+    """Ctrl-C while the job runs (held inside its first gate on a fake device, so the job
+    cannot finish first) cancels it."""
+    import gpuprovider.backend as backend_module
+    from support.fake_device import FakeKernels, fake_device
+
+    kernels = FakeKernels(hold=True)
+    held = fake_device(kernels)
+
+    class HeldSimulator(backend_module.GPUSimulator):
+        def __init__(self, device: str = "auto", **options) -> None:
+            super().__init__(device=held, **options)
+
     def interrupt(_seconds: float) -> None:
+        assert kernels.entered.wait(30), "the job never reached its first gate"
         raise KeyboardInterrupt
 
+    monkeypatch.setattr(backend_module, "GPUSimulator", HeldSimulator)
     monkeypatch.setattr(cli, "sleep", interrupt)
     path = write(tmp_path, 'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\ncreg c[2];\n'
                            "h q[0];\nmeasure q[0] -> c[0];\nreset q[0];\ncx q[0], q[1];\n"
                            "measure q -> c;\n")
-    _assert_failed(capsys, ["run", path, "--shots", "1000000"], 130, "cancelled")
+    try:
+        _assert_failed(capsys, ["run", path, "--shots", "1000000"], 130, "cancelled")
+    finally:
+        kernels.resume.set()
 
 
 def test_version(capsys):
