@@ -26,6 +26,7 @@ from .gates import supported_instructions
 from .job import GPUJob, JobControl
 from .options import (
     DEFAULTS,
+    READ_WHEN_RUN,
     RunConfig,
     experiment_seed,
     unknown_option_warning,
@@ -247,7 +248,7 @@ class GPUSimulator(BackendV2):
             if not hasattr(self.options, name):
                 unknown_option_warning(name, stacklevel=stacklevel)
                 continue
-            merged[name] = validate_option(name, value)
+            merged[name] = value if name in READ_WHEN_RUN else validate_option(name, value)
         return Execution(self, RunConfig.from_options(merged))
 
     @staticmethod

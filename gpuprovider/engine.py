@@ -374,22 +374,33 @@ class _Run:
             return branch.pc + 1
         return self._collapse(branch, op.qubit, op.clbit, op.readout)
 
+    def _split(self, branch: _Branch, probabilities: np.ndarray
+               ) -> tuple[int, list[tuple[int, _Branch]]] | None:
+        """Split the branch's shots among outcomes by one multinomial draw: the outcome with
+        the most shots keeps the branch (returned first); every other outcome that received
+        shots gets a copy of the state, returned with it (not yet pending). None when the
+        copies would pass the state cap: the branch then ran its shots as trajectories."""
+        counts = self.rng.multinomial(branch.shots, probabilities)
+        chosen = np.flatnonzero(counts).tolist()
+        keep = max(chosen, key=lambda outcome: counts[outcome])
+        if len(chosen) > 1 and self.live + len(chosen) - 1 >= self.max_states:
+            self._trajectories(branch)
+            return None
+        parts = [(outcome, _Branch(self._clone(branch.state), int(counts[outcome]),
+                                   branch.classical.copy(), branch.pc, dict(branch.per_shot)))
+                 for outcome in chosen if outcome != keep]
+        branch.shots = int(counts[keep])
+        return keep, parts
+
     def _select(self, branch: _Branch, op: NoiseSelectOp) -> int | None:
-        """A mixture: the branch's shots split among its terms by one multinomial draw; the
-        term with the most shots keeps the state, the others get copies."""
-        counts = self.rng.multinomial(branch.shots, op.probabilities)
-        chosen = np.flatnonzero(counts)
-        keep = int(chosen[np.argmax(counts[chosen])])
-        if len(chosen) > 1:
-            if self.live + len(chosen) - 1 >= self.max_states:
-                self._trajectories(branch)
-                return None
-            for term in chosen.tolist():
-                if term != keep:
-                    self.pending.append(_Branch(
-                        self._clone(branch.state), int(counts[term]), branch.classical.copy(),
-                        op.targets[term], dict(branch.per_shot)))
-            branch.shots = int(counts[keep])
+        """A mixture: each term's shots go on at its block."""
+        split = self._split(branch, op.probabilities)
+        if split is None:
+            return None
+        keep, parts = split
+        for term, part in parts:
+            part.pc = op.targets[term]
+            self.pending.append(part)
         return op.targets[keep]
 
     def _kraus(self, branch: _Branch, op: KrausOp) -> int | None:
@@ -399,24 +410,17 @@ class _Run:
                                                        op.term_starts, op.z_masks)
         probabilities = np.clip(op.weights @ values, 0.0, None)
         probabilities /= probabilities.sum()
-        counts = self.rng.multinomial(branch.shots, probabilities)
-        chosen = np.flatnonzero(counts)
-        keep = int(chosen[np.argmax(counts[chosen])])
-        if len(chosen) > 1 and self.live + len(chosen) - 1 >= self.max_states:
-            self._trajectories(branch)
+        split = self._split(branch, probabilities)
+        if split is None:
             return None
+        keep, parts = split
         dtype = op.matrices[0].dtype
-        for term in chosen.tolist():
-            if term == keep:
-                continue
-            copy = self._clone(branch.state)
-            self.kernels.apply_matrix(copy, op.qubits, (op.matrices[term] / np.sqrt(
+        for term, part in [*parts, (keep, branch)]:
+            self.kernels.apply_matrix(part.state, op.qubits, (op.matrices[term] / np.sqrt(
                 probabilities[term])).astype(dtype))
-            self.pending.append(_Branch(copy, int(counts[term]), branch.classical.copy(),
-                                        branch.pc + 1, dict(branch.per_shot)))
-        self.kernels.apply_matrix(branch.state, op.qubits, (op.matrices[keep] / np.sqrt(
-            probabilities[keep])).astype(dtype))
-        branch.shots = int(counts[keep])
+        for _, part in parts:
+            part.pc = branch.pc + 1
+            self.pending.append(part)
         return branch.pc + 1
 
     def _reset(self, branch: _Branch, op: ResetOp) -> int | None:

@@ -127,6 +127,12 @@ _VALIDATORS = {
 }
 
 
+READ_WHEN_RUN = frozenset({"noise_model"})
+"""Options that :meth:`RunConfig.from_options` reads in full, and so validates, for every run:
+a ``run()`` override of one skips its separate validator (a noise model is read once per run,
+not twice); ``set_options`` and the constructor keep it, so a bad value fails when it is set."""
+
+
 def unknown_option_warning(name: str, stacklevel: int) -> None:
     """What the constructor, ``set_options`` and ``run`` all do with an unknown option."""
     warnings.warn(f"Option {name} is not used by this backend", UserWarning,

@@ -246,6 +246,15 @@ def _standard_gates() -> dict[str, Instruction]:
     return get_standard_gate_name_mapping()
 
 
+def standard_gate_matrix(name: str, params: Sequence, num_qubits: int) -> np.ndarray | None:
+    """The matrix of the standard gate ``name`` with ``params`` on ``num_qubits`` qubits, or
+    None when no standard gate of that name and width exists."""
+    gate = _standard_gates().get(name)
+    if gate is None or gate.num_qubits != num_qubits:
+        return None
+    return _any_matrix(type(gate)(*params) if params else gate)
+
+
 @cache
 def _standard_structure(base_class: type, num_params: int, ctrl_state: int | None
                         ) -> tuple[str, np.ndarray | None]:

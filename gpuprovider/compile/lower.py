@@ -163,6 +163,8 @@ class _Lowering:
                  noise: NoiseSpec | None = None) -> None:
         self.circuit = circuit
         self.noise = noise
+        self.noise_blocks: dict[tuple[int, tuple[int, ...]], list[list[Op]]] = {}
+        """A channel's ops per (channel, positions), made once per lowering."""
         self.dtype = dtype
         self.where = where
         self.parameterized = parameterized
@@ -279,8 +281,11 @@ class _Lowering:
         """Emit each channel: one term as its ops; several behind a NoiseSelectOp whose
         blocks end in jumps past the others."""
         for channel, positions, what in noise:
-            blocks = [term_ops(instructions, positions, self.dtype, _error_gate_matrix, what)
-                      for _, instructions in channel.terms]
+            key = (id(channel), tuple(positions))
+            if key not in self.noise_blocks:  # every gate of a kind and qubits shares its ops
+                self.noise_blocks[key] = [term_ops(instructions, positions, self.dtype, what)
+                                          for _, instructions in channel.terms]
+            blocks = self.noise_blocks[key]
             self.touched.update(positions)
             if len(blocks) == 1:
                 for op in blocks[0]:
@@ -863,12 +868,3 @@ def lower_circuit(
         circuit_qubits=circuit.num_qubits,
     )
 
-
-def _error_gate_matrix(name: str, params: tuple, num_qubits: int) -> np.ndarray | None:
-    """The matrix of a standard gate named in a noise model's error term, if it is one."""
-    from qiskit.circuit.library import get_standard_gate_name_mapping
-
-    gate = get_standard_gate_name_mapping().get(name)
-    if gate is None or gate.num_qubits != num_qubits:
-        return None
-    return Operator(type(gate)(*params) if params else gate).data

@@ -8,16 +8,16 @@ error (given for exact qubits) takes the place of the all-qubit error of that in
 
 A channel is a list of *terms* ``(probability, instructions)``. Aer's mixtures of unitaries
 (Pauli, depolarizing and unitary errors) have several terms with fixed probabilities; a term
-holding a ``kraus`` instruction has state-dependent probabilities. :func:`channel_ops` lowers
-a channel into ops of the flat op list: one term becomes its ops; several become a
-:class:`~gpuprovider.compile.program.NoiseSelectOp` that sends each shot to one term's block
+holding a ``kraus`` instruction has state-dependent probabilities. :func:`term_ops` lowers a
+term into ops; the lowering then emits a one-term channel as its ops, and several terms behind
+a :class:`~gpuprovider.compile.program.NoiseSelectOp` that sends each shot to one term's block
 (blocks end with jumps past the others), which the engine runs by splitting a branch's shots
 among the terms with one multinomial draw.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +26,8 @@ from qiskit.quantum_info import Pauli
 
 from ..exceptions import InvalidOptionError
 from ..kernels.layout import group_by_x_mask
-from .program import KrausOp, MatrixOp, Op, ResetOp
+from .gate_ops import gate_op, standard_gate_matrix
+from .program import KrausOp, Op, ResetOp
 
 TERM_TOLERANCE = 1e-12
 """Terms of smaller probability are dropped (Aer writes exact zeros for them)."""
@@ -193,28 +194,28 @@ def kraus_op(matrices: Sequence[np.ndarray], qubits: np.ndarray, dtype: np.dtype
 
 
 def term_ops(instructions: Sequence[Instruction], positions: Sequence[int],
-             dtype: np.dtype, gate_matrix: Callable[[str, tuple, int], np.ndarray | None],
-             what: str) -> list[Op]:
-    """The ops of one channel term on Program ``positions`` (identity instructions vanish)."""
+             dtype: np.dtype, what: str) -> list[Op]:
+    """The ops of one channel term on Program ``positions``: each matrix as its cheapest op
+    (:func:`~gpuprovider.compile.gate_ops.gate_op`); identity instructions vanish."""
     ops: list[Op] = []
     for name, qubits, params in instructions:
-        where = np.array([positions[q] for q in qubits], dtype=np.int64)
+        where = [positions[q] for q in qubits]
         if name in ("id", "delay") or (name == "pauli" and set(params[0]) <= {"I"}):
             continue
         if name == "reset":
             ops.extend(ResetOp(int(q)) for q in where)
-        elif name == "kraus":
-            ops.append(kraus_op(params, where, dtype, what))
-        elif name == "pauli":
-            label = str(params[0])
-            matrix = Pauli(label).to_matrix()
-            ops.append(MatrixOp(where, matrix.astype(dtype)))
+            continue
+        if name == "kraus":
+            ops.append(kraus_op(params, np.asarray(where, dtype=np.int64), dtype, what))
+            continue
+        if name == "pauli":
+            matrix = Pauli(str(params[0])).to_matrix()
         elif name == "unitary":
-            ops.append(MatrixOp(where, np.asarray(params[0]).astype(dtype)))
+            matrix = params[0]
         else:
-            matrix = gate_matrix(name, params, len(qubits))
+            matrix = standard_gate_matrix(name, params, len(qubits))
             if matrix is None:
                 raise InvalidOptionError(f"{what}: the error instruction '{name}' cannot be "
                                          "applied by gpu_simulator")
-            ops.append(MatrixOp(where, matrix.astype(dtype)))
+        ops.append(gate_op(where, matrix, dtype))
     return ops

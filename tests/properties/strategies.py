@@ -562,6 +562,11 @@ def _bindings(draw, parameters: list[Parameter], extra: int = 2) -> list[dict]:
 # --- public strategies ----------------------------------------------------------------------
 
 
+NO_INITIALIZE = {"prepare": {"allow_initialize": False}}
+"""Keyword options of the circuit strategies for circuits the estimator takes (unitary ones):
+initialize (a reset) is left out."""
+
+
 @st.composite
 def circuits(draw, kinds: Sequence[str] = UNITARY_KINDS, min_qubits: int = 1,
              max_qubits: int = 5, min_gates: int = 1, max_gates: int = 8,

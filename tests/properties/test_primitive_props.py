@@ -20,6 +20,7 @@ from properties.harness import (
     examples,
 )
 from properties.strategies import (
+    NO_INITIALIZE,
     circuits,
     large_circuits,
     measured_circuits,
@@ -30,8 +31,6 @@ from properties.strategies import (
 pytestmark = pytest.mark.parametrize("fusion", FUSION, ids=FUSION_IDS)
 
 SHOTS = 4000
-NO_INITIALIZE = {"prepare": {"allow_initialize": False}}
-"""The estimator takes unitary circuits only: initialize (a reset) is left out."""
 
 
 @st.composite

@@ -26,12 +26,11 @@ from properties.harness import (
     state_error,
     state_message,
 )
-from properties.strategies import embedded_circuits, observables
+from properties.strategies import NO_INITIALIZE, embedded_circuits, observables
 
 pytestmark = pytest.mark.parametrize("fusion", FUSION, ids=FUSION_IDS)
 
 SHOTS = 4000
-NO_INITIALIZE = {"prepare": {"allow_initialize": False}}
 
 
 def used_qubits(circuit) -> set[int]:

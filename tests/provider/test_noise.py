@@ -10,6 +10,7 @@ from qiskit import QuantumCircuit
 from testkit import ALPHA, homogeneity_pvalue
 
 from gpuprovider import GPUSimulator
+from gpuprovider.benchsuite import ghz as ghz_circuit
 from gpuprovider.exceptions import InvalidOptionError
 
 noise = pytest.importorskip("qiskit_aer.noise")
@@ -217,15 +218,6 @@ def test_the_estimator_refuses_a_noise_model_for_now():
 # --- from_backend -------------------------------------------------------------------------------
 
 
-def _device_ghz(width: int) -> QuantumCircuit:
-    circuit = QuantumCircuit(width)
-    circuit.h(0)
-    for qubit in range(width - 1):
-        circuit.cx(qubit, qubit + 1)
-    circuit.measure_all()
-    return circuit
-
-
 @pytest.mark.parametrize("fake_name", ["FakeManilaV2", "FakeSherbrooke"])
 def test_from_backend_matches_aer_from_backend_on_isa_circuits(fake_name):
     """A 5-qubit and a 127-qubit fake device: our simulator of the device (its Target, its
@@ -237,7 +229,7 @@ def test_from_backend_matches_aer_from_backend_on_isa_circuits(fake_name):
     ours_backend = GPUSimulator.from_backend(fake, device="CPU")
     assert ours_backend.num_qubits == fake.num_qubits
     assert set(ours_backend.operation_names) == set(fake.operation_names)
-    isa = transpile(_device_ghz(4), ours_backend, optimization_level=1, seed_transpiler=3)
+    isa = transpile(ghz_circuit(4), ours_backend, optimization_level=1, seed_transpiler=3)
     shots = 4000
     ours = ours_backend.run(isa, shots=shots, seed_simulator=1).result().get_counts()
     aer = AerSimulator.from_backend(fake).run(isa, shots=4 * shots,
@@ -253,7 +245,7 @@ def test_from_backend_without_noise_simulates_the_device_ideally():
                                       device="CPU")
     from qiskit import transpile
 
-    isa = transpile(_device_ghz(3), ideal, optimization_level=1, seed_transpiler=3)
+    isa = transpile(ghz_circuit(3), ideal, optimization_level=1, seed_transpiler=3)
     counts = ideal.run(isa, shots=500, seed_simulator=1).result().get_counts()
     assert set(counts) == {"000", "111"}
 
