@@ -17,6 +17,7 @@ from qiskit.transpiler import Target
 
 from . import __version__
 from . import device as devices
+from .compile.device_noise import device_noise
 from .compile.program import Program
 from .compile.sweep import Sweep, parse_parameter_binds
 from .engine import total_steps
@@ -93,8 +94,8 @@ class GPUSimulator(BackendV2):
     ``memory`` (False), ``precision`` ("double" or "single"), ``device`` ("auto", "GPU",
     "CPU" or a :class:`~gpuprovider.device.Device`), ``fusion_enable`` (True),
     ``enable_truncation`` (True: idle qubits are not simulated), Aer's ``method``
-    ("automatic" or "statevector") and ``noise_model`` (None, or a qiskit-aer
-    ``NoiseModel``: :mod:`gpuprovider.compile.noise`).
+    ("automatic" or "statevector") and ``noise_model`` (None, a qiskit-aer ``NoiseModel``
+    (:mod:`gpuprovider.compile.noise`), or the device noise :meth:`from_backend` builds).
     """
 
     def __init__(
@@ -115,28 +116,19 @@ class GPUSimulator(BackendV2):
     def from_backend(cls, backend: BackendV2, **options: Any) -> GPUSimulator:
         """A simulator of ``backend`` (any ``BackendV2``, qiskit-ibm-runtime's fake devices
         included): its Target (gates, coupling map, qubit count) for ``transpile``, and a
-        noise model from its reported gate errors, durations, T1/T2 and readout errors,
-        built by qiskit-aer's ``NoiseModel.from_backend`` (thermal relaxation plus
-        depolarizing on every gate, readout errors), as ``AerSimulator.from_backend`` does.
-        Idle qubits are not simulated, so a 127-qubit device's circuits stay small.
+        noise model from its reported gate errors, durations, T1/T2 and readout errors, built
+        as qiskit-aer's ``NoiseModel.from_backend`` builds one (depolarizing and thermal
+        relaxation on every gate, readout errors; see
+        :mod:`gpuprovider.compile.device_noise`) without needing qiskit-aer. Idle qubits are
+        not simulated, so a 127-qubit device's circuits stay small.
 
         Args:
             backend: the device to imitate.
-            options: run options (``noise_model=None`` simulates the device without noise).
-
-        Raises:
-            ImportError: qiskit-aer is not installed and no ``noise_model`` was given.
+            options: run options (``noise_model=None`` simulates the device without noise;
+                a qiskit-aer ``NoiseModel`` replaces the device's).
         """
         if "noise_model" not in options:
-            try:
-                from qiskit_aer.noise import NoiseModel
-            except ImportError as exc:
-                raise ImportError(
-                    "GPUSimulator.from_backend builds the device's noise model with "
-                    "qiskit-aer: pip install qiskit-aer (or pass noise_model=None for an "
-                    "ideal simulation of the device's gates)"
-                ) from exc
-            options["noise_model"] = NoiseModel.from_backend(backend)
+            options["noise_model"] = device_noise(backend.target)
         simulator = cls(**options)
         simulator.name = f"gpu_simulator({backend.name})"
         simulator._device_target = backend.target

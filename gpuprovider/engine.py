@@ -30,6 +30,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .compile.classical import ClassicalState
+from .compile.mixtures import MixturePlan, Pattern, shared_chunks
 from .compile.program import (
     DEFAULT_BRANCH_STATES,
     SAVE_OPS,
@@ -172,6 +173,9 @@ class _Run:
     # --- the run -----------------------------------------------------------------------
 
     def execute(self, dtype: np.dtype) -> None:
+        if self.program.mixtures is not None:
+            self._execute_patterns(dtype)
+            return
         self.pending.append(
             _Branch(self._allocate(dtype), self.shots, self.program.new_classical_state())
         )
@@ -185,6 +189,51 @@ class _Run:
         finally:
             for branch in self.pending:  # left by a cancellation or an error
                 self._release(branch.state)
+
+    def _execute_patterns(self, dtype: np.dtype) -> None:
+        """Run a mixture-only program as one trajectory per distinct error pattern, keeping
+        the states at chunk boundaries that later patterns share
+        (:mod:`gpuprovider.compile.mixtures`)."""
+        plan = self.program.mixtures
+        patterns = plan.sample(self.shots, self.rng)
+        stack: list[tuple[int, Any]] = [(0, self._allocate(dtype))]  # (chunks applied, state)
+        try:
+            previous = None
+            for index, (pattern, count) in enumerate(patterns):
+                shared = shared_chunks(previous, pattern)
+                while stack[-1][0] > shared:
+                    self._release(stack.pop()[1])
+                following = patterns[index + 1][0] if index + 1 < len(patterns) else None
+                ahead = shared_chunks(pattern, following)
+                done, state = stack[-1]
+                if ahead > done and len(stack) + 1 < self.max_states:
+                    state = self._clone(state)
+                    self._apply_chunks(plan, pattern, state, done, ahead)
+                    stack.append((ahead, state))
+                    done = ahead
+                if following is None or ahead < done:  # no later pattern starts from it
+                    stack.pop()
+                else:
+                    state = self._clone(state)
+                try:
+                    self._apply_chunks(plan, pattern, state, done, plan.num_chunks)
+                    branch = _Branch(state, count, self.program.new_classical_state())
+                    for save in plan.saves:
+                        self._save(branch, save)
+                    self._finish(branch)
+                finally:
+                    self._release(state)
+                previous = pattern
+        finally:
+            for _, state in stack:
+                self._release(state)
+
+    def _apply_chunks(self, plan: MixturePlan, pattern: Pattern, state: Any, start: int,
+                      stop: int) -> None:
+        for chunk in range(start, stop):
+            self.control.check()
+            for op in plan.chunk_ops(chunk, pattern[chunk]):
+                op.apply(self.kernels, state)
 
     def _continue(self, branch: _Branch) -> None:
         """Run ``branch`` to the end of the program (pushing the branches it splits off)."""

@@ -791,13 +791,20 @@ _CONTROL_OPS = (JumpOp, BranchOp, SwitchOp, StoreOp, NoiseSelectOp)
 
 def _mark_final_measurements(ops: list[Op], num_qubits: int) -> list[Op]:
     """Set ``final`` on measurements that can be sampled from the state at the end: those
-    after the last control-flow op that nothing later acts on or overwrites."""
+    after the last control-flow op that nothing later acts on or overwrites. A noise
+    mixture is not control flow here: every shot goes through one of its blocks, which act
+    on the channel's qubits only."""
+    noise_jumps = {target - 1 for op in ops if isinstance(op, NoiseSelectOp)
+                   for target in op.targets[1:]}
     acted_on_later: set[int] = set()
     overwritten_later: set[int] = set()
     marked: list[Op] = []
     in_tail = True
-    for op in reversed(ops):
-        if isinstance(op, _CONTROL_OPS):
+    for index in range(len(ops) - 1, -1, -1):
+        op = ops[index]
+        if isinstance(op, NoiseSelectOp) or index in noise_jumps:
+            acted_on_later.update(int(q) for q in getattr(op, "qubits", ()))
+        elif isinstance(op, _CONTROL_OPS):
             in_tail = False
         elif isinstance(op, MeasureOp):
             final = (in_tail and op.qubit not in acted_on_later

@@ -76,7 +76,7 @@ class NoiseSpec:
 
 def read_noise_model(model: Any) -> NoiseSpec | None:
     """The :class:`NoiseSpec` of a qiskit-aer ``NoiseModel`` (None for ``None`` or an ideal
-    model).
+    model); a NoiseSpec is returned as it is.
 
     Raises:
         InvalidOptionError: ``model`` is not a NoiseModel, or holds an error this simulator
@@ -84,6 +84,8 @@ def read_noise_model(model: Any) -> NoiseSpec | None:
     """
     if model is None:
         return None
+    if isinstance(model, NoiseSpec):  # built by GPUSimulator.from_backend
+        return model
     to_dict = getattr(model, "to_dict", None)
     if not callable(to_dict) or type(model).__name__ != "NoiseModel":
         raise InvalidOptionError(

@@ -25,7 +25,9 @@ Each pass's gates are then encoded by :func:`~gpuprovider.kernels.tiles.encode_t
 Every device fact comes from a :class:`~gpuprovider.kernels.policy.PlanPolicy` (pure data):
 the planner imports no kernel module.
 
-Programs with control flow are left as they are (their jump targets are op indices).
+Programs with control flow are left as they are (their jump targets are op indices), except
+that a program whose only randomness is mixtures of unitaries is also planned chunk by chunk
+(:mod:`gpuprovider.compile.mixtures`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from ..kernels.layout import basis_offsets, permutation_matrix
 from ..kernels.policy import PlanPolicy
 from ..kernels.tiles import encode_tile_pass
 from .merge import merged
+from .mixtures import plan_mixtures
 from .program import (
     SWAP_PERMUTATION,
     ControlledOp,
@@ -131,9 +134,20 @@ def _swap_op(a: int, b: int, dtype: np.dtype) -> PermutationOp:
                          np.ones(4, dtype=dtype))
 
 
-def relabel_swaps(ops: list[Op], num_qubits: int, dtype: np.dtype) -> list[Op]:
+def _put_back(where: list[int], out: list[Op], dtype: np.dtype) -> None:
+    """Append the SWAPs that return every qubit to its own position (``where`` updated)."""
+    for qubit in range(len(where)):
+        if where[qubit] != qubit:
+            holder = where.index(qubit)
+            out.append(_swap_op(where[qubit], qubit, dtype))
+            where[holder], where[qubit] = where[qubit], qubit
+
+
+def relabel_swaps(ops: list[Op], num_qubits: int, dtype: np.dtype,
+                  put_back: bool = False) -> list[Op]:
     """``ops`` without SWAP gates: later ops name the swapped positions instead. Where an op
-    cannot be renamed (a statevector save, a preparation), SWAPs put the qubits back first."""
+    cannot be renamed (a statevector save, a preparation), SWAPs put the qubits back first;
+    with ``put_back`` also at the end (for ops that other ops follow)."""
     in_place = list(range(num_qubits))
     where = list(in_place)  # where[q]: the position holding qubit q
     out: list[Op] = []
@@ -149,12 +163,10 @@ def relabel_swaps(ops: list[Op], num_qubits: int, dtype: np.dtype) -> list[Op]:
         if renamed is not None:
             out.append(renamed)
             continue
-        for qubit in range(num_qubits):
-            if where[qubit] != qubit:
-                holder = where.index(qubit)
-                out.append(_swap_op(where[qubit], qubit, dtype))
-                where[holder], where[qubit] = where[qubit], qubit
+        _put_back(where, out, dtype)
         out.append(op)
+    if put_back:
+        _put_back(where, out, dtype)
     return out
 
 
@@ -320,8 +332,10 @@ def fuse(gates: list[_Gate], policy: PlanPolicy) -> list[_Gate]:
 # --- the whole plan -----------------------------------------------------------------------------
 
 
-def plan_ops(ops: list[Op], num_qubits: int, dtype: np.dtype, policy: PlanPolicy) -> list[Op]:
-    """``ops`` with SWAPs relabelled and every run of gates turned into tile passes."""
+def plan_ops(ops: list[Op], num_qubits: int, dtype: np.dtype, policy: PlanPolicy,
+             put_back: bool = False) -> list[Op]:
+    """``ops`` with SWAPs relabelled and every run of gates turned into tile passes; with
+    ``put_back``, every qubit is in its own position again at the end."""
     tile, lanes = policy.tile_for(num_qubits)
     planned: list[Op] = []
     run: list[_Gate] = []
@@ -334,7 +348,7 @@ def plan_ops(ops: list[Op], num_qubits: int, dtype: np.dtype, policy: PlanPolicy
                                   gates=sum(gate.sources for gate in fused)))
         run.clear()
 
-    for op in relabel_swaps(ops, num_qubits, dtype):
+    for op in relabel_swaps(ops, num_qubits, dtype, put_back):
         gate = _as_gate(op, policy, tile - (lanes or min(policy.low_qubits, tile)))
         if gate is None:
             flush()
@@ -349,7 +363,8 @@ def planned(program: Program, policy: PlanPolicy) -> Program:
     """``program`` as a device with ``policy`` runs it (``DevicePolicy.plan_policy(dtype)``):
     its one-qubit gates merged (:func:`~gpuprovider.compile.merge.merged`), then planned into
     tile passes, unless it has control flow or fewer qubits than ``policy.min_qubits`` (then
-    op by op).
+    op by op). A program whose only randomness is mixtures of unitaries keeps its ops and gets
+    a :class:`~gpuprovider.compile.mixtures.MixturePlan` (chunks planned as tile passes).
 
     Raises:
         ValueError: ``policy`` names no dtype.
@@ -358,6 +373,9 @@ def planned(program: Program, policy: PlanPolicy) -> Program:
         raise ValueError("planned() needs a PlanPolicy with a dtype: use "
                          "DevicePolicy.plan_policy(dtype)")
     program = merged(program)
-    if program.has_control_flow or not program.ops or program.num_qubits < policy.min_qubits:
+    if program.has_control_flow:
+        mixtures = plan_mixtures(program, policy)
+        return program if mixtures is None else replace(program, mixtures=mixtures)
+    if not program.ops or program.num_qubits < policy.min_qubits:
         return program
     return replace(program, ops=plan_ops(program.ops, program.num_qubits, policy.dtype, policy))

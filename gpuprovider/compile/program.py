@@ -355,6 +355,9 @@ class Program:
     """The circuit's qubits some operation acts on (ascending)."""
     circuit_qubits: int | None = None
     """The circuit's qubit count (None: ``num_qubits``)."""
+    mixtures: Any = None
+    """Set by the planner when the only randomness is mixtures of unitaries: the
+    :class:`~gpuprovider.compile.mixtures.MixturePlan` the engine runs instead of ``ops``."""
 
     @property
     def truncated(self) -> bool:

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from qiskit import QuantumCircuit
+from qiskit.circuit import ControlFlowOp
 from qiskit.primitives import BaseEstimatorV2, DataBin, PubResult
 from qiskit.primitives.containers.estimator_pub import EstimatorPub, EstimatorPubLike
 
 from ..backend import GPUSimulator
 from ..compile.program import Program
-from ..exceptions import InvalidCircuitError, InvalidOptionError
-from ..execution import Execution
+from ..exceptions import InvalidCircuitError
+from ..execution import CompiledCircuit, Execution
 from ..job import JobControl
 from .job import GPUPrimitiveJob
 from .observables import PauliReadOut, PauliTable, shot_estimate, simulated_positions
@@ -29,6 +32,21 @@ from .base import (
 )
 
 READ_OUT_LABEL = "pauli_values"
+NOISY_BATCHES = 16
+"""Under noise, trajectories run in this many independent batches; the spread of the batch
+means gives the standard error."""
+NOISY_TRAJECTORIES = 4096
+"""Under noise with ``precision=0``: trajectories per parameter set (exact values would need
+the density matrix)."""
+
+
+def noisy_trajectories(precision: float) -> int:
+    """Trajectories per parameter set under noise: ``ceil(1 / precision^2)`` (what as many
+    shots would give, at least :data:`NOISY_BATCHES`), or :data:`NOISY_TRAJECTORIES` for
+    ``precision=0``."""
+    if precision == 0:
+        return NOISY_TRAJECTORIES
+    return max(NOISY_BATCHES, math.ceil(1 / precision ** 2))
 
 
 @dataclass(frozen=True)
@@ -43,6 +61,9 @@ class _EstimatorTask:
     """Per result position (flat, broadcast shape): its parameter set."""
     observable_of: np.ndarray
     """Per result position: its observable (flat index into the table)."""
+    max_states: int = 1
+    """States a run may hold: more than one when a noise model makes it branch."""
+    noisy: bool = False
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -80,6 +101,11 @@ class EstimatorV2(SimulatorPrimitive, BaseEstimatorV2):
     ``precision=0`` (the default) gives exact values with ``stds`` 0. ``precision > 0`` gives
     a shot-based estimate whose standard error, reported in ``stds``, is at most about
     ``precision``: see :func:`~gpuprovider.primitives.observables.shot_estimate`.
+
+    With a ``noise_model`` (in ``backend_options``), each value is the mean of the exact
+    expectation values of :func:`noisy_trajectories` trajectories (``ceil(1/precision^2)``,
+    or 4096 for ``precision=0``), run in :data:`NOISY_BATCHES` independent batches; ``stds``
+    is the standard error of that mean from the spread of the batch means.
 
     Example::
 
@@ -134,12 +160,8 @@ class EstimatorV2(SimulatorPrimitive, BaseEstimatorV2):
         for index, pub in enumerate(coerced):
             _checked_precision(pub.precision, f"pub {index}'s precision")
         execution, compiled = self._compile_pubs([pub.circuit for pub in coerced])
-        if execution.config.noise is not None:
-            raise InvalidOptionError(
-                "EstimatorV2 does not take a noise_model yet (noisy expectation values need "
-                "trajectory averaging); use SamplerV2 or GPUSimulator.run with the noise model"
-            )
-        tasks = [_task(index, pub, circuit.program)
+        noisy = execution.config.noise is not None
+        tasks = [_task(index, pub, circuit, noisy)
                  for index, (pub, circuit) in enumerate(zip(coerced, compiled))]
         return self._submit_tasks(execution, tasks, _run_task, compiled)
 
@@ -152,13 +174,23 @@ def _checked_precision(value: Any, name: str) -> float:
     return float(value)
 
 
-def _task(index: int, pub: EstimatorPub, program: Program) -> _EstimatorTask:
+def _measures_resets_or_branches(circuit: QuantumCircuit) -> bool:
+    return any(instruction.operation.name in ("measure", "reset")
+               or isinstance(instruction.operation, ControlFlowOp)
+               for instruction in circuit.data)
+
+
+def _task(index: int, pub: EstimatorPub, compiled: CompiledCircuit,
+          noisy: bool) -> _EstimatorTask:
     where = pub_name(index, pub.circuit)
-    if not program.is_sampled or program.measurements:
+    program = compiled.program
+    unitary = program.is_sampled or (noisy and not program.measurements
+                                     and not _measures_resets_or_branches(pub.circuit))
+    if not unitary or program.measurements:
         raise InvalidCircuitError(
-            f"{where} measures, resets, branches or holds a noise channel; an estimator's "
-            "circuit must be unitary (remove its measurements, e.g. "
-            "circuit.remove_final_measurements())"
+            f"{where} measures, resets, branches or holds a quantum channel; an estimator's "
+            "circuit must be unitary apart from the noise model (remove its measurements, "
+            "e.g. circuit.remove_final_measurements())"
         )
     bindings = Bindings.of(pub.circuit, pub.parameter_values, where)
     observables = pub.observables.sparse_observables_array()
@@ -167,7 +199,20 @@ def _task(index: int, pub: EstimatorPub, program: Program) -> _EstimatorTask:
     observable_of = np.broadcast_to(np.arange(observables.size).reshape(observables.shape),
                                     shape)
     table = PauliTable.of(observables.ravel().tolist(), simulated_positions(program))
-    return _EstimatorTask(pub, program, bindings, table, binding_of, observable_of)
+    return _EstimatorTask(pub, program, bindings, table, binding_of, observable_of,
+                          compiled.max_states, not program.is_sampled)
+
+
+def _noisy_batches(task: _EstimatorTask, program: Program, read_out: PauliReadOut,
+                   execution: Execution, control: BindingControl,
+                   rng: np.random.Generator) -> np.ndarray:
+    """(batches, table terms): each batch's trajectory mean of every Pauli term's value."""
+    per_batch = math.ceil(noisy_trajectories(float(task.pub.precision)) / NOISY_BATCHES)
+    batches = np.zeros((NOISY_BATCHES, task.table.x_masks.size), dtype=np.float64)
+    for batch in range(NOISY_BATCHES):
+        outcome = execution.run(program, per_batch, rng, control, max_states=task.max_states)
+        batches[batch, read_out.terms] = outcome.saved[READ_OUT_LABEL]
+    return batches
 
 
 def _run_task(index: int, task: _EstimatorTask, execution: Execution,
@@ -186,8 +231,18 @@ def _run_task(index: int, task: _EstimatorTask, execution: Execution,
                         lambda binding: [read_outs[binding].op])
     for binding, program in runs:
         rng = rng_for(execution.config.seed, index, binding)
-        outcome = execution.run(program, 1, rng, engine_control, max_states=1)
         read_out = read_outs[binding]
+        if task.noisy:
+            batches = _noisy_batches(task, program, read_out, execution, engine_control, rng)
+            for position in positions[binding]:
+                observable = observable_of[position]
+                means = (batches[:, task.table.columns[observable]]
+                         @ task.table.coefficients[observable])
+                evs[position] = float(means.mean())
+                stds[position] = float(means.std(ddof=1) / math.sqrt(len(means)))
+            engine_control.binding_done()
+            continue
+        outcome = execution.run(program, 1, rng, engine_control, max_states=1)
         values[read_out.terms] = outcome.saved[READ_OUT_LABEL]
         for position in positions[binding]:
             observable = observable_of[position]

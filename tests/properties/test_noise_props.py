@@ -116,3 +116,65 @@ def test_noisy_counts_follow_the_exact_noisy_distribution(device, precision, cas
     expected = _exact(circuit, errors, readout)
     p_value = chi_square_pvalue(counts, expected)
     assert p_value > ALPHA, (str(circuit.draw()), sorted(errors), readout, counts, expected)
+
+
+def _mixture_error(draw, width: int):
+    rate = draw(st.floats(0.02, 0.3))
+    kind = draw(st.sampled_from(["depolarizing", "pauli", "no identity", "unitary"]))
+    if kind == "depolarizing":
+        return noise.depolarizing_error(rate, width)
+    if kind == "pauli":
+        letters = draw(st.lists(st.sampled_from(["X", "Y", "Z"]), min_size=width,
+                                max_size=width))
+        return noise.pauli_error([("".join(letters), rate), ("I" * width, 1 - rate)])
+    if kind == "no identity":  # every term acts: no shot keeps the ideal path
+        return noise.pauli_error([("X" * width, 1 - rate), ("Z" * width, rate)])
+    angle = draw(st.floats(0.1, 3.0))
+    rotation = QuantumCircuit(width)
+    for qubit in range(width):
+        rotation.ry(angle, qubit)
+    from qiskit.quantum_info import Operator
+    return noise.mixed_unitary_error([(Operator(rotation), rate),
+                                      (np.eye(2 ** width), 1 - rate)])
+
+
+@st.composite
+def mixture_cases(draw):
+    """Circuits of up to 24 gates (SWAPs included) with mixtures of unitaries only."""
+    num_qubits = draw(st.integers(1, 4))
+    circuit = QuantumCircuit(num_qubits)
+    circuit.ry(draw(st.floats(0, 2 * np.pi)), 0)  # at least one channel
+    for _ in range(draw(st.integers(0, 24))):
+        if num_qubits > 1 and draw(st.booleans()):
+            a, b = draw(st.permutations(range(num_qubits)))[:2]
+            getattr(circuit, draw(st.sampled_from(["cx", "swap"])))(a, b)
+            continue
+        qubit = draw(st.integers(0, num_qubits - 1))
+        circuit.ry(draw(st.floats(0, 2 * np.pi)), qubit)
+    circuit.measure_all()
+    errors = {"ry": _mixture_error(draw, 1)}
+    for name, width in (("cx", 2), ("swap", 2), ("measure", 1)):
+        if draw(st.booleans()):
+            errors[name] = _mixture_error(draw, width)
+    return circuit, errors, draw(st.integers(1, 6)), draw(st.integers(2, 4))
+
+
+@examples(0.2)
+@given(case=mixture_cases())
+def test_grouped_trajectories_follow_the_exact_noisy_distribution(device, precision, case):
+    """Mixture-only noise runs as one trajectory per error pattern over chunks of the
+    circuit; here chunks of one or a few gates and a small state cap, so that patterns share
+    prefixes, leave each other at every chunk boundary and pass the cap."""
+    from gpuprovider.compile import mixtures
+
+    circuit, errors, chunks, states = case
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(mixtures, "MIN_CHUNK_GATES", 1)
+        patch.setattr(mixtures, "MAX_CHUNKS", chunks)
+        patch.setattr("gpuprovider.execution.DEFAULT_BRANCH_STATES", states)
+        backend = GPUSimulator(device=device, precision=precision,
+                               noise_model=_model(errors, None))
+        result = backend.run(circuit, shots=SHOTS, seed_simulator=11).result()
+    assert result.results[0].metadata["error_patterns"], str(circuit.draw())
+    p_value = chi_square_pvalue(result.get_counts(), _exact(circuit, errors, None))
+    assert p_value > ALPHA, (str(circuit.draw()), sorted(errors), chunks, states)

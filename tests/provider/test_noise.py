@@ -11,7 +11,7 @@ from testkit import ALPHA, homogeneity_pvalue
 
 from gpuprovider import GPUSimulator
 from gpuprovider.benchsuite import ghz as ghz_circuit
-from gpuprovider.exceptions import InvalidOptionError
+from gpuprovider.exceptions import InvalidCircuitError, InvalidOptionError
 
 noise = pytest.importorskip("qiskit_aer.noise")
 AerSimulator = pytest.importorskip("qiskit_aer").AerSimulator
@@ -203,16 +203,66 @@ def test_an_ideal_noise_model_changes_nothing(device):
     assert ours == plain.get_counts()
 
 
-def test_the_estimator_refuses_a_noise_model_for_now():
+GATE_ERROR_TYPES = [name for name in ERROR_TYPES
+                    if not name.startswith(("readout", "measure", "reset instruction"))]
+"""The error types an estimator's (measurement-free) circuit sees."""
+
+
+def _noisy_expectations(model, circuit: QuantumCircuit, observables) -> np.ndarray:
+    """Exact noisy expectation values: Aer's density matrix under ``model``."""
+    from qiskit import transpile
+
+    saved = circuit.copy()
+    saved.save_density_matrix()
+    simulator = AerSimulator(method="density_matrix", noise_model=model)
+    rho = simulator.run(transpile(saved, simulator, optimization_level=0)).result().data()[
+        "density_matrix"]
+    return np.array([rho.expectation_value(observable).real for observable in observables])
+
+
+@pytest.mark.parametrize("error_type", GATE_ERROR_TYPES)
+def test_the_estimator_averages_noisy_trajectories_with_honest_errors(error_type):
+    """Noisy expectation values within a few reported standard errors of the exact noisy
+    values (Aer's density matrix), standard errors of the precision asked for, and values a
+    model with doubled rates would not give."""
     from qiskit.quantum_info import SparsePauliOp
 
     from gpuprovider.primitives import EstimatorV2
 
-    circuit = QuantumCircuit(1)
-    circuit.h(0)
+    circuit = QuantumCircuit(4)
+    rng = np.random.default_rng(2)
+    for _ in range(3):
+        for qubit in range(4):
+            circuit.ry(float(rng.uniform(0.3, 1.2)), qubit)
+            circuit.sx(qubit)
+        circuit.cx(0, 1)
+        circuit.cx(2, 3)
+        circuit.cx(1, 2)
+    observables = [SparsePauliOp(["ZZII", "IXXI", "YIIY"], [0.7, 0.5, -0.4]),
+                   *(SparsePauliOp.from_sparse_list([(letter, [q], 1.0)], 4)
+                     for q in range(4) for letter in "XYZ")]
+    precision = 0.01
+    estimator = EstimatorV2(options={
+        "backend_options": {"device": "CPU", "noise_model": _scaled(1.0)[error_type]()},
+        "run_options": {"seed_simulator": 3}})
+    data = estimator.run([(circuit, observables)], precision=precision).result()[0].data
+    exact = _noisy_expectations(_scaled(1.0)[error_type](), circuit, observables)
+    doubled = _noisy_expectations(_scaled(2.0)[error_type](), circuit, observables)
+    assert np.all(data.stds < 2 * precision) and np.any(data.stds > 0), data.stds
+    # an observable every trajectory gives the same value (0 here) has a zero error
+    assert np.all(np.abs(data.evs - exact) < 4.5 * data.stds + 1e-10), (data.evs, exact,
+                                                                        data.stds)
+    assert np.any(np.abs(data.evs - doubled) > 6 * data.stds), (data.evs, doubled)
+
+
+def test_the_estimator_refuses_measurements_under_noise():
+    from qiskit.quantum_info import SparsePauliOp
+
+    from gpuprovider.primitives import EstimatorV2
+
     estimator = EstimatorV2(backend=GPUSimulator(noise_model=_scaled(1.0)["pauli"]()))
-    with pytest.raises(InvalidOptionError, match="noise"):
-        estimator.run([(circuit, SparsePauliOp("Z"))])
+    with pytest.raises(InvalidCircuitError, match="measures"):
+        estimator.run([(ghz(), SparsePauliOp("ZZZ"))])
 
 
 # --- from_backend -------------------------------------------------------------------------------
@@ -237,6 +287,71 @@ def test_from_backend_matches_aer_from_backend_on_isa_circuits(fake_name):
     ideal = AerSimulator().run(isa, shots=4 * shots, seed_simulator=3).result().get_counts()
     assert homogeneity_pvalue(ours, aer) > ALPHA
     assert homogeneity_pvalue(ours, ideal) < ALPHA, "the device's noise left no trace"
+
+
+def _channel_superop(channel):
+    """A channel's terms (:class:`gpuprovider.compile.noise.Channel`) as one SuperOp."""
+    from qiskit.circuit.library import get_standard_gate_name_mapping
+    from qiskit.quantum_info import Kraus, Operator, Pauli, SuperOp
+
+    total = None
+    for probability, instructions in channel.terms:
+        term = SuperOp(Operator(np.eye(2 ** channel.num_qubits)))
+        for name, qubits, params in instructions:
+            if name == "pauli":
+                op = SuperOp(Pauli(params[0]))
+            elif name == "reset":
+                op = SuperOp(Kraus([np.array([[1, 0], [0, 0]]), np.array([[0, 1], [0, 0]])]))
+            elif name == "kraus":
+                op = SuperOp(Kraus(list(params)))
+            else:
+                gate = get_standard_gate_name_mapping()[name]
+                op = SuperOp(Operator(gate))
+            term = term.compose(op, qargs=list(qubits))
+        total = probability * term if total is None else total + probability * term
+    return total
+
+
+@pytest.mark.parametrize("fake_name", ["FakeManilaV2", "FakeSherbrooke"])
+def test_the_device_noise_model_is_the_one_aer_builds(fake_name):
+    """Without qiskit-aer, from_backend builds the same channel for every instruction and
+    qubits, and the same readout errors, as Aer's NoiseModel.from_backend."""
+    from gpuprovider.compile.device_noise import device_noise
+    from gpuprovider.compile.noise import read_noise_model
+
+    fake = getattr(pytest.importorskip("qiskit_ibm_runtime.fake_provider"), fake_name)()
+    ours = device_noise(fake.target)
+    aer = read_noise_model(noise.NoiseModel.from_backend(fake))
+    assert set(ours.local) == set(aer.local)
+    assert ours.local, "the device reported no gate errors"
+    for key, channel in ours.local.items():
+        expected = _channel_superop(aer.local[key])
+        assert np.allclose(_channel_superop(channel).data, expected.data, atol=1e-12), key
+    assert set(ours.readout_local) == set(aer.readout_local)
+    for qubit, matrix in ours.readout_local.items():
+        assert np.allclose(matrix, aer.readout_local[qubit], atol=1e-15), qubit
+    assert ours.default == aer.default == {} and ours.readout_default is None
+
+
+def test_from_backend_needs_no_aer(monkeypatch):
+    """qiskit-aer cannot be imported: from_backend still builds the device's noise."""
+    import builtins
+
+    fake = pytest.importorskip("qiskit_ibm_runtime.fake_provider").FakeManilaV2()
+    real_import = builtins.__import__
+
+    def without_aer(name, *args, **kwargs):
+        if name.startswith("qiskit_aer"):
+            raise ImportError(f"no module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", without_aer)
+    simulator = GPUSimulator.from_backend(fake, device="CPU")
+    from qiskit import transpile
+
+    isa = transpile(ghz_circuit(3), simulator, optimization_level=1, seed_transpiler=3)
+    counts = simulator.run(isa, shots=2000, seed_simulator=1).result().get_counts()
+    assert set(counts) - {"000", "111"}, "the device's noise left no trace"
 
 
 def test_from_backend_without_noise_simulates_the_device_ideally():
