@@ -81,6 +81,8 @@ class Outcome:
     sampled: bool = True
     branches: int = 1
     """How many branches of shots finished (1: one simulation served every shot)."""
+    method: str = "statevector"
+    """"statevector", or "density_matrix" when one density matrix served every shot."""
     time_taken: float = 0.0
 
 
@@ -115,8 +117,10 @@ class _Run:
     def __init__(
         self, program: Program, kernels: KernelSet, shots: int, rng: np.random.Generator,
         control: RunControl, max_states: int, keep_memory: bool,
+        density: Program | None = None,
     ) -> None:
         self.program = program
+        self.density = density
         self.kernels = kernels
         self.stream = kernels.new_stream()
         self.marker_interval = kernels.POLICY.marker_interval
@@ -173,6 +177,9 @@ class _Run:
     # --- the run -----------------------------------------------------------------------
 
     def execute(self, dtype: np.dtype) -> None:
+        if self.density is not None:
+            self._execute_density(dtype)
+            return
         if self.program.mixtures is not None:
             self._execute_patterns(dtype)
             return
@@ -208,8 +215,8 @@ class _Run:
                 done, state = stack[-1]
                 if ahead > done and len(stack) + 1 < self.max_states:
                     state = self._clone(state)
+                    stack.append((ahead, state))  # released by the finally if this fails
                     self._apply_chunks(plan, pattern, state, done, ahead)
-                    stack.append((ahead, state))
                     done = ahead
                 if following is None or ahead < done:  # no later pattern starts from it
                     stack.pop()
@@ -227,6 +234,45 @@ class _Run:
         finally:
             for _, state in stack:
                 self._release(state)
+
+    def _execute_density(self, dtype: np.dtype) -> None:
+        """Run the program's density matrix once; every shot is drawn from its diagonal
+        (:mod:`gpuprovider.compile.density`)."""
+        state = self.kernels.allocate(self.density.num_qubits, dtype, self.stream)
+        self.live += 1
+        try:
+            for op in self.density.ops:
+                self.control.check()
+                op.apply(self.kernels, state)
+            self._finish(_Branch(state, self.shots, self.program.new_classical_state()))
+        finally:
+            self._release(state)
+
+    def _diagonal(self, state: Any) -> np.ndarray:
+        """The basis-state probabilities of a density-matrix state: ``Re rho[i, i]``."""
+        n = self.program.num_qubits
+        amplitudes = np.asarray(self.kernels.to_host(state))
+        return np.clip(amplitudes[np.arange(1 << n) * ((1 << n) + 1)].real.astype(np.float64),
+                       0, None)
+
+    def _marginal(self, state: Any, qubits: list[int]) -> np.ndarray:
+        """Probabilities of the outcomes over ``qubits`` (index bit ``k``: ``qubits[k]``)."""
+        if self.density is None:
+            return np.asarray(self.kernels.marginal_probabilities(
+                state, np.asarray(qubits, dtype=np.int64)), dtype=np.float64)
+        diagonal = self._diagonal(state)
+        outcomes = np.zeros(diagonal.size, dtype=np.int64)
+        for position, qubit in enumerate(qubits):
+            outcomes |= ((np.arange(diagonal.size) >> qubit) & 1) << position
+        return np.bincount(outcomes, weights=diagonal, minlength=1 << len(qubits))
+
+    def _sample(self, state: Any, uniforms: np.ndarray) -> np.ndarray:
+        """Basis-state indices drawn by ``uniforms`` (one per shot)."""
+        if self.density is None:
+            return self.kernels.sample(state, uniforms)
+        cumulative = np.cumsum(self._diagonal(state))
+        indices = np.searchsorted(cumulative, uniforms * cumulative[-1], side="right")
+        return np.minimum(indices, cumulative.size - 1).astype(np.int64)
 
     def _apply_chunks(self, plan: MixturePlan, pattern: Pattern, state: Any, start: int,
                       stop: int) -> None:
@@ -268,7 +314,7 @@ class _Run:
         if self.keep_memory:  # counted once, from the whole memory, at the end
             if self.finals:
                 self.control.check()
-                indices = self.kernels.sample(branch.state, self.rng.random(branch.shots))
+                indices = self._sample(branch.state, self.rng.random(branch.shots))
                 self.memory.append(self._read_out_shots(self._with_finals(base, indices)))
             else:
                 self.memory.append(np.repeat(base, branch.shots, axis=0))
@@ -331,8 +377,7 @@ class _Run:
         qubits = self.final_qubits
         bins = 1 << len(qubits)
         if bins <= min(branch.shots, MULTINOMIAL_MAX_BINS):
-            probabilities = np.clip(np.asarray(self.kernels.marginal_probabilities(
-                branch.state, np.asarray(qubits, dtype=np.int64)), dtype=np.float64), 0, None)
+            probabilities = np.clip(self._marginal(branch.state, qubits), 0, None)
             counts = self.rng.multinomial(branch.shots, probabilities / probabilities.sum())
             outcomes = np.flatnonzero(counts)
             return outcomes.astype(np.int64), counts[outcomes]
@@ -341,7 +386,7 @@ class _Run:
         while left:
             self.control.check()
             chunk = min(left, SAMPLE_CHUNK_SHOTS)
-            indices = self.kernels.sample(branch.state, self.rng.random(chunk))
+            indices = self._sample(branch.state, self.rng.random(chunk))
             values = np.zeros(chunk, dtype=np.int64)
             for position, qubit in enumerate(qubits):
                 values |= ((indices >> qubit) & 1) << position
@@ -505,7 +550,8 @@ class _Run:
             rows, counts = _merged_tallies(self.rows, self.counts, self.words)
         return Outcome(self.program, self.shots, rows, counts.astype(np.int64), memory,
                        self.recorder.values(order), sampled=self.sampled,
-                       branches=self.branches)
+                       branches=self.branches,
+                       method="statevector" if self.density is None else "density_matrix")
 
 
 def _flip_probability(rows: np.ndarray, op: MeasureOp) -> tuple[int, np.uint64, np.ndarray]:
@@ -530,14 +576,16 @@ def _merged_tallies(rows: list[np.ndarray], counts: list[np.ndarray],
 def run_program(
     program: Program, kernels: KernelSet, dtype: np.dtype, shots: int,
     rng: np.random.Generator, control: RunControl, max_states: int = DEFAULT_BRANCH_STATES,
-    keep_memory: bool = False,
+    keep_memory: bool = False, density: Program | None = None,
 ) -> Outcome:
     """Run ``program`` for ``shots`` shots on a fresh state of ``dtype``, holding at most
     ``max_states`` statevectors at once (at least 2 when the program has mid-circuit
     measurements or resets). ``keep_memory``: keep every shot's clbits in shot order (else
-    only the counts of each outcome, with no per-shot array)."""
+    only the counts of each outcome, with no per-shot array). ``density``: run this
+    density-matrix program of ``program`` (``program.density``) instead, once for every
+    shot."""
     start = time.perf_counter()
-    run = _Run(program, kernels, shots, rng, control, max_states, keep_memory)
+    run = _Run(program, kernels, shots, rng, control, max_states, keep_memory, density)
     run.execute(dtype)
     outcome = run.outcome()
     outcome.time_taken = time.perf_counter() - start

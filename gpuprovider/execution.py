@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,7 @@ from .compile.lower import lower_circuit
 from .compile.merge import merged
 from .compile.plan import planned
 from .compile.program import DEFAULT_BRANCH_STATES, Program
+from .compile.density import density_program, density_unsupported, prefer_density
 from .engine import Outcome, RunControl, run_program
 from .exceptions import CapacityError, InvalidCircuitError, format_bytes
 from .job import GPUJob, JobControl
@@ -128,8 +129,17 @@ class Execution:
                 f"available to a job{self._capacity_hint()}"
             )
         max_states = program.states_needed(min(DEFAULT_BRANCH_STATES, fitting))
-        return CompiledCircuit(program, max_states,
-                               program.bytes_needed(config.precision, max_states), where)
+        needed = program.bytes_needed(config.precision, max_states)
+        if not program.is_sampled and config.method != "statevector":
+            reason = density_unsupported(program)
+            if reason is None:  # the run may hold its density matrix instead
+                needed = max(needed, statevector_bytes(2 * program.num_qubits,
+                                                       config.precision))
+            elif config.method == "density_matrix":
+                raise InvalidCircuitError(
+                    f"{where} cannot run with method='density_matrix': {reason} (use "
+                    "method='statevector')")
+        return CompiledCircuit(program, max_states, needed, where)
 
     def _capacity_hint(self) -> str:
         hints = []
@@ -145,14 +155,21 @@ class Execution:
         """The program the device runs for a bound ``program``: tile passes, or with
         ``fusion_enable=False`` every op on its own (one-qubit gates merged)."""
         if not self.config.fusion_enable:
-            return merged(program)
+            program = merged(program)
+            density = None if program.is_sampled else density_program(program)
+            return program if density is None else replace(program, density=merged(density))
         return planned(program, self._plan_policy)
 
     def run(self, program: Program, shots: int, rng: np.random.Generator,
             control: RunControl, max_states: int, keep_memory: bool = False) -> Outcome:
-        """Run a planned ``program`` on the device (see :func:`~gpuprovider.engine.run_program`)."""
+        """Run a planned ``program`` on the device (see :func:`~gpuprovider.engine.run_program`),
+        as its density matrix when the method asks for it (``"density_matrix"``, or
+        ``"automatic"`` where :func:`~gpuprovider.compile.density.prefer_density`)."""
+        method = self.config.method
+        density = program.density if method == "density_matrix" or (
+            method == "automatic" and prefer_density(program.num_qubits, shots)) else None
         return run_program(program, self.device.kernels, self.dtype, shots, rng, control,
-                           max_states=max_states, keep_memory=keep_memory)
+                           max_states=max_states, keep_memory=keep_memory, density=density)
 
     # --- submit --------------------------------------------------------------------------------
 

@@ -30,8 +30,11 @@ DEFAULTS: dict[str, Any] = {
 MAX_SHOTS = 2**62
 """Most shots of one circuit (shot counts stay exact 64-bit integers in every draw)."""
 
-METHODS = ("automatic", "statevector")
-"""The values of qiskit-aer's ``method`` option this simulator runs: both mean statevector."""
+METHODS = ("automatic", "statevector", "density_matrix")
+"""The values of qiskit-aer's ``method`` option this simulator runs: "statevector"
+(trajectories and branches under noise), "density_matrix" (noisy straight-line circuits on
+few qubits: :mod:`gpuprovider.compile.density`), "automatic" (the density matrix where it is
+cheaper, else the statevector)."""
 
 
 def _shots(value: Any) -> int:
@@ -48,8 +51,8 @@ def _shots(value: Any) -> int:
 def _method(value: Any) -> str:
     if value not in METHODS:
         raise InvalidOptionError(
-            f"method={value!r} is not supported: gpu_simulator is a statevector simulator, "
-            f"so method must be one of {', '.join(map(repr, METHODS))}"
+            f"method={value!r} is not supported: method must be one of "
+            f"{', '.join(map(repr, METHODS))}"
         )
     return value
 
@@ -162,6 +165,7 @@ class RunConfig:
     enable_truncation: bool = True
     noise: NoiseSpec | None = None
     """The noise model's channels and readout errors (None: ideal)."""
+    method: str = "automatic"
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> RunConfig:
@@ -176,4 +180,5 @@ class RunConfig:
             fusion_enable=options["fusion_enable"],
             enable_truncation=options["enable_truncation"],
             noise=read_noise_model(options["noise_model"]),
+            method=options["method"],
         )

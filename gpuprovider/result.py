@@ -172,7 +172,7 @@ def experiment_result(
         time_taken=outcome.time_taken,
         metadata={
             **metadata,
-            "method": "statevector",
+            "method": outcome.method,
             "sampled": outcome.sampled,
             "measure_sampling": outcome.sampled,
             "branches": outcome.branches,

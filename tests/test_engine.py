@@ -196,3 +196,52 @@ def test_a_failing_kernel_releases_every_state():
     with pytest.raises(RuntimeError, match="broken read"):
         run(mid_circuit_circuit(), 100, kernels=kernels)
     assert kernels.alive == 0
+
+
+# --- grouped trajectories (mixture-only noise) --------------------------------------------------
+
+
+def _noisy_plan(num_qubits: int = 3, layers: int = 30, rate: float = 0.05):
+    """A planned program whose only randomness is depolarizing noise (several chunks)."""
+    noise = pytest.importorskip("qiskit_aer.noise")
+    from gpuprovider.compile.noise import read_noise_model
+    from gpuprovider.compile.plan import planned
+
+    model = noise.NoiseModel()
+    model.add_all_qubit_quantum_error(noise.depolarizing_error(rate, 1), ["h", "ry"])
+    model.add_all_qubit_quantum_error(noise.depolarizing_error(rate, 2), ["cx"])
+    circuit = QuantumCircuit(num_qubits)
+    for layer in range(layers):
+        circuit.ry(0.1 * layer, layer % num_qubits)
+        circuit.cx(layer % num_qubits, (layer + 1) % num_qubits)
+    circuit.measure_all()
+    dtype = np.dtype(np.complex128)
+    program = lower_circuit(circuit, dtype, noise=read_noise_model(model))
+    program = planned(program, cpu.POLICY.plan_policy(dtype))
+    assert program.mixtures is not None and program.mixtures.num_chunks > 1
+    return program
+
+
+def test_grouped_trajectories_keep_to_the_state_cap_and_release_every_state():
+    program = _noisy_plan()
+    for cap in (2, 3, 16):
+        kernels = CountingKernels()
+        outcome = run_program(program, kernels, np.dtype(np.complex128), 500,
+                              np.random.default_rng(1), RecordingControl(), max_states=cap)
+        assert kernels.most_alive <= cap and kernels.alive == 0
+        assert int(outcome.counts.sum()) == 500 and outcome.branches > 1
+
+
+def test_grouped_trajectories_cancelled_or_failing_release_every_state():
+    program = _noisy_plan()
+    kernels = CountingKernels()
+    with pytest.raises(JobCancelledError):
+        run_program(program, kernels, np.dtype(np.complex128), 500, np.random.default_rng(1),
+                    RecordingControl(cancel_after=20), max_states=4)
+    assert kernels.alive == 0
+    kernels = CountingKernels()
+    kernels.fail["apply_matrix"] = RuntimeError("broken gate")
+    with pytest.raises(RuntimeError, match="broken gate"):
+        run_program(program, kernels, np.dtype(np.complex128), 500, np.random.default_rng(1),
+                    RecordingControl(), max_states=4)
+    assert kernels.alive == 0

@@ -141,9 +141,15 @@ def _read_quantum_error(spec: NoiseSpec, error: dict) -> None:
 def _read_readout_error(spec: NoiseSpec, error: dict) -> None:
     matrix = np.asarray(error["probabilities"], dtype=np.float64)
     if matrix.shape != (2, 2):
+        # Aer applies such an error only to a measure instruction on all its qubits, which
+        # Qiskit circuits never hold (measure broadcasts to one instruction per qubit): Aer
+        # leaves the counts untouched. Refused rather than silently ignored or applied
+        # differently from Aer.
         raise InvalidOptionError(
             f"noise_model holds a {matrix.shape[0]}x{matrix.shape[1]} (correlated, multi-qubit)"
-            " readout error; gpu_simulator applies one-qubit readout errors only for now"
+            " readout error; gpu_simulator applies one-qubit readout errors only (qiskit-aer "
+            "applies a correlated one only to a multi-qubit measure instruction, which Qiskit "
+            "circuits do not contain, so it changes no counts there either)"
         )
     if np.any(matrix < 0) or not np.allclose(matrix.sum(axis=1), 1):
         raise InvalidOptionError(f"noise_model: a readout error's rows {matrix.tolist()} are "

@@ -358,6 +358,10 @@ class Program:
     mixtures: Any = None
     """Set by the planner when the only randomness is mixtures of unitaries: the
     :class:`~gpuprovider.compile.mixtures.MixturePlan` the engine runs instead of ``ops``."""
+    density: Any = None
+    """Set by the planner for a noisy straight-line program on few qubits: the planned
+    Program of its density matrix (:mod:`gpuprovider.compile.density`), which the run may
+    choose instead of trajectories."""
 
     @property
     def truncated(self) -> bool:

@@ -102,7 +102,8 @@ class EstimatorV2(SimulatorPrimitive, BaseEstimatorV2):
     a shot-based estimate whose standard error, reported in ``stds``, is at most about
     ``precision``: see :func:`~gpuprovider.primitives.observables.shot_estimate`.
 
-    With a ``noise_model`` (in ``backend_options``), each value is the mean of the exact
+    With a ``noise_model`` (in ``backend_options``) or quantum channels in the circuit
+    (``kraus``, ``quantum_channel``), each value is the mean of the exact
     expectation values of :func:`noisy_trajectories` trajectories (``ceil(1/precision^2)``,
     or 4096 for ``precision=0``), run in :data:`NOISY_BATCHES` independent batches; ``stds``
     is the standard error of that mean from the spread of the batch means.
@@ -160,8 +161,7 @@ class EstimatorV2(SimulatorPrimitive, BaseEstimatorV2):
         for index, pub in enumerate(coerced):
             _checked_precision(pub.precision, f"pub {index}'s precision")
         execution, compiled = self._compile_pubs([pub.circuit for pub in coerced])
-        noisy = execution.config.noise is not None
-        tasks = [_task(index, pub, circuit, noisy)
+        tasks = [_task(index, pub, circuit)
                  for index, (pub, circuit) in enumerate(zip(coerced, compiled))]
         return self._submit_tasks(execution, tasks, _run_task, compiled)
 
@@ -180,17 +180,16 @@ def _measures_resets_or_branches(circuit: QuantumCircuit) -> bool:
                for instruction in circuit.data)
 
 
-def _task(index: int, pub: EstimatorPub, compiled: CompiledCircuit,
-          noisy: bool) -> _EstimatorTask:
+def _task(index: int, pub: EstimatorPub, compiled: CompiledCircuit) -> _EstimatorTask:
+    """The pub's task; its circuit is unitary, or unitary apart from noise (the noise
+    model's channels and channel instructions), which makes it ``noisy``."""
     where = pub_name(index, pub.circuit)
     program = compiled.program
-    unitary = program.is_sampled or (noisy and not program.measurements
-                                     and not _measures_resets_or_branches(pub.circuit))
-    if not unitary or program.measurements:
+    if program.measurements or _measures_resets_or_branches(pub.circuit):
         raise InvalidCircuitError(
-            f"{where} measures, resets, branches or holds a quantum channel; an estimator's "
-            "circuit must be unitary apart from the noise model (remove its measurements, "
-            "e.g. circuit.remove_final_measurements())"
+            f"{where} measures, resets or branches; an estimator's circuit must be unitary "
+            "apart from its noise (remove its measurements, e.g. "
+            "circuit.remove_final_measurements())"
         )
     bindings = Bindings.of(pub.circuit, pub.parameter_values, where)
     observables = pub.observables.sparse_observables_array()

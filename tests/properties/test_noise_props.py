@@ -82,7 +82,8 @@ def _model(errors, readout):
     return model
 
 
-def _exact(circuit: QuantumCircuit, errors, readout) -> dict[str, float]:
+def _exact_rho(circuit: QuantumCircuit, errors) -> DensityMatrix:
+    """The noisy density matrix before the measurements (measurement errors included)."""
     rho = DensityMatrix.from_int(0, 2 ** circuit.num_qubits)
     for instruction in circuit.data:
         name = instruction.operation.name
@@ -96,6 +97,11 @@ def _exact(circuit: QuantumCircuit, errors, readout) -> dict[str, float]:
         rho = rho.evolve(instruction.operation, qubits)
         if name in errors:
             rho = rho.evolve(errors[name].to_quantumchannel(), qubits)
+    return rho
+
+
+def _exact(circuit: QuantumCircuit, errors, readout) -> dict[str, float]:
+    rho = _exact_rho(circuit, errors)
     probabilities = np.real(np.diag(rho.data)).clip(0)
     if readout is not None:
         confusion = np.array([[1.0]])
@@ -106,11 +112,13 @@ def _exact(circuit: QuantumCircuit, errors, readout) -> dict[str, float]:
     return {format(index, f"0{width}b"): float(p) for index, p in enumerate(probabilities)}
 
 
+@pytest.mark.parametrize("method", ["statevector", "density_matrix"])
 @examples(0.2)
 @given(case=noisy_cases())
-def test_noisy_counts_follow_the_exact_noisy_distribution(device, precision, case):
+def test_noisy_counts_follow_the_exact_noisy_distribution(device, precision, method, case):
+    """Both methods: trajectories and branches (statevector) and the density matrix."""
     circuit, errors, readout = case
-    backend = GPUSimulator(device=device, precision=precision,
+    backend = GPUSimulator(device=device, precision=precision, method=method,
                            noise_model=_model(errors, readout))
     counts = backend.run(circuit, shots=SHOTS, seed_simulator=7).result().get_counts()
     expected = _exact(circuit, errors, readout)
@@ -172,9 +180,35 @@ def test_grouped_trajectories_follow_the_exact_noisy_distribution(device, precis
         patch.setattr(mixtures, "MIN_CHUNK_GATES", 1)
         patch.setattr(mixtures, "MAX_CHUNKS", chunks)
         patch.setattr("gpuprovider.execution.DEFAULT_BRANCH_STATES", states)
-        backend = GPUSimulator(device=device, precision=precision,
+        backend = GPUSimulator(device=device, precision=precision, method="statevector",
                                noise_model=_model(errors, None))
         result = backend.run(circuit, shots=SHOTS, seed_simulator=11).result()
     assert result.results[0].metadata["error_patterns"], str(circuit.draw())
     p_value = chi_square_pvalue(result.get_counts(), _exact(circuit, errors, None))
     assert p_value > ALPHA, (str(circuit.draw()), sorted(errors), chunks, states)
+
+
+@examples(0.5)
+@given(case=noisy_cases())
+def test_the_density_matrix_program_gives_the_exact_noisy_density_matrix(case):
+    """The density-matrix method's state, entry by entry (off-diagonals too), against
+    qiskit.quantum_info's density matrix under the same channels."""
+    from gpuprovider.compile.lower import lower_circuit
+    from gpuprovider.compile.noise import read_noise_model
+    from gpuprovider.compile.plan import planned
+    from gpuprovider.kernels import cpu
+
+    circuit, errors, _ = case
+    dtype = np.dtype(np.complex128)
+    program = lower_circuit(circuit, dtype, noise=read_noise_model(_model(errors, None)))
+    program = planned(program, cpu.POLICY.plan_policy(dtype))
+    if program.density is None:  # a noise-free draw: nothing random to simulate
+        assert program.is_sampled
+        return
+    state = cpu.allocate(program.density.num_qubits, dtype)
+    for op in program.density.ops:
+        op.apply(cpu, state)
+    n = program.num_qubits
+    rho = cpu.to_host(state).reshape(1 << n, 1 << n).T  # amplitude i + 2^n j is rho[i, j]
+    expected = _exact_rho(circuit, errors).data
+    assert np.allclose(rho, expected, atol=1e-10), (str(circuit.draw()), sorted(errors))

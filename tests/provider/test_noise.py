@@ -127,22 +127,30 @@ def counts(simulator, circuit: QuantumCircuit, seed: int, shots: int = SHOTS) ->
     return simulator.run(circuit, shots=shots, seed_simulator=seed).result().get_counts()
 
 
-CASES = [("ghz", "double"), ("ghz", "single"), ("random", "double"), ("dynamic", "double"),
-         ("dynamic", "single")]
-"""Circuits and precisions: both precisions on the small circuits (the random one, the slowest
-under noise, in double)."""
+CASES = [("ghz", "double", "statevector"), ("ghz", "single", "statevector"),
+         ("random", "double", "statevector"), ("dynamic", "double", "statevector"),
+         ("dynamic", "single", "statevector"), ("ghz", "double", "density_matrix"),
+         ("ghz", "single", "density_matrix"), ("random", "double", "automatic")]
+"""Circuits, precisions and methods: both precisions on the small circuits (the random one,
+the slowest under noise, in double); trajectories (statevector) and the density matrix, which
+"automatic" picks for these small circuits (the dynamic circuit runs as a statevector)."""
 
 
-@pytest.mark.parametrize(("circuit_name", "precision"), CASES, ids=["-".join(c) for c in CASES])
+@pytest.mark.parametrize(("circuit_name", "precision", "method"), CASES,
+                         ids=["-".join(c) for c in CASES])
 @pytest.mark.parametrize("error_type", ERROR_TYPES)
 def test_noisy_counts_match_aer_and_doubled_noise_does_not(device, precision, error_type,
-                                                           circuit_name):
+                                                           circuit_name, method):
     circuit = CIRCUITS[circuit_name]()
     model = _scaled(1.0)[error_type]()
     doubled = _scaled(2.0)[error_type]()
-    ours = counts(GPUSimulator(device=device, precision=precision, noise_model=model),
-                  circuit, seed=11)
+    backend = GPUSimulator(device=device, precision=precision, noise_model=model,
+                           method=method)
+    result = backend.run(circuit, shots=SHOTS, seed_simulator=11).result()
+    ours = result.get_counts()
     assert sum(ours.values()) == SHOTS
+    if method == "density_matrix" and result.results[0].metadata["sampled"] is False:
+        assert result.results[0].metadata["method"] == "density_matrix"
     aer = counts(AerSimulator(noise_model=model), circuit, seed=12, shots=AER_SHOTS)
     p_same = homogeneity_pvalue(ours, aer)
     assert p_same > ALPHA, (error_type, circuit_name, p_same, ours, aer)
@@ -253,6 +261,26 @@ def test_the_estimator_averages_noisy_trajectories_with_honest_errors(error_type
     assert np.all(np.abs(data.evs - exact) < 4.5 * data.stds + 1e-10), (data.evs, exact,
                                                                         data.stds)
     assert np.any(np.abs(data.evs - doubled) > 6 * data.stds), (data.evs, doubled)
+
+
+def test_the_estimator_averages_channels_in_the_circuit():
+    from qiskit.quantum_info import DensityMatrix, Kraus, SparsePauliOp
+
+    from gpuprovider.primitives import EstimatorV2
+
+    circuit = QuantumCircuit(2)
+    circuit.h(0)
+    circuit.cx(0, 1)
+    circuit.append(Kraus(noise.amplitude_damping_error(0.3).to_quantumchannel()), [1])
+    circuit.ry(0.7, 1)
+    observables = [SparsePauliOp("ZI"), SparsePauliOp("XX"), SparsePauliOp("ZZ")]
+    estimator = EstimatorV2(options={"backend_options": {"device": "CPU"},
+                                     "run_options": {"seed_simulator": 4}})
+    data = estimator.run([(circuit, observables)], precision=0.01).result()[0].data
+    rho = DensityMatrix(circuit)
+    exact = np.array([rho.expectation_value(o).real for o in observables])
+    assert np.all(np.abs(data.evs - exact) < 4.5 * data.stds), (data.evs, exact, data.stds)
+    assert np.all(data.stds < 0.02) and np.any(data.stds > 0)
 
 
 def test_the_estimator_refuses_measurements_under_noise():
