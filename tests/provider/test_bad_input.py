@@ -257,15 +257,35 @@ def test_unknown_option_warns_alike_in_the_constructor_set_options_and_run():
     assert sum(job.result().get_counts().values()) == 5
 
 
-@pytest.mark.parametrize("method", ["density_matrix", "stabilizer", "matrix_product_state",
-                                    "unitary", "extended_stabilizer", "tensor_network", 7])
-def test_a_method_other_than_statevector_is_refused(backend, reject, method):
+@pytest.mark.parametrize("method", ["stabilizer", "matrix_product_state", "unitary",
+                                    "extended_stabilizer", "tensor_network", 7])
+def test_a_method_we_do_not_run_is_refused(backend, reject, method):
     reject(backend, bell_circuit(), InvalidOptionError, "method", repr(method), "'statevector'",
            method=method)
-    with pytest.raises(InvalidOptionError, match="'automatic', 'statevector'"):
+    with pytest.raises(InvalidOptionError, match="'automatic', 'statevector', 'density_matrix'"):
         backend.set_options(method=method)
     with pytest.raises(InvalidOptionError, match="statevector"):
         GPUSimulator(device="CPU", method=method)
+
+
+def test_the_density_matrix_method_refuses_what_it_cannot_run(backend, reject):
+    """A mid-circuit measurement, or more qubits than the method takes: refused at run()
+    with the reason, before any work."""
+    noise = pytest.importorskip("qiskit_aer.noise")
+    model = noise.NoiseModel()
+    model.add_all_qubit_quantum_error(noise.depolarizing_error(0.1, 1), ["h", "x"])
+    dynamic = QuantumCircuit(2, 2)
+    dynamic.h(0)
+    dynamic.measure(0, 0)
+    dynamic.x(0)  # acts on the measured qubit: the measurement is mid-circuit
+    dynamic.measure(0, 1)
+    reject(backend, dynamic, InvalidCircuitError, "method='density_matrix'",
+           "mid-circuit measurement", method="density_matrix", noise_model=model)
+    wide = QuantumCircuit(11)
+    wide.h(range(11))
+    wide.measure_all()
+    reject(backend, wide, InvalidCircuitError, "method='density_matrix'", "11 qubits",
+           "at most 10", method="density_matrix", noise_model=model)
 
 
 def test_statevector_and_automatic_methods_are_accepted_and_readable(backend):
