@@ -94,8 +94,9 @@ class GPUSimulator(BackendV2):
     ``memory`` (False), ``precision`` ("double" or "single"), ``device`` ("auto", "GPU",
     "CPU" or a :class:`~gpuprovider.device.Device`), ``fusion_enable`` (True),
     ``enable_truncation`` (True: idle qubits are not simulated), Aer's ``method``
-    ("automatic" or "statevector") and ``noise_model`` (None, a qiskit-aer ``NoiseModel``
-    (:mod:`gpuprovider.compile.noise`), or the device noise :meth:`from_backend` builds).
+    ("automatic", "statevector" or "density_matrix": :data:`gpuprovider.options.METHODS`)
+    and ``noise_model`` (None, a qiskit-aer ``NoiseModel``: :mod:`gpuprovider.compile.noise`,
+    or the device noise :meth:`from_backend` builds).
     """
 
     def __init__(

@@ -22,11 +22,11 @@ import numpy as np
 from qiskit import QuantumCircuit
 
 from .admission import Reservation
+from .compile.density import density_program, density_unsupported, prefer_density
 from .compile.lower import lower_circuit
 from .compile.merge import merged
 from .compile.plan import planned
 from .compile.program import DEFAULT_BRANCH_STATES, Program
-from .compile.density import density_program, density_unsupported, prefer_density
 from .engine import Outcome, RunControl, run_program
 from .exceptions import CapacityError, InvalidCircuitError, format_bytes
 from .job import GPUJob, JobControl

@@ -166,6 +166,7 @@ class RunConfig:
     noise: NoiseSpec | None = None
     """The noise model's channels and readout errors (None: ideal)."""
     method: str = "automatic"
+    """One of :data:`METHODS`: which simulation of a noisy circuit the run may choose."""
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> RunConfig:
