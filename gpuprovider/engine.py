@@ -83,6 +83,8 @@ class Outcome:
     """How many branches of shots finished (1: one simulation served every shot)."""
     method: str = "statevector"
     """"statevector", or "density_matrix" when one density matrix served every shot."""
+    error_patterns: bool = False
+    """True when shots ran as grouped trajectories (:mod:`gpuprovider.compile.mixtures`)."""
     time_taken: float = 0.0
 
 
@@ -121,6 +123,7 @@ class _Run:
     ) -> None:
         self.program = program
         self.density = density
+        self.error_patterns = False
         self.kernels = kernels
         self.stream = kernels.new_stream()
         self.marker_interval = kernels.POLICY.marker_interval
@@ -180,7 +183,8 @@ class _Run:
         if self.density is not None:
             self._execute_density(dtype)
             return
-        if self.program.mixtures is not None:
+        if self.program.mixtures is not None and self.program.mixtures.fits(self.shots):
+            self.error_patterns = True
             self._execute_patterns(dtype)
             return
         self.pending.append(
@@ -551,7 +555,8 @@ class _Run:
         return Outcome(self.program, self.shots, rows, counts.astype(np.int64), memory,
                        self.recorder.values(order), sampled=self.sampled,
                        branches=self.branches,
-                       method="statevector" if self.density is None else "density_matrix")
+                       method="statevector" if self.density is None else "density_matrix",
+                       error_patterns=self.error_patterns)
 
 
 def _flip_probability(rows: np.ndarray, op: MeasureOp) -> tuple[int, np.uint64, np.ndarray]:

@@ -176,8 +176,7 @@ def experiment_result(
             "sampled": outcome.sampled,
             "measure_sampling": outcome.sampled,
             "branches": outcome.branches,
-            "error_patterns": (outcome.method == "statevector"
-                               and outcome.program.mixtures is not None),
+            "error_patterns": outcome.error_patterns,
             "simulation_time": outcome.time_taken,
             **qubit_metadata(outcome.program),
             "num_clbits": outcome.program.num_clbits,

@@ -245,3 +245,15 @@ def test_grouped_trajectories_cancelled_or_failing_release_every_state():
         run_program(program, kernels, np.dtype(np.complex128), 500, np.random.default_rng(1),
                     RecordingControl(), max_states=4)
     assert kernels.alive == 0
+
+
+def test_more_errors_than_may_be_drawn_up_front_split_shots_at_each_channel(monkeypatch):
+    from gpuprovider.compile import mixtures
+
+    program = _noisy_plan()
+    monkeypatch.setattr(mixtures, "MAX_DRAWN_ERRORS", 10)
+    assert not program.mixtures.fits(500)
+    kernels = CountingKernels()
+    outcome = run_program(program, kernels, np.dtype(np.complex128), 500,
+                          np.random.default_rng(1), RecordingControl(), max_states=4)
+    assert int(outcome.counts.sum()) == 500 and kernels.alive == 0

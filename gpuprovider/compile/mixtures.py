@@ -48,6 +48,9 @@ MAX_CHUNKS = 16
 planner fuse across more gates."""
 MIN_CHUNK_GATES = 24
 """Chunks hold at least this many gates (small circuits get fewer chunks)."""
+MAX_DRAWN_ERRORS = 1 << 24
+"""Most errors drawn up front for one run (about 16 bytes each, several arrays); a run
+expected to draw more (a huge shot count) splits shots at each channel instead."""
 CACHE_LIMIT = 64
 """How many chunks planned with errors are kept for patterns that repeat them (a planned
 chunk holds its passes' tables: a few hundred KB at 20 qubits)."""
@@ -90,6 +93,14 @@ class MixturePlan:
     @property
     def num_chunks(self) -> int:
         return len(self.items)
+
+    def fits(self, shots: int) -> bool:
+        """Whether drawing the error patterns of ``shots`` shots up front stays within
+        :data:`MAX_DRAWN_ERRORS` errors (expected)."""
+        per_shot = sum(1.0 if channel.identity is None
+                       else 1.0 - float(channel.probabilities[channel.identity])
+                       for channel in self.channels)
+        return shots * per_shot <= MAX_DRAWN_ERRORS
 
     def chunk_ops(self, chunk: int, errors: tuple[Error, ...]) -> list[Op]:
         """The planned ops of ``chunk`` with ``errors`` (channels of this chunk) applied."""
