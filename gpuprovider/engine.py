@@ -595,3 +595,17 @@ def run_program(
     outcome = run.outcome()
     outcome.time_taken = time.perf_counter() - start
     return outcome
+
+
+def density_matrix_amplitudes(density: Program, kernels: KernelSet, dtype: np.dtype,
+                              control: RunControl) -> np.ndarray:
+    """The amplitudes (on the host) of a density-matrix program's state
+    (:mod:`gpuprovider.compile.density`) run from ``|0><0|``."""
+    state = kernels.allocate(density.num_qubits, dtype, kernels.new_stream())
+    try:
+        for op in density.ops:
+            control.check()
+            op.apply(kernels, state)
+        return np.asarray(kernels.to_host(state))
+    finally:
+        kernels.release(state)

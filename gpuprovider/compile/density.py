@@ -197,3 +197,23 @@ def _superoperator_op(qubits: np.ndarray, superoperator: np.ndarray, n: int) -> 
     """The superoperator on row qubits ``qubits`` and their column qubits."""
     qubits = np.asarray(qubits, dtype=np.int64)
     return MatrixOp(np.concatenate((qubits, qubits + n)), np.ascontiguousarray(superoperator))
+
+
+def pauli_expectations(amplitudes: np.ndarray, num_qubits: int, x_masks: np.ndarray,
+                       z_masks: np.ndarray) -> np.ndarray:
+    """``tr(rho P)`` of each Pauli ``(x_masks[t], z_masks[t])`` (the kernels' convention
+    ``i**popcount(x & z) X^x Z^z``) from a density matrix's amplitudes (see the module
+    docstring): ``sum_r i^y (-1)^popcount(r & z) rho[r, r ^ x]``."""
+    rows = np.arange(1 << num_qubits, dtype=np.int64)
+    values = np.empty(len(x_masks), dtype=np.float64)
+    for term, (x, z) in enumerate(zip(np.asarray(x_masks).tolist(),
+                                      np.asarray(z_masks).tolist())):
+        entries = amplitudes[rows + ((rows ^ x) << num_qubits)]
+        parity = np.zeros(rows.size, dtype=np.int64)
+        masked = rows & z
+        while np.any(masked):
+            parity ^= masked & 1
+            masked = masked >> 1
+        total = np.sum(np.where(parity, -entries, entries), dtype=np.complex128)
+        values[term] = float((1j ** ((x & z).bit_count() % 4) * total).real)
+    return values

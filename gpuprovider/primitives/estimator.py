@@ -15,7 +15,9 @@ from qiskit.primitives import BaseEstimatorV2, DataBin, PubResult
 from qiskit.primitives.containers.estimator_pub import EstimatorPub, EstimatorPubLike
 
 from ..backend import GPUSimulator
+from ..compile.density import density_unsupported, pauli_expectations
 from ..compile.program import Program
+from ..engine import density_matrix_amplitudes
 from ..exceptions import InvalidCircuitError
 from ..execution import CompiledCircuit, Execution
 from ..job import JobControl
@@ -103,7 +105,9 @@ class EstimatorV2(SimulatorPrimitive, BaseEstimatorV2):
     ``precision``: see :func:`~gpuprovider.primitives.observables.shot_estimate`.
 
     With a ``noise_model`` (in ``backend_options``) or quantum channels in the circuit
-    (``kraus``, ``quantum_channel``), each value is the mean of the exact
+    (``kraus``, ``quantum_channel``), a circuit the density-matrix method takes (at most 10
+    qubits, unless ``method="statevector"``) gives exact values read from its density matrix;
+    otherwise each value is the mean of the exact
     expectation values of :func:`noisy_trajectories` trajectories (``ceil(1/precision^2)``,
     or 4096 for ``precision=0``), run in :data:`NOISY_BATCHES` independent batches; ``stds``
     is the standard error of that mean from the spread of the batch means.
@@ -202,6 +206,24 @@ def _task(index: int, pub: EstimatorPub, compiled: CompiledCircuit) -> _Estimato
                           compiled.max_states, not program.is_sampled)
 
 
+def _density_values(task: _EstimatorTask, binding: int, read_out: PauliReadOut,
+                    execution: Execution, control: BindingControl) -> np.ndarray | None:
+    """The exact values of the read-out's terms from the density matrix of a noisy
+    parameter set, or None when it runs as trajectories (not noisy, the statevector method
+    asked for, or a circuit the density-matrix method does not take)."""
+    if not task.noisy or execution.config.method == "statevector" or \
+            density_unsupported(task.program) is not None:
+        return None
+    program = execution.plan(task.bindings.bind(task.program, binding))
+    if program.density is None:
+        return None
+    amplitudes = density_matrix_amplitudes(program.density, execution.device.kernels,
+                                           execution.dtype, control)
+    terms = read_out.terms
+    return pauli_expectations(amplitudes, program.num_qubits, task.table.x_masks[terms],
+                              task.table.z_masks[terms])
+
+
 def _noisy_batches(task: _EstimatorTask, program: Program, read_out: PauliReadOut,
                    execution: Execution, control: BindingControl,
                    rng: np.random.Generator) -> np.ndarray:
@@ -231,7 +253,10 @@ def _run_task(index: int, task: _EstimatorTask, execution: Execution,
     for binding, program in runs:
         rng = rng_for(execution.config.seed, index, binding)
         read_out = read_outs[binding]
-        if task.noisy:
+        exact = _density_values(task, binding, read_out, execution, engine_control)
+        if exact is not None:
+            values[read_out.terms] = exact
+        elif task.noisy:
             batches = _noisy_batches(task, program, read_out, execution, engine_control, rng)
             for position in positions[binding]:
                 observable = observable_of[position]
@@ -241,8 +266,9 @@ def _run_task(index: int, task: _EstimatorTask, execution: Execution,
                 stds[position] = float(means.std(ddof=1) / math.sqrt(len(means)))
             engine_control.binding_done()
             continue
-        outcome = execution.run(program, 1, rng, engine_control, max_states=1)
-        values[read_out.terms] = outcome.saved[READ_OUT_LABEL]
+        else:
+            outcome = execution.run(program, 1, rng, engine_control, max_states=1)
+            values[read_out.terms] = outcome.saved[READ_OUT_LABEL]
         for position in positions[binding]:
             observable = observable_of[position]
             columns = task.table.columns[observable]

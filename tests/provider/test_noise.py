@@ -233,9 +233,29 @@ def test_the_estimator_averages_noisy_trajectories_with_honest_errors(error_type
     """Noisy expectation values within a few reported standard errors of the exact noisy
     values (Aer's density matrix), standard errors of the precision asked for, and values a
     model with doubled rates would not give."""
-    from qiskit.quantum_info import SparsePauliOp
 
     from gpuprovider.primitives import EstimatorV2
+
+    circuit, observables = _estimator_case()
+    precision = 0.01
+    estimator = EstimatorV2(options={
+        "backend_options": {"device": "CPU", "noise_model": _scaled(1.0)[error_type](),
+                            "method": "statevector"},
+        "run_options": {"seed_simulator": 3}})
+    data = estimator.run([(circuit, observables)], precision=precision).result()[0].data
+    exact = _noisy_expectations(_scaled(1.0)[error_type](), circuit, observables)
+    doubled = _noisy_expectations(_scaled(2.0)[error_type](), circuit, observables)
+    assert np.all(data.stds < 2 * precision) and np.any(data.stds > 0), data.stds
+    # an observable every trajectory gives the same value (0 here) has a zero error
+    assert np.all(np.abs(data.evs - exact) < 4.5 * data.stds + 1e-10), (data.evs, exact,
+                                                                        data.stds)
+    assert np.any(np.abs(data.evs - doubled) > 6 * data.stds), (data.evs, doubled)
+
+
+def _estimator_case():
+    """A 4-qubit circuit with every gate of ONE_QUBIT_GATES' kind and cx on several pairs,
+    and observables on every qubit (X, Y, Z) plus a sum."""
+    from qiskit.quantum_info import SparsePauliOp
 
     circuit = QuantumCircuit(4)
     rng = np.random.default_rng(2)
@@ -249,18 +269,29 @@ def test_the_estimator_averages_noisy_trajectories_with_honest_errors(error_type
     observables = [SparsePauliOp(["ZZII", "IXXI", "YIIY"], [0.7, 0.5, -0.4]),
                    *(SparsePauliOp.from_sparse_list([(letter, [q], 1.0)], 4)
                      for q in range(4) for letter in "XYZ")]
-    precision = 0.01
+    return circuit, observables
+
+
+@pytest.mark.parametrize("precision", ["single", "double"])
+@pytest.mark.parametrize("error_type", GATE_ERROR_TYPES)
+def test_the_estimator_is_exact_under_noise_on_few_qubits(error_type, precision):
+    """The density-matrix method: exact noisy expectation values (Aer's density matrix) with
+    stds 0 at precision 0; at precision > 0 a shot estimate around them."""
+    from gpuprovider.primitives import EstimatorV2
+
+    circuit, observables = _estimator_case()
+    model = _scaled(1.0)[error_type]()
     estimator = EstimatorV2(options={
-        "backend_options": {"device": "CPU", "noise_model": _scaled(1.0)[error_type]()},
+        "backend_options": {"device": "CPU", "noise_model": model, "precision": precision},
         "run_options": {"seed_simulator": 3}})
-    data = estimator.run([(circuit, observables)], precision=precision).result()[0].data
-    exact = _noisy_expectations(_scaled(1.0)[error_type](), circuit, observables)
-    doubled = _noisy_expectations(_scaled(2.0)[error_type](), circuit, observables)
-    assert np.all(data.stds < 2 * precision) and np.any(data.stds > 0), data.stds
-    # an observable every trajectory gives the same value (0 here) has a zero error
-    assert np.all(np.abs(data.evs - exact) < 4.5 * data.stds + 1e-10), (data.evs, exact,
-                                                                        data.stds)
-    assert np.any(np.abs(data.evs - doubled) > 6 * data.stds), (data.evs, doubled)
+    data = estimator.run([(circuit, observables)]).result()[0].data
+    exact = _noisy_expectations(model, circuit, observables)
+    tolerance = 1e-10 if precision == "double" else 1e-5
+    assert np.allclose(data.evs, exact, atol=tolerance), (data.evs, exact)
+    assert np.all(data.stds == 0)
+    sampled = estimator.run([(circuit, observables)], precision=0.02).result()[0].data
+    assert np.all(np.abs(sampled.evs - exact) < 4.5 * sampled.stds + 1e-10)
+    assert np.all(sampled.stds < 0.04)
 
 
 def test_the_estimator_averages_channels_in_the_circuit():
@@ -274,7 +305,8 @@ def test_the_estimator_averages_channels_in_the_circuit():
     circuit.append(Kraus(noise.amplitude_damping_error(0.3).to_quantumchannel()), [1])
     circuit.ry(0.7, 1)
     observables = [SparsePauliOp("ZI"), SparsePauliOp("XX"), SparsePauliOp("ZZ")]
-    estimator = EstimatorV2(options={"backend_options": {"device": "CPU"},
+    estimator = EstimatorV2(options={"backend_options": {"device": "CPU",
+                                                         "method": "statevector"},
                                      "run_options": {"seed_simulator": 4}})
     data = estimator.run([(circuit, observables)], precision=0.01).result()[0].data
     rho = DensityMatrix(circuit)
