@@ -110,7 +110,7 @@ def density_program(program: Program) -> Program | None:
         position += 1
     dtype = _dtype_of(program)
     ops = [_in_dtype(op, dtype) for op in ops]
-    return replace(program, name=program.name, num_qubits=2 * n, ops=ops,
+    return replace(program, num_qubits=2 * n, ops=ops,
                    has_control_flow=False, mixtures=None)
 
 
