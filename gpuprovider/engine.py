@@ -163,8 +163,9 @@ class _Run:
 
     # --- states ------------------------------------------------------------------------
 
-    def _allocate(self, dtype: np.dtype):
-        state = self.kernels.allocate(self.program.num_qubits, dtype, self.stream)
+    def _allocate(self, dtype: np.dtype, num_qubits: int | None = None):
+        state = self.kernels.allocate(num_qubits or self.program.num_qubits, dtype,
+                                      self.stream)
         self.live += 1
         return state
 
@@ -242,8 +243,7 @@ class _Run:
     def _execute_density(self, dtype: np.dtype) -> None:
         """Run the program's density matrix once; every shot is drawn from its diagonal
         (:mod:`gpuprovider.compile.density`)."""
-        state = self.kernels.allocate(self.density.num_qubits, dtype, self.stream)
-        self.live += 1
+        state = self._allocate(dtype, self.density.num_qubits)
         try:
             for op in self.density.ops:
                 self.control.check()

@@ -153,11 +153,18 @@ class Execution:
 
     def plan(self, program: Program) -> Program:
         """The program the device runs for a bound ``program``: tile passes, or with
-        ``fusion_enable=False`` every op on its own (one-qubit gates merged)."""
+        ``fusion_enable=False`` every op on its own (one-qubit gates merged). A noisy
+        program the density-matrix method takes also carries its density-matrix program,
+        planned the same way, unless the method is "statevector"."""
+        ran = self._planned(program)
+        if program.is_sampled or self.config.method == "statevector":
+            return ran
+        density = density_program(program, self.dtype)
+        return ran if density is None else replace(ran, density=self._planned(density))
+
+    def _planned(self, program: Program) -> Program:
         if not self.config.fusion_enable:
-            program = merged(program)
-            density = None if program.is_sampled else density_program(program)
-            return program if density is None else replace(program, density=merged(density))
+            return merged(program)
         return planned(program, self._plan_policy)
 
     def run(self, program: Program, shots: int, rng: np.random.Generator,

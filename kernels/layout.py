@@ -92,7 +92,7 @@ def pauli_pairing(x_mask: int, z_mask: int, num_qubits: int) -> tuple[int, bool,
     return x_mask.bit_length() - 1, bool(y & 1), 2.0 * (-1) ** ((y + 1) // 2)
 
 
-def _popcount(values: np.ndarray) -> np.ndarray:
+def popcount(values: np.ndarray) -> np.ndarray:
     """Set bits of each non-negative int64 (SWAR, exact for all 63 bits)."""
     v = values.astype(np.uint64)
     v = v - ((v >> np.uint64(1)) & np.uint64(0x5555555555555555))
@@ -150,7 +150,7 @@ def pauli_groups_layout(
     smeared = x_masks.copy()  # every bit below the highest set: popcount is the bit length
     for shift in (1, 2, 4, 8, 16, 32):
         smeared |= smeared >> shift
-    pivots = np.maximum(_popcount(smeared) - 1, 0)
-    y = _popcount(term_x & z_masks)
+    pivots = np.maximum(popcount(smeared) - 1, 0)
+    y = popcount(term_x & z_masks)
     scales = np.where(term_x == 0, 1.0, 2.0 * (1 - 2 * (((y + 1) // 2) & 1)))
     return pivots, (y & 1).astype(np.bool_), scales

@@ -23,8 +23,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..kernels.layout import permutation_matrix
+from ..kernels.layout import popcount
 from .program import (
+    UNITARY_OPS,
     ControlledOp,
     DiagonalOp,
     KrausOp,
@@ -35,6 +36,7 @@ from .program import (
     PermutationOp,
     Program,
     ResetOp,
+    dense_matrix,
 )
 
 DENSITY_MAX_QUBITS = 10
@@ -44,7 +46,6 @@ SHOTS_PER_AMPLITUDE = 8
 most this many times the shots: ``4^n`` amplitudes once against, at worst, a trajectory of
 ``2^n`` amplitudes per shot (each costing Python dispatch per op on small states)."""
 
-GATE_OPS = (MatrixOp, DiagonalOp, PermutationOp, ControlledOp)
 RESET_KRAUS = (np.array([[1, 0], [0, 0]]), np.array([[0, 1], [0, 0]]))
 
 
@@ -59,9 +60,10 @@ def density_unsupported(program: Program) -> str | None:
     if program.num_qubits > DENSITY_MAX_QUBITS:
         return (f"it has {program.num_qubits} qubits; the density-matrix method takes at most "
                 f"{DENSITY_MAX_QUBITS}")
-    noise_jumps = _noise_jumps(program.ops)
+    in_blocks = {index for op in program.ops if isinstance(op, NoiseSelectOp)
+                 for index in range(op.targets[0], op.end)}  # terms: gates, resets, Kraus
     for index, op in enumerate(program.ops):
-        if isinstance(op, (*GATE_OPS, KrausOp, ResetOp, NoiseSelectOp)) or index in noise_jumps:
+        if isinstance(op, (*UNITARY_OPS, KrausOp, ResetOp, NoiseSelectOp)) or index in in_blocks:
             continue
         if isinstance(op, MeasureOp) and op.final:
             continue
@@ -71,20 +73,10 @@ def density_unsupported(program: Program) -> str | None:
     return None
 
 
-def _noise_jumps(ops: list[Op]) -> set[int]:
-    """Indices of the jumps and term blocks that belong to noise mixtures."""
-    inside: set[int] = set()
-    for op in ops:
-        if isinstance(op, NoiseSelectOp):
-            after = ops[op.targets[1] - 1].target
-            inside.update(range(op.targets[0], after))
-    return inside
-
-
-def density_program(program: Program) -> Program | None:
-    """``program`` as the unitary-and-channel ops of its density matrix on ``2n`` qubits
-    (final measurements left out: they are drawn from the diagonal), or None when it does
-    not qualify (:func:`density_unsupported`)."""
+def density_program(program: Program, dtype: np.dtype) -> Program | None:
+    """``program`` as the unitary-and-channel ops of its density matrix on ``2n`` qubits,
+    the channels' superoperators in ``dtype`` (final measurements left out: they are drawn
+    from the diagonal), or None when it does not qualify (:func:`density_unsupported`)."""
     if density_unsupported(program) is not None:
         return None
     n = program.num_qubits
@@ -93,7 +85,7 @@ def density_program(program: Program) -> Program | None:
     source = program.ops
     while position < len(source):
         op = source[position]
-        if isinstance(op, GATE_OPS):
+        if isinstance(op, UNITARY_OPS):
             ops.extend((op, _conjugated(op, n)))
         elif isinstance(op, KrausOp):
             ops.append(_superoperator_op(op.qubits, _kraus_superoperator(
@@ -103,32 +95,13 @@ def density_program(program: Program) -> Program | None:
             ops.append(_superoperator_op(qubits, _kraus_superoperator(
                 RESET_KRAUS, qubits, qubits), n))
         elif isinstance(op, NoiseSelectOp):
-            after = source[op.targets[1] - 1].target
             ops.append(_superoperator_op(op.qubits, _mixture_superoperator(source, op), n))
-            position = after
+            position = op.end
             continue
         position += 1
-    dtype = _dtype_of(program)
-    ops = [_in_dtype(op, dtype) for op in ops]
-    return replace(program, num_qubits=2 * n, ops=ops,
-                   has_control_flow=False, mixtures=None)
-
-
-def _dtype_of(program: Program) -> np.dtype:
-    for op in program.ops:
-        for name in ("matrix", "diagonal", "phases"):
-            values = getattr(op, name, None)
-            if values is not None:
-                return values.dtype
-        if isinstance(op, KrausOp):
-            return op.matrices[0].dtype
-    return np.dtype(np.complex128)
-
-
-def _in_dtype(op: Op, dtype: np.dtype) -> Op:
-    if isinstance(op, MatrixOp) and op.matrix.dtype != dtype:
-        return replace(op, matrix=op.matrix.astype(dtype))
-    return op
+    ops = [replace(op, matrix=op.matrix.astype(dtype))
+           if isinstance(op, MatrixOp) and op.matrix.dtype != dtype else op for op in ops]
+    return replace(program, num_qubits=2 * n, ops=ops, has_control_flow=False, mixtures=None)
 
 
 def _conjugated(op: Op, n: int) -> Op:
@@ -140,22 +113,6 @@ def _conjugated(op: Op, n: int) -> Op:
     if isinstance(op, PermutationOp):
         return PermutationOp(op.qubits + n, op.permutation, np.conj(op.phases))
     return ControlledOp(op.controls + n, op.control_state, op.targets + n, np.conj(op.matrix))
-
-
-def dense_matrix(op: Op) -> tuple[np.ndarray, np.ndarray]:
-    """``(qubits, matrix)``: a gate op as a dense matrix on its qubits (argument order)."""
-    if isinstance(op, MatrixOp):
-        return op.qubits, op.matrix
-    if isinstance(op, DiagonalOp):
-        return op.qubits, np.diag(op.diagonal)
-    if isinstance(op, PermutationOp):
-        return op.qubits, permutation_matrix(op.permutation, op.phases)
-    controls = op.controls.size
-    width = controls + op.targets.size
-    full = np.eye(1 << width, dtype=op.matrix.dtype)
-    chosen = np.flatnonzero((np.arange(1 << width) & ((1 << controls) - 1)) == op.control_state)
-    full[np.ix_(chosen, chosen)] = op.matrix[np.ix_(chosen >> controls, chosen >> controls)]
-    return op.qubits, full
 
 
 def _kraus_superoperator(matrices, qubits: np.ndarray, union: np.ndarray) -> np.ndarray:
@@ -173,21 +130,18 @@ def _kraus_superoperator(matrices, qubits: np.ndarray, union: np.ndarray) -> np.
 def _mixture_superoperator(ops: list[Op], select: NoiseSelectOp) -> np.ndarray:
     """The superoperator of a mixture: each term's block of ops composed, weighted by its
     probability."""
-    after = ops[select.targets[1] - 1].target
-    ends = [target - 1 for target in select.targets[1:]] + [after]
     union = select.qubits
     dim = 4 ** union.size
     total = np.zeros((dim, dim), dtype=np.complex128)
-    for probability, start, end in zip(select.probabilities, select.targets, ends):
+    for probability, block in zip(select.probabilities, select.blocks(ops)):
         term = np.eye(dim, dtype=np.complex128)
-        for op in ops[start:end]:
+        for op in block:
             if isinstance(op, ResetOp):
                 step = _kraus_superoperator(RESET_KRAUS, np.array([op.qubit]), union)
             elif isinstance(op, KrausOp):
                 step = _kraus_superoperator(op.matrices, op.qubits, union)
             else:
-                qubits, matrix = dense_matrix(op)
-                step = _kraus_superoperator([matrix], qubits, union)
+                step = _kraus_superoperator([dense_matrix(op)], op.qubits, union)
             term = step @ term
         total += probability * term
     return total
@@ -209,11 +163,7 @@ def pauli_expectations(amplitudes: np.ndarray, num_qubits: int, x_masks: np.ndar
     for term, (x, z) in enumerate(zip(np.asarray(x_masks).tolist(),
                                       np.asarray(z_masks).tolist())):
         entries = amplitudes[rows + ((rows ^ x) << num_qubits)]
-        parity = np.zeros(rows.size, dtype=np.int64)
-        masked = rows & z
-        while np.any(masked):
-            parity ^= masked & 1
-            masked = masked >> 1
-        total = np.sum(np.where(parity, -entries, entries), dtype=np.complex128)
+        odd = popcount(rows & z) & 1
+        total = np.sum(np.where(odd, -entries, entries), dtype=np.complex128)
         values[term] = float((1j ** ((x & z).bit_count() % 4) * total).real)
     return values

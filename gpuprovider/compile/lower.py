@@ -303,7 +303,8 @@ class _Lowering:
             for jump in jumps:
                 self.ops[jump] = JumpOp(len(self.ops))
             self.ops[select] = NoiseSelectOp(probabilities / probabilities.sum(),
-                                             tuple(targets), np.asarray(positions, np.int64))
+                                             tuple(targets), np.asarray(positions, np.int64),
+                                             len(self.ops))
             self.has_control_flow = True
 
     def check_shape(self, instruction: CircuitInstruction, scope: _Scope) -> None:
@@ -795,7 +796,7 @@ def _mark_final_measurements(ops: list[Op], num_qubits: int) -> list[Op]:
     mixture is not control flow here: every shot goes through one of its blocks, which act
     on the channel's qubits only."""
     noise_jumps = {target - 1 for op in ops if isinstance(op, NoiseSelectOp)
-                   for target in op.targets[1:]}
+                   for target in op.targets[1:]}  # the jumps that end a term's block
     acted_on_later: set[int] = set()
     overwritten_later: set[int] = set()
     marked: list[Op] = []

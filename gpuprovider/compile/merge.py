@@ -17,7 +17,6 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..kernels.layout import permutation_matrix
 from .program import (
     SAVE_OPS,
     DiagonalOp,
@@ -27,6 +26,7 @@ from .program import (
     PermutationOp,
     Program,
     ResetOp,
+    dense_matrix,
     is_swap,
 )
 
@@ -35,14 +35,6 @@ _GATES = (MatrixOp, DiagonalOp, PermutationOp)
 
 def _gate_on(op: Op, width: int) -> bool:
     return isinstance(op, _GATES) and op.qubits.size == width
-
-
-def _matrix(op: MatrixOp | DiagonalOp | PermutationOp) -> np.ndarray:
-    if isinstance(op, MatrixOp):
-        return op.matrix
-    if isinstance(op, DiagonalOp):
-        return np.diag(op.diagonal)
-    return permutation_matrix(op.permutation, op.phases)
 
 
 def _touched(op: Op, num_qubits: int) -> list[int]:
@@ -76,16 +68,16 @@ def merge_one_qubit_gates(ops: list[Op], num_qubits: int) -> list[Op]:
             elif isinstance(op, DiagonalOp) and isinstance(before, DiagonalOp):
                 pending[qubit] = DiagonalOp(op.qubits, op.diagonal * before.diagonal)
             else:
-                pending[qubit] = MatrixOp(op.qubits,
-                                          np.ascontiguousarray(_matrix(op) @ _matrix(before)))
+                pending[qubit] = MatrixOp(
+                    op.qubits, np.ascontiguousarray(dense_matrix(op) @ dense_matrix(before)))
         elif _gate_on(op, 2) and not isinstance(op, DiagonalOp) and not is_swap(op) and \
                 any(int(q) in pending for q in op.qubits):
             first, second = (pending.pop(int(q), None) for q in op.qubits)
-            identity = np.eye(2, dtype=_matrix(op).dtype)
+            identity = np.eye(2, dtype=dense_matrix(op).dtype)
             # Argument qubit 0 is the low bit of a 4x4 index: kron(second, first).
-            before = np.kron(identity if second is None else _matrix(second),
-                             identity if first is None else _matrix(first))
-            merged.append(MatrixOp(op.qubits, np.ascontiguousarray(_matrix(op) @ before)))
+            before = np.kron(identity if second is None else dense_matrix(second),
+                             identity if first is None else dense_matrix(first))
+            merged.append(MatrixOp(op.qubits, np.ascontiguousarray(dense_matrix(op) @ before)))
         else:
             flush(_touched(op, num_qubits))
             merged.append(op)

@@ -30,15 +30,11 @@ import numpy as np
 from ..kernels.policy import PlanPolicy
 from .merge import merge_one_qubit_gates
 from .program import (
-    ControlledOp,
-    DiagonalOp,
-    JumpOp,
-    MatrixOp,
-    MeasureOp,
     SAVE_OPS,
+    UNITARY_OPS,
+    MeasureOp,
     NoiseSelectOp,
     Op,
-    PermutationOp,
     Program,
     SaveOp,
 )
@@ -54,8 +50,6 @@ expected to draw more (a huge shot count) splits shots at each channel instead."
 CACHE_LIMIT = 64
 """How many chunks planned with errors are kept for patterns that repeat them (a planned
 chunk holds its passes' tables: a few hundred KB at 20 qubits)."""
-
-GATE_OPS = (MatrixOp, DiagonalOp, PermutationOp, ControlledOp)
 
 Error = tuple[int, int]
 """(channel, term): the channel's non-identity term that a pattern applies."""
@@ -192,27 +186,6 @@ def shared_chunks(first: Pattern | None, second: Pattern | None) -> int:
     return count
 
 
-def _channel_blocks(ops: list[Op], select: NoiseSelectOp) -> tuple[list[list[Op]], int] | None:
-    """The term blocks of the mixture at ``select`` and the index after them, or None when a
-    block holds anything but gates. Every block but the last ends in a jump past the last."""
-    targets = select.targets
-    jump = ops[targets[1] - 1]
-    if not isinstance(jump, JumpOp):
-        return None
-    after = jump.target
-    ends = [target - 1 for target in targets[1:]] + [after]
-    blocks = []
-    for start, end in zip(targets, ends):
-        if end < len(ops) and end != after and not (
-                isinstance(ops[end], JumpOp) and ops[end].target == after):
-            return None
-        block = ops[start:end]
-        if not all(isinstance(op, GATE_OPS) for op in block):
-            return None
-        blocks.append(block)
-    return blocks, after
-
-
 def plan_mixtures(program: Program, policy: PlanPolicy) -> MixturePlan | None:
     """``program`` as a :class:`MixturePlan`, or None when it holds randomness other than
     mixtures of unitaries, or saves before its last gate."""
@@ -227,17 +200,17 @@ def plan_mixtures(program: Program, policy: PlanPolicy) -> MixturePlan | None:
         if isinstance(op, SAVE_OPS):
             saves.append(op)
             position += 1
-        elif isinstance(op, GATE_OPS):
+        elif isinstance(op, UNITARY_OPS):
             sequence.append(op)
             position += 1
         elif isinstance(op, MeasureOp) and op.final:
             position += 1
         elif isinstance(op, NoiseSelectOp):
-            found = _channel_blocks(ops, op)
-            if found is None:
+            blocks = op.blocks(ops)
+            if not all(isinstance(gate, UNITARY_OPS) for block in blocks for gate in block):
                 return None
-            blocks, position = found
             sequence.append((op.probabilities, tuple(tuple(block) for block in blocks)))
+            position = op.end
         else:
             return None
     gates = sum(1 for item in sequence if not isinstance(item, tuple))

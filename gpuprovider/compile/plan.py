@@ -39,7 +39,6 @@ import numpy as np
 from ..kernels.layout import basis_offsets, permutation_matrix
 from ..kernels.policy import PlanPolicy
 from ..kernels.tiles import encode_tile_pass
-from .density import DENSITY_MAX_QUBITS, density_program
 from .merge import merged
 from .mixtures import plan_mixtures
 from .program import (
@@ -365,9 +364,7 @@ def planned(program: Program, policy: PlanPolicy) -> Program:
     its one-qubit gates merged (:func:`~gpuprovider.compile.merge.merged`), then planned into
     tile passes, unless it has control flow or fewer qubits than ``policy.min_qubits`` (then
     op by op). A program whose only randomness is mixtures of unitaries keeps its ops and gets
-    a :class:`~gpuprovider.compile.mixtures.MixturePlan` (chunks planned as tile passes); a
-    noisy straight-line program on few qubits also gets its planned density-matrix program
-    (:mod:`gpuprovider.compile.density`).
+    a :class:`~gpuprovider.compile.mixtures.MixturePlan` (chunks planned as tile passes).
 
     Raises:
         ValueError: ``policy`` names no dtype.
@@ -376,10 +373,6 @@ def planned(program: Program, policy: PlanPolicy) -> Program:
         raise ValueError("planned() needs a PlanPolicy with a dtype: use "
                          "DevicePolicy.plan_policy(dtype)")
     program = merged(program)
-    if not program.is_sampled and program.num_qubits <= DENSITY_MAX_QUBITS:
-        density = density_program(program)
-        if density is not None:
-            program = replace(program, density=planned(density, policy))
     if program.has_control_flow:
         mixtures = plan_mixtures(program, policy)
         return program if mixtures is None else replace(program, mixtures=mixtures)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..kernels.interface import KernelSet
+from ..kernels.layout import permutation_matrix
 from ..kernels.precision import statevector_bytes
 from ..kernels.tiles import TilePass
 from .classical import ClassicalState
@@ -151,11 +152,18 @@ class KrausOp:
 @dataclass(frozen=True)
 class NoiseSelectOp:
     """A mixture: each shot goes on at ``targets[i]`` with probability ``probabilities[i]``
-    (the blocks of a channel's terms, each ending in a jump past the others)."""
+    (the blocks of a channel's terms, each but the last ending in a jump to ``end``, the
+    index after the last block)."""
 
     probabilities: np.ndarray
     targets: tuple[int, ...]
     qubits: np.ndarray
+    end: int
+
+    def blocks(self, ops: list) -> list[list]:
+        """Each term's ops (without the jumps), from the program's ``ops``."""
+        ends = [target - 1 for target in self.targets[1:]] + [self.end]
+        return [ops[start:stop] for start, stop in zip(self.targets, ends)]
 
 
 @dataclass(frozen=True)
@@ -321,6 +329,27 @@ class ParameterizedGateOp:
     build: Callable[[dict], GateOp]
 
 
+UNITARY_OPS = (MatrixOp, DiagonalOp, PermutationOp, ControlledOp)
+"""The ops that apply one unitary on a few qubits (what noise terms and fusion work with)."""
+
+
+def dense_matrix(op: MatrixOp | DiagonalOp | PermutationOp | ControlledOp) -> np.ndarray:
+    """A unitary op as a dense matrix on ``op.qubits`` (argument order; for a ControlledOp
+    the controls are the low bits)."""
+    if isinstance(op, MatrixOp):
+        return op.matrix
+    if isinstance(op, DiagonalOp):
+        return np.diag(op.diagonal)
+    if isinstance(op, PermutationOp):
+        return permutation_matrix(op.permutation, op.phases)
+    controls = op.controls.size
+    width = controls + op.targets.size
+    full = np.eye(1 << width, dtype=op.matrix.dtype)
+    chosen = np.flatnonzero((np.arange(1 << width) & ((1 << controls) - 1)) == op.control_state)
+    full[np.ix_(chosen, chosen)] = op.matrix[np.ix_(chosen >> controls, chosen >> controls)]
+    return full
+
+
 GateOp = (MatrixOp | DiagonalOp | PermutationOp | ControlledOp | PrepareOp | ZeroStateOp
           | TileOp)
 ControlOp = JumpOp | BranchOp | SwitchOp | StoreOp
@@ -359,7 +388,7 @@ class Program:
     """Set by the planner when the only randomness is mixtures of unitaries: the
     :class:`~gpuprovider.compile.mixtures.MixturePlan` the engine runs instead of ``ops``."""
     density: Any = None
-    """Set by the planner for a noisy straight-line program on few qubits: the planned
+    """Set by ``Execution.plan`` for a noisy straight-line program on few qubits: the planned
     Program of its density matrix (:mod:`gpuprovider.compile.density`), which the run may
     choose instead of trajectories."""
 

@@ -206,22 +206,22 @@ def _task(index: int, pub: EstimatorPub, compiled: CompiledCircuit) -> _Estimato
                           compiled.max_states, not program.is_sampled)
 
 
-def _density_values(task: _EstimatorTask, binding: int, read_out: PauliReadOut,
-                    execution: Execution, control: BindingControl) -> np.ndarray | None:
-    """The exact values of the read-out's terms from the density matrix of a noisy
-    parameter set, or None when it runs as trajectories (not noisy, the statevector method
-    asked for, or a circuit the density-matrix method does not take)."""
-    if not task.noisy or execution.config.method == "statevector" or \
-            density_unsupported(task.program) is not None:
-        return None
-    program = execution.plan(task.bindings.bind(task.program, binding))
-    if program.density is None:
-        return None
+def _reads_density_matrix(task: _EstimatorTask, execution: Execution) -> bool:
+    """Whether the task's values are read from density matrices: a noisy circuit the
+    density-matrix method takes, unless the method is "statevector"."""
+    return (task.noisy and execution.config.method != "statevector"
+            and density_unsupported(task.program) is None)
+
+
+def _density_values(program: Program, read_out: PauliReadOut, table: PauliTable,
+                    execution: Execution, control: BindingControl) -> np.ndarray:
+    """The exact values of the read-out's terms, ``tr(rho P)``, from the density matrix of
+    a planned noisy parameter set (``program.density``)."""
     amplitudes = density_matrix_amplitudes(program.density, execution.device.kernels,
                                            execution.dtype, control)
     terms = read_out.terms
-    return pauli_expectations(amplitudes, program.num_qubits, task.table.x_masks[terms],
-                              task.table.z_masks[terms])
+    return pauli_expectations(amplitudes, program.num_qubits, table.x_masks[terms],
+                              table.z_masks[terms])
 
 
 def _noisy_batches(task: _EstimatorTask, program: Program, read_out: PauliReadOut,
@@ -248,14 +248,15 @@ def _run_task(index: int, task: _EstimatorTask, execution: Execution,
     values = np.zeros(task.table.x_masks.size, dtype=np.float64)
     is_identity = task.table.identity
     engine_control = BindingControl(control)
+    density = _reads_density_matrix(task, execution)
     runs = program_runs(task.bindings, task.program, execution.plan,
-                        lambda binding: [read_outs[binding].op])
+                        None if density else lambda binding: [read_outs[binding].op])
     for binding, program in runs:
         rng = rng_for(execution.config.seed, index, binding)
         read_out = read_outs[binding]
-        exact = _density_values(task, binding, read_out, execution, engine_control)
-        if exact is not None:
-            values[read_out.terms] = exact
+        if density:
+            values[read_out.terms] = _density_values(program, read_out, task.table, execution,
+                                                     engine_control)
         elif task.noisy:
             batches = _noisy_batches(task, program, read_out, execution, engine_control, rng)
             for position in positions[binding]:

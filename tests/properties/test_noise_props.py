@@ -188,12 +188,16 @@ def test_grouped_trajectories_follow_the_exact_noisy_distribution(device, precis
     assert p_value > ALPHA, (str(circuit.draw()), sorted(errors), chunks, states)
 
 
+@pytest.mark.parametrize("fusion", [True, False], ids=["fused", "unfused"])
 @examples(0.5)
 @given(case=noisy_cases())
-def test_the_density_matrix_program_gives_the_exact_noisy_density_matrix(case):
+def test_the_density_matrix_program_gives_the_exact_noisy_density_matrix(fusion, case):
     """The density-matrix method's state, entry by entry (off-diagonals too), against
-    qiskit.quantum_info's density matrix under the same channels."""
+    qiskit.quantum_info's density matrix under the same channels, as the run plans it (tile
+    passes, or op by op with fusion off)."""
+    from gpuprovider.compile.density import density_program
     from gpuprovider.compile.lower import lower_circuit
+    from gpuprovider.compile.merge import merged
     from gpuprovider.compile.noise import read_noise_model
     from gpuprovider.compile.plan import planned
     from gpuprovider.kernels import cpu
@@ -201,12 +205,13 @@ def test_the_density_matrix_program_gives_the_exact_noisy_density_matrix(case):
     circuit, errors, _ = case
     dtype = np.dtype(np.complex128)
     program = lower_circuit(circuit, dtype, noise=read_noise_model(_model(errors, None)))
-    program = planned(program, cpu.POLICY.plan_policy(dtype))
-    if program.density is None:  # a noise-free draw: nothing random to simulate
-        assert program.is_sampled
+    if program.is_sampled:  # a noise-free draw: nothing random to simulate
         return
-    state = cpu.allocate(program.density.num_qubits, dtype)
-    for op in program.density.ops:
+    density = density_program(program, dtype)
+    assert density is not None, str(circuit.draw())
+    density = planned(density, cpu.POLICY.plan_policy(dtype)) if fusion else merged(density)
+    state = cpu.allocate(density.num_qubits, dtype)
+    for op in density.ops:
         op.apply(cpu, state)
     n = program.num_qubits
     rho = cpu.to_host(state).reshape(1 << n, 1 << n).T  # amplitude i + 2^n j is rho[i, j]
