@@ -6,12 +6,14 @@ A :class:`Device` is a name, a pure-data :class:`~gpuprovider.kernels.policy.Dev
 figures and its memory admission. Code above the kernels takes a ``Device`` and never branches
 on a device's name; a test can hand the simulator a device of its own (``device=Device(...)``).
 
-``device="auto"`` takes the GPU when it is usable, else the CPU. Probing imports numba-cuda
-only when asked, so ``import gpuprovider`` stays fast and never fails without CUDA.
+``device="auto"`` takes the GPU when it is usable, else the CPU. Probing asks the CUDA driver
+library first and imports numba-cuda only where the driver reports a device, so neither
+``import gpuprovider`` nor a CPU run on a machine without a GPU pays for numba-cuda.
 """
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import math
 import os
@@ -51,15 +53,20 @@ class Device:
             once.
         load_kernels: returns the kernel set; called on first use of :attr:`kernels`.
         free_memory: returns the bytes a new job could allocate now.
+        load_small_kernels: returns the kernel set for states of fewer than the policy's
+            ``small_state_qubits`` qubits (None: :attr:`kernels` runs every state). It acts
+            on the same states as the main set.
     """
 
     policy: DevicePolicy
     probe: Callable[[], DeviceReport]
     load_kernels: Callable[[], KernelSet]
     free_memory: Callable[[], int]
+    load_small_kernels: Callable[[], KernelSet] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _report: DeviceReport | None = field(default=None, repr=False)
     _kernels: KernelSet | None = field(default=None, repr=False)
+    _small_kernels: KernelSet | None = field(default=None, repr=False)
     _admission: MemoryAdmission | None = field(default=None, repr=False)
 
     @property
@@ -99,6 +106,18 @@ class Device:
                 self._kernels = self.load_kernels()
             return self._kernels
 
+    def kernels_for(self, num_qubits: int) -> KernelSet:
+        """The kernel set that runs a state of ``num_qubits`` qubits: the small-state set
+        below the policy's ``small_state_qubits``, where the device has one, else
+        :attr:`kernels`. Neither is loaded before it is first asked for."""
+        if self.load_small_kernels is None or num_qubits >= self.policy.small_state_qubits:
+            return self.kernels
+        self.require()
+        with self._lock:
+            if self._small_kernels is None:
+                self._small_kernels = self.load_small_kernels()
+            return self._small_kernels
+
     @property
     def total_memory(self) -> int:
         return self.report.total_memory
@@ -116,7 +135,7 @@ class Device:
         """A device with the same probe, kernels and memory and a policy changed by
         ``changes`` (a tuning experiment or a test). It has an admission of its own."""
         return Device(replace(self.policy, **changes), self.probe, self.load_kernels,
-                      self.free_memory)
+                      self.free_memory, self.load_small_kernels)
 
     def max_qubits(self, precision: str, states: int = 1) -> int:
         """Most qubits whose ``states`` statevectors fit in the device's total memory."""
@@ -157,7 +176,41 @@ def _probe_cpu() -> DeviceReport:
     )
 
 
+SIMULATOR_IS_NOT_A_GPU = "NUMBA_ENABLE_CUDASIM=1: Numba's CUDA simulator is not a GPU"
+
+CUDA_DRIVER_LIBRARIES = ("libcuda.so.1", "libcuda.so", "/usr/lib/libcuda.so.1",
+                         "/usr/lib64/libcuda.so.1", "nvcuda.dll")
+"""Where the CUDA driver API lives (Linux, Windows): the names numba-cuda loads it by."""
+
+
+def cuda_driver_devices() -> tuple[int, str]:
+    """``(devices, why)``: how many CUDA devices the driver reports, asked through the driver
+    library itself (milliseconds, where importing numba-cuda takes a third of a second); with
+    no device, ``why`` says what is missing."""
+    for library in CUDA_DRIVER_LIBRARIES:
+        try:
+            driver = ctypes.CDLL(library)
+        except OSError:
+            continue
+        status = driver.cuInit(0)
+        if status != 0:
+            return 0, f"the CUDA driver ({library}) failed to initialise (CUresult {status})"
+        count = ctypes.c_int(0)
+        status = driver.cuDeviceGetCount(ctypes.byref(count))
+        if status != 0:
+            return 0, f"the CUDA driver ({library}) cannot count devices (CUresult {status})"
+        if count.value == 0:
+            return 0, f"the CUDA driver ({library}) reports no device"
+        return count.value, ""
+    return 0, f"no CUDA driver library ({', '.join(CUDA_DRIVER_LIBRARIES)}) can be loaded"
+
+
 def _probe_gpu() -> DeviceReport:
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        return DeviceReport("GPU", False, SIMULATOR_IS_NOT_A_GPU)
+    devices, why = cuda_driver_devices()
+    if not devices:
+        return DeviceReport("GPU", False, f"no usable CUDA device: {why}")
     try:
         from numba import config as numba_config
         from numba import cuda
@@ -168,9 +221,7 @@ def _probe_gpu() -> DeviceReport:
             "pip install 'gpuprovider[cuda12]' or 'gpuprovider[cuda13]'",
         )
     if numba_config.ENABLE_CUDASIM:
-        return DeviceReport(
-            "GPU", False, "NUMBA_ENABLE_CUDASIM=1: Numba's CUDA simulator is not a GPU"
-        )
+        return DeviceReport("GPU", False, SIMULATOR_IS_NOT_A_GPU)
     try:
         context = cuda.current_context()
         device = context.device
@@ -195,8 +246,8 @@ def _module_loader(module: str) -> Callable[[], KernelSet]:
 
 
 CPU = Device(CPU_POLICY, _probe_cpu, _module_loader("gpuprovider.kernels.cpu"),
-             host_available_memory)
-"""The Numba CPU engine: always usable."""
+             host_available_memory, _module_loader("gpuprovider.kernels.small"))
+"""The Numba CPU engine, with NumPy kernels for small states: always usable."""
 GPU = Device(GPU_POLICY, _probe_gpu, _module_loader("gpuprovider.kernels.cuda"),
              _gpu_free_memory)
 """The numba-cuda engine: usable where an NVIDIA GPU and its driver are."""

@@ -175,8 +175,10 @@ class Execution:
         method = self.config.method
         density = program.density if method == "density_matrix" or (
             method == "automatic" and prefer_density(program.num_qubits, shots)) else None
-        return run_program(program, self.device.kernels, self.dtype, shots, rng, control,
-                           max_states=max_states, keep_memory=keep_memory, density=density)
+        runs = program if density is None else density
+        return run_program(program, self.device.kernels_for(runs.num_qubits), self.dtype,
+                           shots, rng, control, max_states=max_states,
+                           keep_memory=keep_memory, density=density)
 
     # --- submit --------------------------------------------------------------------------------
 

@@ -83,6 +83,9 @@ class DevicePolicy:
     each circuit), which is how often a job's progress can move."""
     memory_kind: str = "host"
     """Where states live: "host" (main memory) or "device" (the accelerator's memory)."""
+    small_state_qubits: int = 0
+    """States of fewer qubits run on the device's small-state kernels, where it has them
+    (:meth:`gpuprovider.device.Device.kernels_for`)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tile_qubits", _frozen(self.tile_qubits))
@@ -130,6 +133,10 @@ CPU_POLICY = DevicePolicy(
     # A CPU marker costs nothing: one after every operation.
     marker_interval=1,
     memory_kind="host",
+    # Below 10 qubits the NumPy kernels (kernels/small.py) run: 2-4 us an operation against
+    # Numba's 1-3 us, but no Numba to load (a third of a second in a fresh process). At 10
+    # qubits NumPy's gathers take 6-7 us, twice Numba's.
+    small_state_qubits=10,
 )
 """The Numba CPU engine (``kernels/cpu.py``, ``kernels/cpu_tiles.py``)."""
 

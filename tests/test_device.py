@@ -147,3 +147,40 @@ def test_a_device_of_ones_own_runs_circuits_with_the_same_answers():
         assert np.allclose(result.get_statevector().data, expected, atol=1e-10)
         assert result.results[0].metadata["device"] == device.name
     assert kernels.calls, "the fake device's kernels did not run"
+
+
+SMALL_RUN = """
+import sys
+from qiskit import QuantumCircuit
+from gpuprovider import GPUSimulator
+circuit = QuantumCircuit(5)
+circuit.h(0)
+for qubit in range(4):
+    circuit.cx(qubit, qubit + 1)
+circuit.measure_all()
+counts = GPUSimulator().run(circuit, shots=1000, seed_simulator=3).result().get_counts()
+assert set(counts) == {"00000", "11111"} and sum(counts.values()) == 1000, counts
+print(sorted(name for name in ("numba", "numba_cuda") if name in sys.modules))
+"""
+
+
+def test_a_small_run_in_a_fresh_process_loads_no_numba():
+    """Start-up: a 5-qubit circuit runs on the NumPy kernels, and where the CUDA driver
+    reports no device the GPU probe never imports numba-cuda."""
+    import subprocess
+
+    if devices.cuda_driver_devices()[0]:
+        pytest.skip("a CUDA device is present: device='auto' loads numba-cuda to use it")
+    result = subprocess.run([sys.executable, "-c", SMALL_RUN], capture_output=True, text=True,
+                            timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]", result.stdout
+
+
+def test_the_gpu_probe_names_a_missing_driver(monkeypatch):
+    monkeypatch.setattr(devices, "CUDA_DRIVER_LIBRARIES", ("libno-such-cuda-driver.so",))
+    monkeypatch.delenv("NUMBA_ENABLE_CUDASIM", raising=False)
+    count, why = devices.cuda_driver_devices()
+    assert count == 0 and "libno-such-cuda-driver.so" in why
+    report = devices._probe_gpu()
+    assert not report.usable and "no CUDA driver library" in report.reason

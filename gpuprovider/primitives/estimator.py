@@ -217,8 +217,9 @@ def _density_values(program: Program, read_out: PauliReadOut, table: PauliTable,
                     execution: Execution, control: BindingControl) -> np.ndarray:
     """The exact values of the read-out's terms, ``tr(rho P)``, from the density matrix of
     a planned noisy parameter set (``program.density``)."""
-    amplitudes = density_matrix_amplitudes(program.density, execution.device.kernels,
-                                           execution.dtype, control)
+    density = program.density
+    amplitudes = density_matrix_amplitudes(density, execution.device.kernels_for(
+        density.num_qubits), execution.dtype, control)
     terms = read_out.terms
     return pauli_expectations(amplitudes, program.num_qubits, table.x_masks[terms],
                               table.z_masks[terms])

@@ -349,3 +349,17 @@ def test_pauli_groups_layout_rejects_bad_term_starts(term_starts):
 def test_pauli_groups_layout_rejects_masks_outside_the_register(x_masks, z_masks):
     with pytest.raises(ValueError, match=r"Pauli masks .* must name qubits 0 \.\. 1"):
         pauli_groups_layout(np.array(x_masks), np.array([0, 1, 2]), np.array(z_masks), 2)
+
+
+def test_popcount_is_exact_with_and_without_numpy_bitwise_count(monkeypatch):
+    from gpuprovider.kernels import layout
+
+    values = np.random.default_rng(9).integers(0, 2**63 - 1, size=500, dtype=np.int64)
+    values[:3] = [0, 2**63 - 1, 1]
+    expected = np.array([bin(int(v)).count("1") for v in values])
+    fast = layout.popcount(values)
+    monkeypatch.setattr(layout, "_BITWISE_COUNT", None)
+    swar = layout.popcount(values)
+    for counted in (fast, swar):
+        assert counted.dtype == np.int64
+        np.testing.assert_array_equal(counted, expected)

@@ -1,8 +1,9 @@
 """The kernel sets a test runs on, and the NumPy / Qiskit oracles the contract tests use.
 
-:func:`kernel_sets` lists every kernel set present: the CPU always (except inside the CUDA
-simulator's rerun, which checks only the CUDA kernels), the CUDA kernels where numba-cuda has a
-device (a real GPU, or the simulator when ``NUMBA_ENABLE_CUDASIM=1``).
+:func:`kernel_params` lists every kernel set present: the CPU's Numba and small-state NumPy
+kernels always (except inside the CUDA simulator's rerun, which checks only the CUDA
+kernels), the CUDA kernels where numba-cuda has a device (a real GPU, or the simulator when
+``NUMBA_ENABLE_CUDASIM=1``).
 """
 
 from __future__ import annotations
@@ -47,6 +48,12 @@ def _cpu_case() -> KernelCase:
     return KernelCase("cpu", cpu, {"serial": 5, "parallel": parallel}, parallel)
 
 
+def _small_case() -> KernelCase:
+    from gpuprovider.kernels import small
+
+    return KernelCase("small", small, {"serial": 5}, small.POLICY.small_state_qubits - 1)
+
+
 def _cuda_case() -> KernelCase | str:
     """The CUDA case, or why there is none."""
     try:
@@ -65,6 +72,7 @@ def kernel_params() -> list:
     params = []
     if not SIMULATED:
         params.append(pytest.param("cpu", id="cpu"))
+        params.append(pytest.param("small", id="small"))
     params.append(pytest.param("cuda", id="cuda"))
     return params
 
@@ -73,6 +81,8 @@ def kernel_case(name: str) -> KernelCase:
     """The case ``name``, or a skip with the reason it is absent."""
     if name == "cpu":
         return _cpu_case()
+    if name == "small":
+        return _small_case()
     case = _cuda_case()
     if isinstance(case, str):
         pytest.skip(case)

@@ -1,0 +1,274 @@
+"""NumPy kernels for small CPU states: the :class:`~gpuprovider.kernels.interface.KernelSet` the
+CPU runs states of fewer than ``POLICY.small_state_qubits`` qubits on.
+
+At that size an operation touches a few thousand amplitudes, which NumPy's vectorised
+gathers do in microseconds, while the first Numba dispatch in a process loads Numba and its
+cached machine code (about a third of a second): a script that runs a small circuit, or a VQE
+on a few qubits, never pays for it. States are the same NumPy arrays as those of
+:mod:`gpuprovider.kernels.cpu`, so either set may act on a state.
+
+Each operation gathers the state into a ``(2**k, 2**(n - k))`` view with an index table cached
+per ``(n, qubits)``: row ``m`` holds the amplitudes whose ``qubits`` spell ``m`` (bit ``j`` of
+``m`` at ``qubits[j]``), so a ``k``-qubit matrix is one matrix product. Index convention and
+contract: :mod:`gpuprovider.kernels.interface`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from .interface import COMPLETE, Marker
+from .layout import basis_offsets, controlled_layout, pauli_groups_layout, popcount
+from .policy import CPU_POLICY
+
+POLICY = CPU_POLICY
+
+
+@lru_cache(maxsize=4096)
+def _groups(num_qubits: int, zero_qubits: tuple[int, ...], set_bits: int) -> np.ndarray:
+    """Every index with zeros at ``zero_qubits`` and the bits of ``set_bits`` set, ascending
+    (``set_bits`` lies within ``zero_qubits``)."""
+    free = np.arange(1 << (num_qubits - len(zero_qubits)), dtype=np.int64)
+    index = np.zeros_like(free)
+    source = 0
+    zero = set(zero_qubits)
+    for bit in range(num_qubits):
+        if bit not in zero:
+            index |= ((free >> source) & 1) << bit
+            source += 1
+    index |= set_bits
+    index.flags.writeable = False
+    return index
+
+
+@lru_cache(maxsize=4096)
+def _gather(num_qubits: int, qubits: tuple[int, ...], zero_qubits: tuple[int, ...] = (),
+            set_bits: int = 0) -> np.ndarray:
+    """``(2**k, groups)`` int64: row ``m`` holds the indices where ``qubits`` spell ``m``,
+    restricted to those where the ``zero_qubits`` (other than ``qubits``) read ``set_bits``."""
+    base = _groups(num_qubits, tuple(sorted({*qubits, *zero_qubits})), set_bits)
+    table = basis_offsets(qubits)[:, None] | base[None, :]
+    table.flags.writeable = False
+    return table
+
+
+@lru_cache(maxsize=4096)
+def _spelled(num_qubits: int, qubits: tuple[int, ...]) -> np.ndarray:
+    """For every index, the number its bits at ``qubits`` spell (bit ``j`` from
+    ``qubits[j]``)."""
+    index = np.arange(1 << num_qubits, dtype=np.int64)
+    spelled = np.zeros_like(index)
+    for j, q in enumerate(qubits):
+        spelled |= ((index >> q) & 1) << j
+    spelled.flags.writeable = False
+    return spelled
+
+
+def _num_qubits(state: np.ndarray) -> int:
+    return state.size.bit_length() - 1
+
+
+def _key(qubits: np.ndarray) -> tuple[int, ...]:
+    return tuple(int(q) for q in qubits)
+
+
+# --- streams, states and markers -----------------------------------------------------------
+
+
+def new_stream() -> None:
+    """None: the CPU runs each operation as it is called, on the calling thread."""
+    return None
+
+
+def allocate(num_qubits: int, dtype: np.dtype, stream: Any = None) -> np.ndarray:
+    """A new state |0...0> of ``num_qubits`` qubits (``stream`` is ignored)."""
+    state = np.zeros(1 << num_qubits, dtype=dtype)
+    state[0] = 1
+    return state
+
+
+def from_host(amplitudes: np.ndarray, stream: Any = None) -> np.ndarray:
+    """A new state holding a copy of ``amplitudes`` (``stream`` is ignored)."""
+    return np.array(amplitudes, copy=True)
+
+
+def reset_all(state: np.ndarray) -> None:
+    """Set the state to |0...0>."""
+    state.fill(0)
+    state[0] = 1
+
+
+def clone(state: np.ndarray) -> np.ndarray:
+    """An independent copy of the state."""
+    return state.copy()
+
+
+def copy_into(destination: np.ndarray, source: np.ndarray) -> None:
+    """Overwrite ``destination`` with ``source`` (same shape and dtype)."""
+    np.copyto(destination, source)
+
+
+def to_host(state: np.ndarray) -> np.ndarray:
+    """A host (NumPy) copy of the state."""
+    return state.copy()
+
+
+def record_marker(state: np.ndarray) -> Marker:
+    """:data:`~gpuprovider.kernels.interface.COMPLETE`: the work has run when it returns."""
+    return COMPLETE
+
+
+def synchronize(state: np.ndarray) -> None:
+    """Nothing to wait for: every operation has run when it returns."""
+
+
+def release(state: np.ndarray) -> None:
+    """Give the state's memory back (the garbage collector does it)."""
+
+
+# --- unitary operations ----------------------------------------------------------------------
+
+
+def apply_matrix(state: np.ndarray, qubits: np.ndarray, matrix: np.ndarray) -> None:
+    """Apply a dense ``2**k x 2**k`` matrix to ``qubits`` (int64, argument order)."""
+    table = _gather(_num_qubits(state), _key(qubits))
+    state[table] = matrix @ state[table]
+
+
+def apply_controlled_matrix(
+    state: np.ndarray, controls: np.ndarray, control_state: int, targets: np.ndarray,
+    matrix: np.ndarray,
+) -> None:
+    """Apply ``matrix`` to ``targets`` where bit ``j`` of ``control_state`` is the value of
+    ``controls[j]``; the other amplitudes are left unchanged.
+
+    Raises:
+        ValueError: a qubit is named twice, or ``control_state`` does not fit the controls.
+    """
+    _, _, control_bits = controlled_layout(controls, control_state, targets)
+    table = _gather(_num_qubits(state), _key(targets), _key(controls), control_bits)
+    state[table] = matrix @ state[table]
+
+
+def apply_tile_pass(state: np.ndarray, tile_pass: Any) -> None:
+    """Apply a tile pass with the Numba kernels (a small state is never planned into tile
+    passes, so this only loads them when a caller asks for one)."""
+    importlib.import_module("gpuprovider.kernels.cpu").apply_tile_pass(state, tile_pass)
+
+
+def apply_permutation(
+    state: np.ndarray, qubits: np.ndarray, permutation: np.ndarray, phases: np.ndarray
+) -> None:
+    """Apply the matrix whose row ``r`` is ``phases[r]`` at column ``permutation[r]``."""
+    table = _gather(_num_qubits(state), _key(qubits))
+    state[table] = phases[:, None] * state[table[permutation]]
+
+
+def prepare_qubits(state: np.ndarray, qubits: np.ndarray, amplitudes: np.ndarray) -> None:
+    """Put ``qubits`` (int64, argument order), which must be |0>, into ``amplitudes``."""
+    table = _gather(_num_qubits(state), _key(qubits))
+    state[table] = amplitudes[:, None] * state[table[0]][None, :]
+
+
+def apply_diagonal(state: np.ndarray, qubits: np.ndarray, diagonal: np.ndarray) -> None:
+    """Multiply each amplitude by ``diagonal[m]``, ``m`` spelled by its bits at ``qubits``."""
+    state *= diagonal[_spelled(_num_qubits(state), _key(qubits))]
+
+
+# --- measurement and read-out ----------------------------------------------------------------
+
+
+def probabilities(state: np.ndarray) -> np.ndarray:
+    """|amplitude|**2 of every basis state, as float64."""
+    return state.real.astype(np.float64) ** 2 + state.imag.astype(np.float64) ** 2
+
+
+def probability_of_one(state: np.ndarray, qubit: int) -> float:
+    """Probability that measuring ``qubit`` gives 1."""
+    halves = probabilities(state).reshape(-1, 2, 1 << qubit)
+    return float(halves[:, 1, :].sum())
+
+
+def project(state: np.ndarray, qubit: int, outcome: int, probability: float,
+            to_zero: bool = False) -> None:
+    """Collapse ``qubit`` onto ``outcome`` (seen with ``probability``) and renormalise; with
+    ``to_zero`` the qubit is then flipped to 0, which together is a reset."""
+    halves = state.reshape(-1, 2, 1 << qubit)
+    scale = state.dtype.type(1.0 / np.sqrt(probability))
+    kept = halves[:, outcome, :] * scale
+    halves[:, 1 - outcome, :] = 0
+    if to_zero:
+        halves[:, 1, :] = 0
+        halves[:, 0, :] = kept
+    else:
+        halves[:, outcome, :] = kept
+
+
+def sample(state: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
+    """Basis indices drawn from |amplitude|**2, one per uniform in [0, 1), in sorted order."""
+    cumulative = np.cumsum(probabilities(state))
+    targets = np.sort(uniforms) * cumulative[-1]
+    indices = np.searchsorted(cumulative, targets, side="right")
+    # A target at the very end (rounding) goes to the last amplitude with any probability.
+    last = int(np.flatnonzero(cumulative < cumulative[-1]).size)
+    return np.minimum(indices, last).astype(np.int64)
+
+
+def marginal_probabilities(state: np.ndarray, qubits: np.ndarray) -> np.ndarray:
+    """Entry ``m``: probability that ``qubits[j]`` reads bit ``j`` of ``m`` for every ``j``,
+    as float64."""
+    spelled = _spelled(_num_qubits(state), _key(qubits))
+    return np.bincount(spelled, weights=probabilities(state), minlength=1 << qubits.size)
+
+
+def expectation_pauli(state: np.ndarray, x_mask: int, z_mask: int) -> complex:
+    """``<psi| P |psi>`` of the Pauli ``(x_mask, z_mask)`` (real; convention:
+    :func:`~gpuprovider.kernels.layout.pauli_pairing`).
+
+    Raises:
+        ValueError: a mask names a qubit the state does not have.
+    """
+    return complex(expectation_paulis(state, x_mask, np.array([z_mask]))[0])
+
+
+def expectation_paulis(state: np.ndarray, x_mask: int, z_masks: np.ndarray) -> np.ndarray:
+    """:func:`expectation_pauli` of every ``(x_mask, z_masks[t])``, float64."""
+    z_masks = np.asarray(z_masks, dtype=np.int64)
+    return expectation_pauli_groups(state, np.array([x_mask], dtype=np.int64),
+                                    np.array([0, z_masks.size], dtype=np.int64), z_masks)
+
+
+def expectation_pauli_groups(state: np.ndarray, x_masks: np.ndarray, term_starts: np.ndarray,
+                             z_masks: np.ndarray) -> np.ndarray:
+    """Every term of a grouped Pauli list (group ``g``: X-mask ``x_masks[g]``, terms
+    ``term_starts[g] <= t < term_starts[g + 1]`` with Z-masks ``z_masks[t]``), float64.
+
+    With ``P|j> = i**y (-1)**popcount(j & z) |j ^ x>`` (``y = popcount(x & z)``), the value is
+    ``Re(i**y * sum_j (-1)**popcount(j & z) conj(psi[j ^ x]) psi[j])``.
+
+    Raises:
+        ValueError: a mask names a qubit the state does not have, or ``term_starts`` does not
+            cut ``z_masks`` into ``x_masks.size`` groups (checked before any work).
+    """
+    x_masks = np.ascontiguousarray(x_masks, dtype=np.int64)
+    term_starts = np.ascontiguousarray(term_starts, dtype=np.int64)
+    z_masks = np.ascontiguousarray(z_masks, dtype=np.int64)
+    pauli_groups_layout(x_masks, term_starts, z_masks, _num_qubits(state))
+    amplitudes = state.astype(np.complex128)
+    index = np.arange(state.size, dtype=np.int64)
+    values = np.zeros(z_masks.size, dtype=np.float64)
+    for group, x_mask in enumerate(x_masks.tolist()):
+        start, stop = int(term_starts[group]), int(term_starts[group + 1])
+        if start == stop:
+            continue
+        products = np.conj(amplitudes[index ^ x_mask]) * amplitudes
+        zs = z_masks[start:stop]
+        signs = 1.0 - 2.0 * (popcount(index[None, :] & zs[:, None]) & 1)
+        sums = signs @ products
+        phases = 1j ** (popcount(zs & x_mask) % 4)
+        values[start:stop] = (phases * sums).real
+    return values
