@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import cache
 from typing import Any
 
@@ -15,7 +15,7 @@ from qiskit.providers import BackendV2, Options
 from qiskit.result import Result
 from qiskit.transpiler import Target
 
-from . import __version__
+from . import __version__, batched
 from . import device as devices
 from .compile.device_noise import device_noise
 from .compile.program import Program
@@ -41,8 +41,9 @@ class _Experiment:
     """One circuit of a run: its compiled program and, for a sweep, its bindings.
 
     Without a sweep the program is planned once, here; a sweep's program is planned per
-    binding as the job reaches it (the first binding here, for the progress count, and not
-    again).
+    binding as the job reaches it (the first binding here, for the progress count and its
+    errors, and not again), or its bindings run as batches of states where
+    :func:`~gpuprovider.batched.batchable`.
     """
 
     def __init__(self, header: dict[str, Any], compiled: CompiledCircuit, sweep: Sweep | None,
@@ -52,6 +53,9 @@ class _Experiment:
         self.sweep = sweep
         self._plan = execution.plan
         self._first = self._plan(self._bound(0))
+        self._execution = execution
+        self._batched = sweep is not None and batched.batchable(
+            compiled.program, execution.device, len(sweep))
 
     def _bound(self, index: int) -> Program:
         program = self.compiled.program
@@ -61,15 +65,26 @@ class _Experiment:
     def count(self) -> int:
         return 1 if self.sweep is None else len(self.sweep)
 
-    def programs(self) -> Iterator[Program]:
-        """The program of each experiment, bound and planned one at a time."""
+    def programs(self, check: Callable[[], None]) -> Iterator[Program]:
+        """The program of each experiment, bound and planned one at a time (or from a
+        batch; ``check`` runs before each batch)."""
+        if self._batched:
+            parameters = tuple(self.sweep.columns)
+            values = np.array([self.sweep.columns[p] for p in parameters], dtype=np.float64).T
+            for _, program in batched.set_programs(self.compiled.program, parameters, values,
+                                                   self._execution.dtype, check):
+                yield program
+            return
         yield self._first
         for index in range(1, self.count):
             yield self._plan(self._bound(index))
 
     def steps(self, shots: int) -> int:
-        """Progress steps of all its runs (bindings plan alike: the first one counts)."""
-        return self.count * total_steps(self._first, shots)
+        """Progress steps of all its runs (bindings run alike: the first one counts)."""
+        first = self._first
+        if self._batched:
+            first = batched.tail_program(self.compiled.program, np.zeros(0))
+        return self.count * total_steps(first, shots)
 
 
 @cache
@@ -272,7 +287,7 @@ class GPUSimulator(BackendV2):
         results = []
         index = 0
         for experiment in experiments:
-            for program in experiment.programs():
+            for program in experiment.programs(control.check):
                 seed = experiment_seed(config.seed, index)
                 outcome = execution.run(program, config.shots, np.random.default_rng(seed),
                                         control, experiment.compiled.max_states,

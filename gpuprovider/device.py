@@ -106,11 +106,17 @@ class Device:
                 self._kernels = self.load_kernels()
             return self._kernels
 
+    def is_small(self, num_qubits: int) -> bool:
+        """Whether a state of ``num_qubits`` qubits runs on the small-state (NumPy) kernels:
+        below the policy's ``small_state_qubits``, where the device has them."""
+        return self.load_small_kernels is not None and \
+            num_qubits < self.policy.small_state_qubits
+
     def kernels_for(self, num_qubits: int) -> KernelSet:
         """The kernel set that runs a state of ``num_qubits`` qubits: the small-state set
-        below the policy's ``small_state_qubits``, where the device has one, else
-        :attr:`kernels`. Neither is loaded before it is first asked for."""
-        if self.load_small_kernels is None or num_qubits >= self.policy.small_state_qubits:
+        where :meth:`is_small`, else :attr:`kernels`. Neither is loaded before it is first
+        asked for."""
+        if not self.is_small(num_qubits):
             return self.kernels
         self.require()
         with self._lock:

@@ -22,6 +22,7 @@ import numpy as np
 from qiskit import QuantumCircuit
 
 from .admission import Reservation
+from .compile import lowering_cache
 from .compile.density import density_program, density_unsupported, prefer_density
 from .compile.lower import lower_circuit
 from .compile.merge import merged
@@ -90,13 +91,24 @@ class Execution:
         for circuit, where, open_parameters in zip(circuits, wheres, parameterized):
             key = (id(circuit), bool(open_parameters))
             if key not in compiled:
-                program = lower_circuit(circuit, self.dtype, where=where,
-                                        parameterized=bool(open_parameters),
-                                        truncate=self.config.enable_truncation,
-                                        noise=self.config.noise)
-                compiled[key] = self._checked(program, where)
+                compiled[key] = self._checked(self._lowered(circuit, where,
+                                                            bool(open_parameters)), where)
             result.append(compiled[key])
         return result
+
+    def _lowered(self, circuit: QuantumCircuit, where: str, parameterized: bool) -> Program:
+        """``circuit`` lowered, or its program remembered from an earlier run
+        (:mod:`~gpuprovider.compile.lowering_cache`; never with a noise model)."""
+        config = self.config
+
+        def lower() -> Program:
+            return lower_circuit(circuit, self.dtype, where=where, parameterized=parameterized,
+                                 truncate=config.enable_truncation, noise=config.noise)
+
+        if config.noise is not None:
+            return lower()
+        return lowering_cache.lowered(
+            circuit, (self.dtype, where, parameterized, config.enable_truncation), lower)
 
     def _checked(self, program: Program, where: str) -> CompiledCircuit:
         """CompiledCircuit of ``program`` once its width and memory are checked. How many

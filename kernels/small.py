@@ -8,72 +8,29 @@ on a few qubits, never pays for it. States are the same NumPy arrays as those of
 :mod:`gpuprovider.kernels.cpu`, so either set may act on a state.
 
 Each operation gathers the state into a ``(2**k, 2**(n - k))`` view with an index table cached
-per ``(n, qubits)``: row ``m`` holds the amplitudes whose ``qubits`` spell ``m`` (bit ``j`` of
-``m`` at ``qubits[j]``), so a ``k``-qubit matrix is one matrix product. Index convention and
-contract: :mod:`gpuprovider.kernels.interface`.
+per ``(n, qubits)`` (:mod:`gpuprovider.kernels.tables`): row ``m`` holds the amplitudes whose
+``qubits`` spell ``m`` (bit ``j`` of ``m`` at ``qubits[j]``), so a ``k``-qubit matrix is one
+matrix product. The gates and the Pauli read-out are :mod:`gpuprovider.kernels.batch`'s on a
+one-row batch. Index convention and contract: :mod:`gpuprovider.kernels.interface`.
 """
 
 from __future__ import annotations
 
 import importlib
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
+from . import batch
 from .interface import COMPLETE, Marker
-from .layout import basis_offsets, controlled_layout, pauli_groups_layout, popcount
 from .policy import CPU_POLICY
+from .tables import qubit_key, spelled_table
 
 POLICY = CPU_POLICY
 
 
-@lru_cache(maxsize=4096)
-def _groups(num_qubits: int, zero_qubits: tuple[int, ...], set_bits: int) -> np.ndarray:
-    """Every index with zeros at ``zero_qubits`` and the bits of ``set_bits`` set, ascending
-    (``set_bits`` lies within ``zero_qubits``)."""
-    free = np.arange(1 << (num_qubits - len(zero_qubits)), dtype=np.int64)
-    index = np.zeros_like(free)
-    source = 0
-    zero = set(zero_qubits)
-    for bit in range(num_qubits):
-        if bit not in zero:
-            index |= ((free >> source) & 1) << bit
-            source += 1
-    index |= set_bits
-    index.flags.writeable = False
-    return index
-
-
-@lru_cache(maxsize=4096)
-def _gather(num_qubits: int, qubits: tuple[int, ...], zero_qubits: tuple[int, ...] = (),
-            set_bits: int = 0) -> np.ndarray:
-    """``(2**k, groups)`` int64: row ``m`` holds the indices where ``qubits`` spell ``m``,
-    restricted to those where the ``zero_qubits`` (other than ``qubits``) read ``set_bits``."""
-    base = _groups(num_qubits, tuple(sorted({*qubits, *zero_qubits})), set_bits)
-    table = basis_offsets(qubits)[:, None] | base[None, :]
-    table.flags.writeable = False
-    return table
-
-
-@lru_cache(maxsize=4096)
-def _spelled(num_qubits: int, qubits: tuple[int, ...]) -> np.ndarray:
-    """For every index, the number its bits at ``qubits`` spell (bit ``j`` from
-    ``qubits[j]``)."""
-    index = np.arange(1 << num_qubits, dtype=np.int64)
-    spelled = np.zeros_like(index)
-    for j, q in enumerate(qubits):
-        spelled |= ((index >> q) & 1) << j
-    spelled.flags.writeable = False
-    return spelled
-
-
 def _num_qubits(state: np.ndarray) -> int:
     return state.size.bit_length() - 1
-
-
-def _key(qubits: np.ndarray) -> tuple[int, ...]:
-    return tuple(int(q) for q in qubits)
 
 
 # --- streams, states and markers -----------------------------------------------------------
@@ -135,8 +92,7 @@ def release(state: np.ndarray) -> None:
 
 def apply_matrix(state: np.ndarray, qubits: np.ndarray, matrix: np.ndarray) -> None:
     """Apply a dense ``2**k x 2**k`` matrix to ``qubits`` (int64, argument order)."""
-    table = _gather(_num_qubits(state), _key(qubits))
-    state[table] = matrix @ state[table]
+    batch.apply_matrix(state[None, :], qubits, matrix)
 
 
 def apply_controlled_matrix(
@@ -149,9 +105,7 @@ def apply_controlled_matrix(
     Raises:
         ValueError: a qubit is named twice, or ``control_state`` does not fit the controls.
     """
-    _, _, control_bits = controlled_layout(controls, control_state, targets)
-    table = _gather(_num_qubits(state), _key(targets), _key(controls), control_bits)
-    state[table] = matrix @ state[table]
+    batch.apply_controlled_matrix(state[None, :], controls, control_state, targets, matrix)
 
 
 def apply_tile_pass(state: np.ndarray, tile_pass: Any) -> None:
@@ -164,19 +118,17 @@ def apply_permutation(
     state: np.ndarray, qubits: np.ndarray, permutation: np.ndarray, phases: np.ndarray
 ) -> None:
     """Apply the matrix whose row ``r`` is ``phases[r]`` at column ``permutation[r]``."""
-    table = _gather(_num_qubits(state), _key(qubits))
-    state[table] = phases[:, None] * state[table[permutation]]
+    batch.apply_permutation(state[None, :], qubits, permutation, phases)
 
 
 def prepare_qubits(state: np.ndarray, qubits: np.ndarray, amplitudes: np.ndarray) -> None:
     """Put ``qubits`` (int64, argument order), which must be |0>, into ``amplitudes``."""
-    table = _gather(_num_qubits(state), _key(qubits))
-    state[table] = amplitudes[:, None] * state[table[0]][None, :]
+    batch.prepare_qubits(state[None, :], qubits, amplitudes)
 
 
 def apply_diagonal(state: np.ndarray, qubits: np.ndarray, diagonal: np.ndarray) -> None:
     """Multiply each amplitude by ``diagonal[m]``, ``m`` spelled by its bits at ``qubits``."""
-    state *= diagonal[_spelled(_num_qubits(state), _key(qubits))]
+    batch.apply_diagonal(state[None, :], qubits, diagonal)
 
 
 # --- measurement and read-out ----------------------------------------------------------------
@@ -221,7 +173,7 @@ def sample(state: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
 def marginal_probabilities(state: np.ndarray, qubits: np.ndarray) -> np.ndarray:
     """Entry ``m``: probability that ``qubits[j]`` reads bit ``j`` of ``m`` for every ``j``,
     as float64."""
-    spelled = _spelled(_num_qubits(state), _key(qubits))
+    spelled = spelled_table(_num_qubits(state), qubit_key(qubits))
     return np.bincount(spelled, weights=probabilities(state), minlength=1 << qubits.size)
 
 
@@ -254,21 +206,4 @@ def expectation_pauli_groups(state: np.ndarray, x_masks: np.ndarray, term_starts
         ValueError: a mask names a qubit the state does not have, or ``term_starts`` does not
             cut ``z_masks`` into ``x_masks.size`` groups (checked before any work).
     """
-    x_masks = np.ascontiguousarray(x_masks, dtype=np.int64)
-    term_starts = np.ascontiguousarray(term_starts, dtype=np.int64)
-    z_masks = np.ascontiguousarray(z_masks, dtype=np.int64)
-    pauli_groups_layout(x_masks, term_starts, z_masks, _num_qubits(state))
-    amplitudes = state.astype(np.complex128)
-    index = np.arange(state.size, dtype=np.int64)
-    values = np.zeros(z_masks.size, dtype=np.float64)
-    for group, x_mask in enumerate(x_masks.tolist()):
-        start, stop = int(term_starts[group]), int(term_starts[group + 1])
-        if start == stop:
-            continue
-        products = np.conj(amplitudes[index ^ x_mask]) * amplitudes
-        zs = z_masks[start:stop]
-        signs = 1.0 - 2.0 * (popcount(index[None, :] & zs[:, None]) & 1)
-        sums = signs @ products
-        phases = 1j ** (popcount(zs & x_mask) % 4)
-        values[start:stop] = (phases * sums).real
-    return values
+    return batch.expectation_pauli_groups(state[None, :], x_masks, term_starts, z_masks)[0]

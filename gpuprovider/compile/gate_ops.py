@@ -256,7 +256,7 @@ def standard_gate_matrix(name: str, params: Sequence, num_qubits: int) -> np.nda
 
 
 @cache
-def _standard_structure(base_class: type, num_params: int, ctrl_state: int | None
+def standard_structure(base_class: type, num_params: int, ctrl_state: int | None
                         ) -> tuple[str, np.ndarray | None]:
     """``("diagonal" | "permutation" | "dense", columns)`` of a standard gate class over all
     parameter values: the union of its non-zero entries at random values."""
@@ -277,7 +277,8 @@ def _standard_structure(base_class: type, num_params: int, ctrl_state: int | Non
     return "dense", None
 
 
-def _ctrl_state(operation: Gate) -> int | None:
+def ctrl_state_of(operation: Gate) -> int | None:
+    """The control state of a controlled gate, None for any other."""
     return operation.ctrl_state if isinstance(operation, ControlledGate) else None
 
 
@@ -297,7 +298,7 @@ def _fixed_op(base_class: type, ctrl_state: int | None, dtype: np.dtype) -> Op:
     """The op of a standard gate without parameters, on qubits 0..k-1 (built once)."""
     extra = {} if ctrl_state is None else {"ctrl_state": ctrl_state}
     matrix = base_class(**extra).to_matrix()
-    kind, columns = _standard_structure(base_class, 0, ctrl_state)
+    kind, columns = standard_structure(base_class, 0, ctrl_state)
     width = matrix.shape[0].bit_length() - 1
     return _op_of_kind(kind, columns, np.arange(width, dtype=np.int64), matrix, dtype)
 
@@ -305,11 +306,11 @@ def _fixed_op(base_class: type, ctrl_state: int | None, dtype: np.dtype) -> Op:
 def _standard_op(operation: Gate, qubits: np.ndarray, dtype: np.dtype) -> Op:
     """A bound standard gate as an op of the kind its class always has (its matrix entries
     are finite: its parameters were checked)."""
-    ctrl_state = _ctrl_state(operation)
+    ctrl_state = ctrl_state_of(operation)
     if not operation.params:
         return replace(_fixed_op(operation.base_class, ctrl_state, np.dtype(dtype)),
                        qubits=qubits)
-    kind, columns = _standard_structure(operation.base_class, len(operation.params),
+    kind, columns = standard_structure(operation.base_class, len(operation.params),
                                         ctrl_state)
     return _op_of_kind(kind, columns, qubits, operation.to_matrix(), dtype)
 
@@ -318,10 +319,10 @@ def _standard_builder(operation: Gate, qubits: np.ndarray, dtype: np.dtype
                       ) -> Callable[[dict], Op]:
     """Rebuilds a standard gate from its class per binding (far faster than a deep copy),
     as an op of the kind its class always has."""
-    ctrl_state = _ctrl_state(operation)
+    ctrl_state = ctrl_state_of(operation)
     extra = {} if ctrl_state is None else {"ctrl_state": ctrl_state}
     base_class = operation.base_class
-    kind, columns = _standard_structure(base_class, len(operation.params), ctrl_state)
+    kind, columns = standard_structure(base_class, len(operation.params), ctrl_state)
     params = list(operation.params)
 
     def build(values: dict) -> Op:

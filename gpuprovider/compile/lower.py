@@ -21,6 +21,7 @@ import cmath
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 from qiskit.circuit import (
@@ -54,6 +55,7 @@ from .classical import (
     compile_store,
     compile_target,
 )
+from .gate_batches import batch_builder, phase_batch_builder
 from .gate_ops import (
     GateError,
     bound_gate_op,
@@ -343,7 +345,8 @@ def _parameterized_phase(phase: ParameterExpression, dtype: np.dtype) -> Paramet
         angle = bound_values([phase], values)[0]
         return DiagonalOp(_PHASE_QUBITS, np.array([cmath.exp(1j * angle)], dtype=dtype))
 
-    return ParameterizedGateOp(_PHASE_QUBITS, build)
+    return ParameterizedGateOp(_PHASE_QUBITS, build,
+                               phase_batch_builder(phase, _PHASE_QUBITS, dtype))
 
 
 # --- gates ----------------------------------------------------------------------------------
@@ -362,8 +365,10 @@ def _lower_gate(low: _Lowering, instruction: CircuitInstruction, scope: _Scope) 
             build = (None if _prefers_definition(operation)
                      else parameterized_builder(operation, qubits, low.dtype))
             if build is not None:
-                low.add_op(ParameterizedGateOp(np.asarray(qubits, dtype=np.int64),
-                                               _named_errors(low, operation, build)), qubits)
+                low.add_op(ParameterizedGateOp(
+                    np.asarray(qubits, dtype=np.int64), _named_errors(low, operation, build),
+                    _named_errors(low, operation, batch_builder(operation, qubits, low.dtype))),
+                    qubits)
                 return
         else:
             op = bound_gate_op(operation, qubits, low.dtype)
@@ -384,11 +389,14 @@ def _prefers_definition(operation: Operation) -> bool:
 
 
 def _named_errors(low: _Lowering, operation: Instruction,
-                  build: Callable[[dict], Op]) -> Callable[[dict], Op]:
-    """``build`` whose errors name the circuit and the gate."""
-    def named(values: dict) -> Op:
+                  build: Callable[..., Op] | None) -> Callable[..., Op] | None:
+    """``build`` (None stays None) whose errors name the circuit and the gate."""
+    if build is None:
+        return None
+
+    def named(*values: Any) -> Op:
         try:
-            return build(values)
+            return build(*values)
         except GateError as exc:
             raise low.error(f"gate '{operation.name}': {exc}") from exc
 

@@ -322,11 +322,14 @@ class StoreOp:
 class ParameterizedGateOp:
     """A gate whose matrix waits for parameter values (a parameter sweep binds it).
 
-    ``build`` takes ``{Parameter: value}`` and returns the bound op (a gate op above).
+    ``build`` takes ``{Parameter: value}`` and returns the bound op (a gate op above);
+    ``build_batch``, where the gate has one, builds it for a batch of parameter sets at once
+    (:mod:`~gpuprovider.compile.gate_batches`).
     """
 
     qubits: np.ndarray
     build: Callable[[dict], GateOp]
+    build_batch: Callable[[Any, int], Any] | None = None
 
 
 UNITARY_OPS = (MatrixOp, DiagonalOp, PermutationOp, ControlledOp)

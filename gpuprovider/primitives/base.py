@@ -14,6 +14,7 @@ from qiskit.circuit import Parameter
 from qiskit.primitives import PrimitiveResult
 from qiskit.primitives.containers.bindings_array import BindingsArray
 
+from .. import batched
 from ..backend import GPUSimulator
 from ..compile.program import Program
 from ..execution import CompiledCircuit, Execution
@@ -88,8 +89,11 @@ def pub_name(index: int, circuit: QuantumCircuit) -> str:
     return f"pub {index} (circuit '{circuit.name}')"
 
 
-RunTask = Callable[[int, Any, Execution, JobControl], Any]
-"""Runs pub ``index``'s task on the job's thread: ``(index, task, execution, control)``."""
+RunTask = Callable[..., Any]
+"""Runs pub ``index``'s task on the job's thread: ``(index, task, execution, control)``,
+and what the job's ``Prepare`` made, where it has one."""
+Prepare = Callable[[Sequence[Any], Execution, JobControl], Any]
+"""Runs on the job's thread before its tasks: ``(tasks, execution, control)``."""
 
 
 class SimulatorPrimitive:
@@ -129,12 +133,16 @@ class SimulatorPrimitive:
 
     @staticmethod
     def _submit_tasks(execution: Execution, tasks: Sequence[Any], run_task: RunTask,
-                      compiled: Sequence[CompiledCircuit]) -> GPUPrimitiveJob:
+                      compiled: Sequence[CompiledCircuit],
+                      prepare: Prepare | None = None) -> GPUPrimitiveJob:
         """Run every task on one thread once the device has room; progress counts
-        parameter sets (``task.bindings``)."""
+        parameter sets (``task.bindings``). ``prepare(tasks, execution, control)``, where
+        given, runs first on that thread and its result is passed to each ``run_task`` as
+        a last argument."""
 
         def work(control: JobControl) -> PrimitiveResult:
-            results = [run_task(index, task, execution, control)
+            extra = () if prepare is None else (prepare(tasks, execution, control),)
+            results = [run_task(index, task, execution, control, *extra)
                        for index, task in enumerate(tasks)]
             return PrimitiveResult(results, metadata={"version": 2})
 
@@ -147,6 +155,17 @@ def simulator_metadata(execution: Execution, time_taken: float) -> dict[str, Any
     config = execution.config
     return {"device": config.device.name, "precision": config.precision, "seed": config.seed,
             "simulation_time": time_taken}
+
+
+def set_runs(bindings: Bindings, program: Program, execution: Execution,
+             check: Callable[[], None]) -> Iterator[tuple[int, Program]]:
+    """``(b, program to run)`` for each parameter set ``b``: the program's measurements and
+    saves on the set's state from a batch where :func:`~gpuprovider.batched.batchable`, else
+    the program bound and planned (:func:`program_runs`)."""
+    if batched.batchable(program, execution.device, len(bindings)):
+        return batched.set_programs(program, bindings.parameters, bindings.values,
+                                    execution.dtype, check)
+    return program_runs(bindings, program, execution.plan)
 
 
 def program_runs(bindings: Bindings, program: Program, plan: Callable[[Program], Program],

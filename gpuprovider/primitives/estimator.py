@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,12 +15,14 @@ from qiskit.primitives import BaseEstimatorV2, DataBin, PubResult
 from qiskit.primitives.containers.estimator_pub import EstimatorPub, EstimatorPubLike
 
 from ..backend import GPUSimulator
+from .. import batched
 from ..compile.density import density_unsupported, pauli_expectations
 from ..compile.program import Program
 from ..engine import density_matrix_amplitudes
 from ..exceptions import InvalidCircuitError
 from ..execution import CompiledCircuit, Execution
 from ..job import JobControl
+from ..kernels import batch as batch_kernels
 from .job import GPUPrimitiveJob
 from .observables import PauliReadOut, PauliTable, shot_estimate, simulated_positions
 from .options import Seed, rng_for
@@ -37,6 +39,9 @@ READ_OUT_LABEL = "pauli_values"
 NOISY_BATCHES = 16
 """Under noise, trajectories run in this many independent batches; the spread of the batch
 means gives the standard error."""
+MAX_SHARED_VALUES = 1 << 22
+"""Most term values (float64) the pubs of one circuit hold to share batches of states; past
+it each pub runs its own batches."""
 NOISY_TRAJECTORIES = 4096
 """Under noise with ``precision=0``: trajectories per parameter set (exact values would need
 the density matrix)."""
@@ -165,9 +170,10 @@ class EstimatorV2(SimulatorPrimitive, BaseEstimatorV2):
         for index, pub in enumerate(coerced):
             _checked_precision(pub.precision, f"pub {index}'s precision")
         execution, compiled = self._compile_pubs([pub.circuit for pub in coerced])
-        tasks = [_task(index, pub, circuit)
+        checked: dict[int, bool] = {}  # per circuit: whether it measures, resets or branches
+        tasks = [_task(index, pub, circuit, checked)
                  for index, (pub, circuit) in enumerate(zip(coerced, compiled))]
-        return self._submit_tasks(execution, tasks, _run_task, compiled)
+        return self._submit_tasks(execution, tasks, _run_task, compiled, _shared_batches)
 
 
 def _checked_precision(value: Any, name: str) -> float:
@@ -184,12 +190,17 @@ def _measures_resets_or_branches(circuit: QuantumCircuit) -> bool:
                for instruction in circuit.data)
 
 
-def _task(index: int, pub: EstimatorPub, compiled: CompiledCircuit) -> _EstimatorTask:
+def _task(index: int, pub: EstimatorPub, compiled: CompiledCircuit,
+          checked: dict[int, bool]) -> _EstimatorTask:
     """The pub's task; its circuit is unitary, or unitary apart from noise (the noise
-    model's channels and channel instructions), which makes it ``noisy``."""
+    model's channels and channel instructions), which makes it ``noisy``. ``checked``
+    remembers the circuits of this run already looked at."""
     where = pub_name(index, pub.circuit)
     program = compiled.program
-    if program.measurements or _measures_resets_or_branches(pub.circuit):
+    key = id(pub.circuit)
+    if key not in checked:
+        checked[key] = bool(program.measurements) or _measures_resets_or_branches(pub.circuit)
+    if checked[key]:
         raise InvalidCircuitError(
             f"{where} measures, resets or branches; an estimator's circuit must be unitary "
             "apart from its noise (remove its measurements, e.g. "
@@ -237,29 +248,118 @@ def _noisy_batches(task: _EstimatorTask, program: Program, read_out: PauliReadOu
     return batches
 
 
-def _run_task(index: int, task: _EstimatorTask, execution: Execution,
-              control: JobControl) -> PubResult:
-    start = time.perf_counter()
-    precision = float(task.pub.precision)
-    positions = task.positions()
-    read_outs = task.read_outs(positions)
-    observable_of = task.observable_of.ravel()
-    evs = np.zeros(observable_of.size, dtype=np.float64)
-    stds = np.zeros(observable_of.size, dtype=np.float64)
-    values = np.zeros(task.table.x_masks.size, dtype=np.float64)
-    is_identity = task.table.identity
-    engine_control = BindingControl(control)
-    density = _reads_density_matrix(task, execution)
+@dataclass(frozen=True)
+class _BatchedValues:
+    """A task's exact values computed in batches: ``values[b]`` holds set ``b``'s value of
+    every term of ``terms`` (table indices)."""
+
+    terms: np.ndarray
+    values: np.ndarray
+
+
+def _full_read_out(task: _EstimatorTask) -> PauliReadOut:
+    """The read-out of every term of the task's table."""
+    return task.table.read_out(range(len(task.table.columns)), READ_OUT_LABEL)
+
+
+def _batch_values(program: Program, parameters: tuple, values: np.ndarray, owners: np.ndarray,
+                  read_outs: Mapping[int, PauliReadOut], execution: Execution,
+                  check: Callable[[], None]) -> Iterator[tuple[int, int, np.ndarray]]:
+    """``(row, owner, values)`` for each row of ``values`` (a parameter set), run in batches of
+    states: ``values`` are those of the terms of ``read_outs[owner]``, ``owners[row]``."""
+    for sets, states in batched.batches(program, parameters, values, execution.dtype, check):
+        rows = owners[sets.start:sets.stop]
+        for owner in np.unique(rows).tolist():
+            op = read_outs[owner].op
+            mine = np.flatnonzero(rows == owner)
+            found = batch_kernels.expectation_pauli_groups(states[mine], op.x_masks,
+                                                           op.term_starts, op.z_masks)
+            for row, row_values in zip(mine.tolist(), found):
+                yield sets.start + row, owner, row_values
+
+
+def _shared_batches(tasks: list[_EstimatorTask], execution: Execution,
+                    control: JobControl) -> dict[int, _BatchedValues]:
+    """The values of the noiseless tasks that share batches of states, by task index: the
+    pubs of one circuit (many pubs of one set each, as a gradient submits, run as one batch)
+    where :func:`~gpuprovider.batched.batchable` and their values fit in
+    :data:`MAX_SHARED_VALUES`."""
+    groups: dict[int, list[int]] = {}
+    for index, task in enumerate(tasks):
+        if not task.noisy and len(task.bindings):
+            groups.setdefault(id(task.program), []).append(index)
+    shared = {}
+    for members in groups.values():
+        program = tasks[members[0]].program
+        owners = np.concatenate([np.full(len(tasks[i].bindings), i) for i in members])
+        if len(members) == 1 or not batched.batchable(program, execution.device, owners.size):
+            continue  # a lone pub streams its own batches (_exact_values)
+        read_outs = {i: _full_read_out(tasks[i]) for i in members}
+        values = {i: np.zeros((len(tasks[i].bindings), read_outs[i].terms.size))
+                  for i in members}
+        if sum(array.size for array in values.values()) > MAX_SHARED_VALUES:
+            continue
+        first = {i: int(np.argmax(owners == i)) for i in members}
+        all_sets = np.concatenate([tasks[i].bindings.values for i in members])
+        for row, owner, row_values in _batch_values(
+                program, tasks[members[0]].bindings.parameters, all_sets, owners, read_outs,
+                execution, control.check):
+            values[owner][row - first[owner]] = row_values
+        shared.update({i: _BatchedValues(read_outs[i].terms, values[i]) for i in members})
+    return shared
+
+
+def _exact_values(index: int, task: _EstimatorTask, execution: Execution,
+                  control: BindingControl, density: bool, computed: _BatchedValues | None
+                  ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """``(set, table terms, their exact values)`` for each parameter set of a task whose
+    values are exact: noiseless (``computed`` already, from batches shared with other pubs;
+    in batches of its own where :func:`~gpuprovider.batched.batchable`; else set by set) or
+    read from density matrices."""
+    if computed is not None:
+        for binding, values in enumerate(computed.values):
+            yield binding, computed.terms, values
+        return
+    bindings = task.bindings
+    if not density and batched.batchable(task.program, execution.device, len(bindings)):
+        read_out = _full_read_out(task)
+        for binding, _, values in _batch_values(
+                task.program, bindings.parameters, bindings.values,
+                np.zeros(len(bindings), dtype=np.int64), {0: read_out}, execution,
+                control.check):
+            yield binding, read_out.terms, values
+        return
+    read_outs = task.read_outs(task.positions())
     runs = program_runs(task.bindings, task.program, execution.plan,
                         None if density else lambda binding: [read_outs[binding].op])
     for binding, program in runs:
-        rng = rng_for(execution.config.seed, index, binding)
         read_out = read_outs[binding]
         if density:
-            values[read_out.terms] = _density_values(program, read_out, task.table, execution,
-                                                     engine_control)
-        elif task.noisy:
-            batches = _noisy_batches(task, program, read_out, execution, engine_control, rng)
+            values = _density_values(program, read_out, task.table, execution, control)
+        else:
+            rng = rng_for(execution.config.seed, index, binding)
+            outcome = execution.run(program, 1, rng, control, max_states=1)
+            values = outcome.saved[READ_OUT_LABEL]
+        yield binding, read_out.terms, values
+
+
+def _run_task(index: int, task: _EstimatorTask, execution: Execution,
+              control: JobControl, shared: dict[int, _BatchedValues]) -> PubResult:
+    start = time.perf_counter()
+    precision = float(task.pub.precision)
+    positions = task.positions()
+    observable_of = task.observable_of.ravel()
+    evs = np.zeros(observable_of.size, dtype=np.float64)
+    stds = np.zeros(observable_of.size, dtype=np.float64)
+    engine_control = BindingControl(control)
+    density = _reads_density_matrix(task, execution)
+    if task.noisy and not density:
+        read_outs = task.read_outs(positions)
+        for binding, program in program_runs(task.bindings, task.program, execution.plan,
+                                             lambda binding: [read_outs[binding].op]):
+            rng = rng_for(execution.config.seed, index, binding)
+            batches = _noisy_batches(task, program, read_outs[binding], execution,
+                                     engine_control, rng)
             for position in positions[binding]:
                 observable = observable_of[position]
                 means = (batches[:, task.table.columns[observable]]
@@ -267,20 +367,23 @@ def _run_task(index: int, task: _EstimatorTask, execution: Execution,
                 evs[position] = float(means.mean())
                 stds[position] = float(means.std(ddof=1) / math.sqrt(len(means)))
             engine_control.binding_done()
-            continue
-        else:
-            outcome = execution.run(program, 1, rng, engine_control, max_states=1)
-            values[read_out.terms] = outcome.saved[READ_OUT_LABEL]
-        for position in positions[binding]:
-            observable = observable_of[position]
-            columns = task.table.columns[observable]
-            coefficients = task.table.coefficients[observable]
-            if precision == 0:
-                evs[position] = float(np.dot(coefficients, values[columns]))
-            else:
-                evs[position], stds[position] = shot_estimate(
-                    coefficients, values[columns], is_identity[columns], precision, rng)
-        engine_control.binding_done()
+    else:
+        values = np.zeros(task.table.x_masks.size, dtype=np.float64)
+        is_identity = task.table.identity
+        for binding, terms, term_values in _exact_values(
+                index, task, execution, engine_control, density, shared.get(index)):
+            values[terms] = term_values
+            rng = None if precision == 0 else rng_for(execution.config.seed, index, binding)
+            for position in positions[binding]:
+                observable = observable_of[position]
+                columns = task.table.columns[observable]
+                coefficients = task.table.coefficients[observable]
+                if precision == 0:
+                    evs[position] = float(np.dot(coefficients, values[columns]))
+                else:
+                    evs[position], stds[position] = shot_estimate(
+                        coefficients, values[columns], is_identity[columns], precision, rng)
+            engine_control.binding_done()
     shape = task.shape
     return PubResult(
         DataBin(evs=evs.reshape(shape), stds=stds.reshape(shape), shape=shape),

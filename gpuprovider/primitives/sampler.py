@@ -30,7 +30,7 @@ from .base import (
     BindingControl,
     Bindings,
     SimulatorPrimitive,
-    program_runs,
+    set_runs,
     pub_name,
     simulator_metadata,
 )
@@ -156,7 +156,8 @@ def _run_task(index: int, task: _SamplerTask, execution: Execution,
               for register in task.registers}
     engine_control = BindingControl(control)
     sampled = True
-    for binding, program in program_runs(task.bindings, task.compiled.program, execution.plan):
+    for binding, program in set_runs(task.bindings, task.compiled.program, execution,
+                                     control.check):
         outcome = execution.run(program, shots, rng_for(seed, index, binding), engine_control,
                                 task.compiled.max_states, keep_memory=True)
         sampled &= outcome.sampled
