@@ -1,4 +1,5 @@
-"""CPU benchmarks: gpuprovider beside qiskit-aer, qsim and qiskit.quantum_info.Statevector.
+"""CPU benchmarks: gpuprovider beside qiskit-aer, qsim, qiskit.quantum_info.Statevector,
+PennyLane's lightning.qubit, qulacs and qibojit (numba).
 
     pytest benchmarks/test_cpu_peers.py --benchmark-group-by=param:name,param:num_qubits
 
@@ -6,7 +7,8 @@ Each group times one circuit (family and size) on every simulator and precision 
 compare within a group. The circuits and simulator adapters are ``gpuprovider.benchsuite``'s,
 the same as ``gpuprovider bench`` uses. Select with ``-k``, e.g. ``-k "qv and 20"``.
 Statevector is skipped above 22 qubits and peers that are not installed are skipped, with the
-reason. qsim computes in single precision only.
+reason. qsim computes in single precision only, qulacs in double only. Every simulator samples
+1000 shots from its final state inside the timed call.
 """
 
 from __future__ import annotations

@@ -1,11 +1,15 @@
-"""Side-by-side benchmarks: gpuprovider beside qiskit-aer, qsim and Statevector.
+"""Side-by-side benchmarks: gpuprovider beside qiskit-aer, qsim, PennyLane's lightning.qubit,
+qulacs, qibojit (numba) and Statevector.
 
     rows = run_suite(BenchConfig(families=("qft",), qubits=(16, 18)))
     print(format_table(rows))
 
-Every simulator gets the same measured circuit and the same shots; conversion and backend
-construction happen before the clock starts. qiskit, qiskit-aer, qsimcirq and matplotlib are
-imported on first use, so the ``gpuprovider`` command stays quick to start.
+Every simulator gets the same measured circuit (the peers outside qiskit its :func:`gate_list`
+as dense matrices) and samples the same number of shots from its final state with its own
+sampling call; conversion and backend construction happen before the clock starts.
+:func:`state_error` compares a peer's final state with Statevector, which the tests use to prove
+each conversion. qiskit, the peers and matplotlib are imported on first use, so the
+``gpuprovider`` command stays quick to start.
 """
 
 from __future__ import annotations
@@ -32,8 +36,9 @@ SEED = 7
 """Seed of the quantum-volume and random families."""
 STATEVECTOR_MAX_QUBITS = 22
 """qiskit.quantum_info.Statevector is not run above this many qubits (minutes per run)."""
-QSIM_TOLERANCE = 1e-5
-"""Largest |qsim - Statevector| per amplitude accepted from qsim's float32 arithmetic."""
+STATE_TOLERANCE = {"double": 1e-10, "single": 1e-5}
+"""Largest |peer - Statevector| per amplitude accepted from a peer in each precision (the
+circuits of the tests: a few hundred gates on at most 6 qubits)."""
 Runner = Callable[[], object]
 
 
@@ -174,24 +179,110 @@ def qsim_simulator() -> Any:
     return qsimcirq.QSimSimulator(options)
 
 
-def qsim_state(circuit: QuantumCircuit) -> np.ndarray:
-    """The final state of ``circuit`` (measurements dropped) by qsim, in qiskit's order (qubit
-    0 the least significant bit), times the circuit's global phase."""
+def qsim_state(circuit: QuantumCircuit, precision: str = "single") -> np.ndarray:
+    """The final state of ``circuit`` by qsim (single only), in qiskit's order (qubit 0 the
+    least significant bit), less the circuit's global phase."""
     import cirq
 
-    bare = circuit.remove_final_measurements(inplace=False)
     little_endian = list(reversed(cirq.LineQubit.range(circuit.num_qubits)))
-    result = qsim_simulator().simulate(to_cirq(bare, measure=False), qubit_order=little_endian)
-    return np.exp(1j * float(bare.global_phase)) * np.asarray(result.final_state_vector)
+    result = qsim_simulator().simulate(to_cirq(circuit, measure=False), qubit_order=little_endian)
+    return np.asarray(result.final_state_vector)
 
 
-def qsim_state_error(circuit: QuantumCircuit) -> float:
-    """Largest |qsim - Statevector| over the amplitudes of ``circuit``'s final state; at most
-    :data:`QSIM_TOLERANCE` when the conversion to cirq is right."""
-    from qiskit.quantum_info import Statevector
+def _big_endian_wires(gate: Gate) -> list[int]:
+    """``gate``'s qubits for PennyLane and qibo, whose matrices are big-endian in wire order."""
+    return list(reversed(gate.qubits))
 
-    expected = Statevector(circuit.remove_final_measurements(inplace=False)).data
-    return float(np.max(np.abs(qsim_state(circuit) - expected)))
+
+def _from_big_endian(state: np.ndarray, num_qubits: int) -> np.ndarray:
+    """A state indexed with qubit 0 the most significant bit, reindexed with it the least."""
+    return state.reshape((2,) * num_qubits).transpose().reshape(-1)
+
+
+def _pennylane_tape(circuit: QuantumCircuit, shots: int | None) -> Any:
+    """``circuit`` as a PennyLane tape of ``QubitUnitary`` s (qiskit qubit ``i`` on wire ``i``)
+    ending in ``qml.sample()`` of every wire (column ``i`` is qubit ``i``), or in
+    ``qml.state()`` when ``shots`` is None."""
+    import pennylane as qml
+
+    operations = [qml.QubitUnitary(gate.matrix, wires=_big_endian_wires(gate))
+                  for gate in gate_list(circuit)]
+    measurement = qml.state() if shots is None else qml.sample(wires=range(circuit.num_qubits))
+    return qml.tape.QuantumScript(operations, [measurement], shots=shots)
+
+
+def _lightning_runner(tape: Any, num_qubits: int, precision: str) -> Runner:
+    """The call that runs ``tape`` on lightning.qubit in ``precision`` (c128 or c64), with the
+    device built and PennyLane's preprocessing of the tape done already.
+
+    lightning.qubit has no thread option; its 0.45 wheel applies gates on one thread here.
+    """
+    import pennylane as qml
+
+    dtype = np.complex128 if precision == "double" else np.complex64
+    device = qml.device("lightning.qubit", wires=num_qubits, c_dtype=dtype)
+    config = device.setup_execution_config()
+    tapes, postprocess = device.preprocess_transforms(config)([tape])
+    return lambda: postprocess(device.execute(tapes, config))
+
+
+def lightning_state(circuit: QuantumCircuit, precision: str) -> np.ndarray:
+    """The final state of ``circuit`` by lightning.qubit, in qiskit's order, less the
+    circuit's global phase."""
+    run = _lightning_runner(_pennylane_tape(circuit, shots=None), circuit.num_qubits, precision)
+    return _from_big_endian(np.asarray(run()[0]), circuit.num_qubits)
+
+
+def _qulacs_circuit(circuit: QuantumCircuit) -> Any:
+    """``circuit`` as a qulacs circuit of ``DenseMatrix`` gates; qulacs is little-endian like
+    qiskit, so the qubits are passed as they are."""
+    import qulacs
+    from qulacs.gate import DenseMatrix
+
+    converted = qulacs.QuantumCircuit(circuit.num_qubits)
+    for gate in gate_list(circuit):
+        converted.add_gate(DenseMatrix(list(gate.qubits), gate.matrix))
+    return converted
+
+
+def qulacs_state(circuit: QuantumCircuit, precision: str = "double") -> np.ndarray:
+    """The final state of ``circuit`` by qulacs (double only), in qiskit's order, less the
+    circuit's global phase."""
+    import qulacs
+
+    state = qulacs.QuantumState(circuit.num_qubits)
+    _qulacs_circuit(circuit).update_quantum_state(state)
+    return state.get_vector()
+
+
+def qibojit_backend(precision: str) -> Any:
+    """A qibojit backend of its own on numba in ``precision``, so that qibo's global backend
+    is left alone. Its constructor sets numba's threads to the process's CPU affinity."""
+    from qibo.backends import construct_backend
+
+    backend = construct_backend("qibojit", platform="numba")
+    backend.set_dtype("complex128" if precision == "double" else "complex64")
+    return backend
+
+
+def _qibo_circuit(circuit: QuantumCircuit, measure: bool) -> Any:
+    """``circuit`` as a qibo circuit of ``Unitary`` gates, then a measurement of every qubit
+    when ``measure``."""
+    from qibo import Circuit, gates
+
+    converted = Circuit(circuit.num_qubits)
+    for gate in gate_list(circuit):
+        converted.add(gates.Unitary(gate.matrix, *_big_endian_wires(gate)))
+    if measure:
+        converted.add(gates.M(*range(circuit.num_qubits)))
+    return converted
+
+
+def qibojit_state(circuit: QuantumCircuit, precision: str) -> np.ndarray:
+    """The final state of ``circuit`` by qibojit, in qiskit's order, less the circuit's
+    global phase."""
+    result = qibojit_backend(precision).execute_circuit(_qibo_circuit(circuit, measure=False))
+    return _from_big_endian(np.asarray(result.state()), circuit.num_qubits)
 
 
 # --- simulators ---------------------------------------------------------------------------------
@@ -204,7 +295,7 @@ class BenchConfig:
     Attributes:
         families: names in :data:`FAMILIES`.
         qubits: circuit sizes, timed in increasing order.
-        simulators: names in :data:`SIMULATORS`.
+        simulators: names in :data:`SIMULATORS` (default: all of them).
         precisions: "double" and/or "single"; each simulator runs those it has.
         device: gpuprovider's device ("auto", "CPU" or "GPU").
         repeats: timed runs per measurement (the median is reported), after one warm-up.
@@ -214,7 +305,7 @@ class BenchConfig:
 
     families: tuple[str, ...] = tuple(FAMILIES)
     qubits: tuple[int, ...] = (16, 18, 20, 22, 24, 26)
-    simulators: tuple[str, ...] = ("gpuprovider", "aer", "qsim", "statevector")
+    simulators: tuple[str, ...] = field(default_factory=lambda: tuple(SIMULATORS))
     precisions: tuple[str, ...] = ("double", "single")
     device: str = "auto"
     repeats: int = 3
@@ -248,6 +339,31 @@ def _prepare_qsim(circuit: QuantumCircuit, precision: str, config: BenchConfig) 
     return lambda: simulator.run(converted, repetitions=config.shots)
 
 
+def _prepare_lightning(circuit: QuantumCircuit, precision: str, config: BenchConfig) -> Runner:
+    return _lightning_runner(_pennylane_tape(circuit, shots=config.shots), circuit.num_qubits,
+                             precision)
+
+
+def _prepare_qulacs(circuit: QuantumCircuit, precision: str, config: BenchConfig) -> Runner:
+    import qulacs
+
+    converted, state = _qulacs_circuit(circuit), qulacs.QuantumState(circuit.num_qubits)
+
+    def run() -> list[int]:
+        state.set_zero_state()
+        converted.update_quantum_state(state)
+        return state.sampling(config.shots, 1)
+
+    return run
+
+
+def _prepare_qibojit(circuit: QuantumCircuit, precision: str, config: BenchConfig) -> Runner:
+    backend, converted = qibojit_backend(precision), _qibo_circuit(circuit, measure=True)
+    # qibo samples lazily: frequencies() draws the shots from the final state.
+    return lambda: backend.execute_circuit(converted, nshots=config.shots).frequencies(
+        binary=False)
+
+
 @dataclass(frozen=True)
 class Simulator:
     """A simulator the suite can time.
@@ -259,6 +375,9 @@ class Simulator:
         precisions: the precisions it computes in.
         module: the optional module it needs (None: always there).
         max_qubits: the largest size it is run at.
+        state: ``state(circuit, precision)``, the final state of a peer outside qiskit in
+            qiskit's order, less the global phase its gate list leaves out; checked against
+            Statevector by :func:`state_error`.
     """
 
     name: str
@@ -266,16 +385,47 @@ class Simulator:
     precisions: tuple[str, ...]
     module: str | None = None
     max_qubits: int | None = None
+    state: Callable[[QuantumCircuit, str], np.ndarray] | None = None
 
 
 SIMULATORS: dict[str, Simulator] = {sim.name: sim for sim in (
     Simulator("gpuprovider", _prepare_gpuprovider, ("double", "single")),
     Simulator("aer", _prepare_aer, ("double", "single"), module="qiskit_aer"),
-    Simulator("qsim", _prepare_qsim, ("single",), module="qsimcirq"),
+    Simulator("qsim", _prepare_qsim, ("single",), module="qsimcirq", state=qsim_state),
     Simulator("statevector", _prepare_statevector, ("double",),
               max_qubits=STATEVECTOR_MAX_QUBITS),
+    Simulator("lightning", _prepare_lightning, ("double", "single"),
+              module="pennylane_lightning", state=lightning_state),
+    Simulator("qulacs", _prepare_qulacs, ("double",), module="qulacs", state=qulacs_state),
+    Simulator("qibojit", _prepare_qibojit, ("double", "single"), module="qibojit",
+              state=qibojit_state),
 )}
 """The simulators by name; ``gpuprovider`` is "ours", the others are peers."""
+
+
+def state_error(simulator: str, circuit: QuantumCircuit, precision: str) -> float:
+    """Largest |peer - Statevector| over the amplitudes of ``circuit``'s final state by
+    ``simulator`` in ``precision``; at most ``STATE_TOLERANCE[precision]`` when the peer's
+    conversion (qubit order included) is right.
+
+    Raises:
+        ValueError: ``simulator`` has no state check (it is not a peer outside qiskit), or
+            does not compute in ``precision``.
+    """
+    from qiskit.quantum_info import Statevector
+
+    spec = SIMULATORS[simulator]
+    if spec.state is None:
+        checked = [name for name, sim in SIMULATORS.items() if sim.state is not None]
+        raise ValueError(f"{simulator!r} has no state check; these have: {', '.join(checked)}")
+    if precision not in spec.precisions:
+        raise ValueError(f"{simulator!r} computes in {' and '.join(spec.precisions)} precision "
+                         f"only, not {precision!r}")
+    bare = circuit.remove_final_measurements(inplace=False)
+    expected = Statevector(bare).data
+    # The gate list leaves the global phase out; put it back before comparing.
+    actual = np.exp(1j * float(bare.global_phase)) * np.asarray(spec.state(bare, precision))
+    return float(np.max(np.abs(actual - expected)))
 
 
 def missing_module(simulator: str) -> str | None:
@@ -387,8 +537,8 @@ def measure(family: str, circuit: QuantumCircuit, simulator: Simulator, precisio
 def run_suite(config: BenchConfig, progress: Callable[[Row], None] | None = None) -> list[Row]:
     """Time every (family, size, simulator, precision) of ``config``; one :class:`Row` each.
 
-    A simulator is not given a precision it lacks (qsim is single only, Statevector double
-    only). ``progress`` is called with each row as it is done.
+    A simulator is not given a precision it lacks (qsim is single only, qulacs and Statevector
+    double only). ``progress`` is called with each row as it is done.
     """
     rows = []
     for family in config.families:
@@ -410,7 +560,7 @@ def run_suite(config: BenchConfig, progress: Callable[[Row], None] | None = None
 # --- reporting ----------------------------------------------------------------------------------
 
 OURS = "gpuprovider"
-PRECISION_NOTES = {"qsim": "single precision only"}
+PRECISION_NOTES = {"qsim": "single precision only", "qulacs": "double precision only"}
 
 
 def ratio(rows: Sequence[Row], row: Row) -> float | None:
@@ -456,8 +606,8 @@ def format_table(rows: Sequence[Row], config: BenchConfig | None = None) -> str:
 def environment() -> dict[str, Any]:
     """The machine and the versions of every simulator present."""
     versions = {}
-    for package in ("gpuprovider", "qiskit", "qiskit-aer", "qsimcirq", "cirq-core", "numba",
-                    "numpy"):
+    for package in ("gpuprovider", "qiskit", "qiskit-aer", "qsimcirq", "cirq-core", "pennylane",
+                    "pennylane-lightning", "qulacs", "qibo", "qibojit", "numba", "numpy"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:

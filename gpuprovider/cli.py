@@ -309,7 +309,8 @@ def _positive_float(text: str) -> float:
 def _add_bench(commands: Any) -> None:
     defaults = benchsuite.BenchConfig()
     bench = commands.add_parser(
-        "bench", help="time gpuprovider beside qiskit-aer, qsim and Statevector",
+        "bench", help="time gpuprovider beside qiskit-aer, qsim, Statevector, lightning.qubit, "
+        "qulacs and qibojit",
         description="Time each circuit family at each size on every simulator (warm-up, then "
         "the median of --repeats runs of --shots shots) and print a table with each peer's "
         "time over ours in the same precision. Peers that are not installed, runs estimated "
@@ -328,8 +329,8 @@ def _add_bench(commands: Any) -> None:
                        "(default: all)")
     bench.add_argument("--precisions", type=_names(list(PRECISIONS), "precision"),
                        default=defaults.precisions, metavar="LIST",
-                       help="double and/or single; qsim runs single only, Statevector double "
-                       "only (default: double,single)")
+                       help="double and/or single; qsim runs single only, Statevector and "
+                       "qulacs double only (default: double,single)")
     bench.add_argument("--device", type=_device, choices=devices.DEVICE_CHOICES,
                        default=defaults.device,
                        help="gpuprovider's device (default: %(default)s)")

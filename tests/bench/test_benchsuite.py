@@ -1,5 +1,5 @@
-"""gpuprovider.benchsuite: the circuit families, the gate list every peer gets, the qsim
-conversion (proven against Statevector), and the timing driver's skips and ratios."""
+"""gpuprovider.benchsuite: the circuit families, the gate list every peer gets, and the timing
+driver's skips and ratios (the peers' conversions: test_peer_adapters.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,6 @@ from qiskit.quantum_info import Statevector
 
 from gpuprovider import benchsuite
 from gpuprovider.benchsuite import BenchConfig, Row
-
-SMALL = [3, 5]
-
 
 def test_random_family_is_deterministic_per_seed():
     assert benchsuite.random_circuit(6, seed=3) == benchsuite.random_circuit(6, seed=3)
@@ -56,42 +53,6 @@ def test_gate_list_refuses_a_reset():
     circuit.reset(0)
     with pytest.raises(ValueError, match="'reset' is not a unitary gate"):
         benchsuite.gate_list(circuit)
-
-
-@pytest.mark.parametrize("num_qubits", SMALL)
-@pytest.mark.parametrize("family", list(benchsuite.FAMILIES))
-def test_qsim_conversion_agrees_with_statevector(family, num_qubits):
-    pytest.importorskip("qsimcirq")
-    circuit = benchsuite.FAMILIES[family](num_qubits)
-    assert benchsuite.qsim_state_error(circuit) <= benchsuite.QSIM_TOLERANCE
-
-
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_qsim_conversion_agrees_on_random_circuits(seed):
-    pytest.importorskip("qsimcirq")
-    circuit = benchsuite.random_circuit(5, seed=seed)
-    assert benchsuite.qsim_state_error(circuit) <= benchsuite.QSIM_TOLERANCE
-
-
-def test_qsim_check_catches_unreversed_qubits(monkeypatch):
-    """Without reversing the qubits for cirq's big-endian MatrixGate, the check fails."""
-    pytest.importorskip("qsimcirq")
-    honest = benchsuite.gate_list
-
-    def reversed_qubits(circuit):
-        return [benchsuite.Gate(g.matrix, g.qubits[::-1]) for g in honest(circuit)]
-
-    monkeypatch.setattr(benchsuite, "gate_list", reversed_qubits)
-    assert benchsuite.qsim_state_error(benchsuite.ghz(4)) > 0.1
-
-
-def test_qsim_run_samples_the_ghz_outcomes():
-    pytest.importorskip("qsimcirq")
-    run = benchsuite.SIMULATORS["qsim"].prepare(benchsuite.ghz(4), "single",
-                                                BenchConfig(shots=200))
-    samples = run().measurements["m"]
-    assert samples.shape == (200, 4)
-    assert {tuple(row) for row in samples} <= {(0, 0, 0, 0), (1, 1, 1, 1)}
 
 
 def test_statevector_is_skipped_above_its_limit_without_running():
