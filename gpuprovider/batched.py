@@ -63,9 +63,13 @@ def batchable(program: Program, device: Device, sets: int) -> bool:
             and split(program) is not None)
 
 
-def sets_per_batch(num_qubits: int) -> int:
-    """How many states of ``num_qubits`` qubits one batch holds."""
-    return max(1, BATCH_AMPLITUDES >> num_qubits)
+def sets_per_batch(program: Program) -> int:
+    """How many sets of ``program`` one batch holds: :data:`BATCH_AMPLITUDES` over the
+    amplitudes of a state, or over the entries of the widest gate built set by set (a dense
+    matrix per set), whichever is larger."""
+    widest = max((op.qubits.size for op in program.ops
+                  if isinstance(op, ParameterizedGateOp) and op.build_batch is None), default=0)
+    return max(1, BATCH_AMPLITUDES >> max(program.num_qubits, 2 * widest))
 
 
 def run_batch(program: Program, parameters: dict[Parameter, np.ndarray], sets: int,
@@ -87,7 +91,7 @@ def batches(program: Program, parameters: Sequence[Parameter], values: np.ndarra
     """``(sets, final states)`` for consecutive batches of the rows of ``values`` (one
     column per parameter of ``parameters``); ``check`` runs before each batch (it raises
     to cancel)."""
-    size = sets_per_batch(program.num_qubits)
+    size = sets_per_batch(program)
     for start in range(0, len(values), size):
         check()
         stop = min(start + size, len(values))

@@ -61,13 +61,18 @@ class GateBatch:
 
     ``kind`` ``"diagonal"``: ``values`` is ``(sets, 2**k)``, one diagonal per set;
     ``"permutation"``: row ``r`` of set ``s``'s matrix is ``values[s, r]`` at column
-    ``columns[r]``; ``"dense"``: ``values`` is ``(sets, 2**k, 2**k)``.
+    ``columns[r]``; ``"dense"``: ``values`` is ``(sets, 2**k, 2**k)``; ``"controlled"``:
+    ``values`` is one matrix per set on ``targets``, applied where ``controls`` spell
+    ``control_state`` (``qubits`` is the controls, then the targets).
     """
 
     qubits: np.ndarray
     kind: str
     values: np.ndarray
     columns: np.ndarray | None = None
+    controls: np.ndarray | None = None
+    control_state: int = 0
+    targets: np.ndarray | None = None
 
     def apply(self, kernels: Any, states: np.ndarray) -> None:
         """Apply the batch to ``states`` (one row per set) with the batch kernels
@@ -76,6 +81,9 @@ class GateBatch:
             kernels.apply_diagonal(states, self.qubits, self.values)
         elif self.kind == "permutation":
             kernels.apply_permutation(states, self.qubits, self.columns, self.values)
+        elif self.kind == "controlled":
+            kernels.apply_controlled_matrix(states, self.controls, self.control_state,
+                                            self.targets, self.values)
         else:
             kernels.apply_matrix(states, self.qubits, self.values)
 
@@ -240,17 +248,24 @@ def phase_batch_builder(phase: ParameterExpression, qubits: np.ndarray, dtype: n
 
 
 def stacked_batch(build: Callable[[dict], Op], parameters: Columns, sets: int) -> GateBatch:
-    """Any parameterised gate for a batch: ``build`` set by set, as dense matrices on the
-    first set's qubits (each set's op may be of its own kind)."""
+    """Any parameterised gate for a batch: ``build`` set by set, as controlled target
+    matrices when every set's op is a ControlledOp of the same controls, else as dense
+    matrices on the first set's qubits (each set's op may be of its own kind)."""
     ops = [build({p: float(column[s]) for p, column in parameters.items()})
            for s in range(sets)]
-    qubits = ops[0].qubits
+    first = ops[0]
     for op in ops:
         if not isinstance(op, (MatrixOp, DiagonalOp, PermutationOp, ControlledOp)) or \
-                not np.array_equal(op.qubits, qubits):
+                not np.array_equal(op.qubits, first.qubits):
             raise GateError(f"it became a {type(op).__name__} on qubits {op.qubits.tolist()}, "
                             "which a batch of one gate cannot hold")
-    return GateBatch(qubits, "dense", np.stack([dense_matrix(op) for op in ops]))
+    if isinstance(first, ControlledOp) and all(
+            isinstance(op, ControlledOp) and op.control_state == first.control_state
+            and np.array_equal(op.controls, first.controls) for op in ops):
+        return GateBatch(first.qubits, "controlled", np.stack([op.matrix for op in ops]),
+                         controls=first.controls, control_state=first.control_state,
+                         targets=first.targets)
+    return GateBatch(first.qubits, "dense", np.stack([dense_matrix(op) for op in ops]))
 
 
 def gate_batch(op: ParameterizedGateOp, parameters: Columns, sets: int) -> GateBatch:

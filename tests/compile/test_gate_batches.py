@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pytest
 from qiskit.circuit import Gate, Parameter
-from qiskit.circuit.library import get_standard_gate_name_mapping
+from qiskit.circuit.library import RYGate, get_standard_gate_name_mapping
+from qiskit.quantum_info import Operator
 
 from gpuprovider.compile import gate_batches
 from gpuprovider.compile.gate_batches import (
@@ -19,7 +20,9 @@ from gpuprovider.compile.gate_batches import (
     standard_batch_builder,
 )
 from gpuprovider.compile.gate_ops import GateError, bound_values, parameterized_builder
+from gpuprovider.kernels import batch as batch_kernels
 from gpuprovider.compile.program import (
+    ControlledOp,
     DiagonalOp,
     MatrixOp,
     ParameterizedGateOp,
@@ -46,6 +49,10 @@ def _dense(batch) -> np.ndarray:
     sets, dim = batch.values.shape[0], 1 << batch.qubits.size
     if batch.kind == "dense":
         return batch.values
+    if batch.kind == "controlled":
+        return np.stack([dense_matrix(ControlledOp(batch.controls, batch.control_state,
+                                                   batch.targets, matrix))
+                         for matrix in batch.values])
     out = np.zeros((sets, dim, dim), dtype=batch.values.dtype)
     rows = np.arange(dim)
     columns = rows if batch.kind == "diagonal" else batch.columns
@@ -140,8 +147,6 @@ def test_a_global_phase_batch_is_one_phase_per_set():
 
 
 def test_a_batch_of_a_non_standard_gate_is_stacked_set_by_set():
-    from qiskit.circuit.library import RYGate
-
     gate = RYGate(a + b).control(2, ctrl_state=1, annotated=False)
     qubits = [2, 0, 1]
     assert batch_builder(gate, qubits, np.complex128) is None
@@ -149,6 +154,18 @@ def test_a_batch_of_a_non_standard_gate_is_stacked_set_by_set():
     sets = 8
     columns = _columns(sets, seed=2)
     batch = gate_batch(ParameterizedGateOp(np.array(qubits), build), columns, sets)
-    expected = np.stack([dense_matrix(op) for op in _set_by_set(build, columns, sets)])
-    assert batch.kind == "dense"
-    np.testing.assert_allclose(batch.values, expected, atol=1e-14)
+    ops = _set_by_set(build, columns, sets)
+    expected = np.stack([dense_matrix(op) for op in ops])
+    # Two controls: a controlled kernel on the target, one matrix per set.
+    assert batch.kind == "controlled" and batch.values.shape == (sets, 2, 2)
+    np.testing.assert_allclose(_dense(batch), expected, atol=1e-14)
+    states = np.tile(np.arange(8, dtype=np.complex128) + 1j, (sets, 1))
+    expected_states = np.stack([dense_full(expected[s], qubits) @ states[s]
+                                for s in range(sets)])
+    batch.apply(batch_kernels, states)
+    np.testing.assert_allclose(states, expected_states, atol=1e-12)
+
+
+def dense_full(matrix: np.ndarray, qubits: list[int]) -> np.ndarray:
+    """``matrix`` (argument order on ``qubits``) as a matrix on the whole 3-qubit state."""
+    return Operator(np.eye(8)).compose(Operator(matrix), qargs=qubits).data

@@ -1,0 +1,64 @@
+"""The batch path's limits (``gpuprovider/batched.py``): what it takes, how many sets a batch
+holds, and that a cancelled job stops between batches."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from qiskit import QuantumCircuit
+from qiskit.circuit import Parameter
+
+from gpuprovider import batched
+from gpuprovider import device as devices
+from gpuprovider.compile.lower import lower_circuit
+from gpuprovider.compile.program import ParameterizedGateOp
+
+a = Parameter("a")
+
+
+def _program(num_qubits: int, measure: bool = False, mid_circuit: bool = False):
+    circuit = QuantumCircuit(num_qubits, num_qubits)
+    circuit.h(range(num_qubits))
+    circuit.rx(a, 0)
+    if mid_circuit:
+        circuit.measure(0, 0)
+        circuit.x(0)
+    if measure:
+        circuit.measure(range(num_qubits), range(num_qubits))
+    return lower_circuit(circuit, np.complex128, parameterized=True)
+
+
+def test_what_runs_as_a_batch():
+    assert batched.batchable(_program(3), devices.CPU, 2)
+    assert batched.batchable(_program(3, measure=True), devices.CPU, 2)
+    assert not batched.batchable(_program(3), devices.CPU, 1)
+    assert not batched.batchable(_program(3, mid_circuit=True), devices.CPU, 5)
+    small = devices.CPU.policy.small_state_qubits
+    assert not batched.batchable(_program(small), devices.CPU, 5)
+    assert batched.batchable(_program(small - 1), devices.CPU, 5)
+
+
+def test_a_wide_gate_built_set_by_set_makes_batches_smaller():
+    program = _program(4)
+    assert batched.sets_per_batch(program) == batched.BATCH_AMPLITUDES >> 4
+    wide = ParameterizedGateOp(np.arange(4), lambda values: None)
+    program.ops.append(wide)
+    assert batched.sets_per_batch(program) == batched.BATCH_AMPLITUDES >> 8
+
+
+def test_a_cancelled_run_stops_before_the_next_batch():
+    program = _program(8)
+    size = batched.sets_per_batch(program)
+    values = np.zeros((3 * size, 1))
+    calls = []
+
+    def check() -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("cancelled")
+
+    done = []
+    with pytest.raises(RuntimeError, match="cancelled"):
+        for sets, _ in batched.batches(program, (a,), values, np.complex128, check):
+            done.append(len(sets))
+    assert done == [size]
