@@ -98,7 +98,15 @@ when it must be built set by set."""
 
 def _affine_form(expression: ParameterExpression) -> tuple[float, dict] | None:
     """``(c0, {p: c_p})`` with ``expression == c0 + sum(c_p * p)`` for real constants, or
-    None when the expression is not affine (checked at a random point)."""
+    None when the expression is not affine (checked at a random point) or Qiskit cannot
+    differentiate or evaluate it."""
+    try:
+        return _checked_affine_form(expression)
+    except (RuntimeError, TypeError, ValueError, ZeroDivisionError, OverflowError):
+        return None
+
+
+def _checked_affine_form(expression: ParameterExpression) -> tuple[float, dict] | None:
     coefficients = {}
     for parameter in expression.parameters:
         gradient = expression.gradient(parameter)

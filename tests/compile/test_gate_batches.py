@@ -92,6 +92,7 @@ def test_every_parameterised_standard_gate_matches_its_set_by_set_op(name, dtype
 @pytest.mark.parametrize(("expression", "affine"), [
     (a, True), (2 * a + 0.3, True), (a - b, True), (a + b - b, True), (-a / 3, True),
     (a * b, False), (a ** 2, False), ((a + 1).sin(), False), (1 / (a + 10), False),
+    (abs(a) + 1, False), (a.sign() + a, False),
 ])
 def test_parameter_values_equal_bound_values(expression, affine):
     assert (gate_batches._affine_form(expression) is not None) is affine
