@@ -4,18 +4,22 @@ Each chunk's tile is loaded into two real arrays, real parts and imaginary parts
 common gates become loops over contiguous reals that the compiler vectorises (AVX2 /
 AVX-512):
 
-- a 1- or 2-qubit matrix whose targets lie above the tile's lanes (the planner keeps the
-  lowest ``CPU_POLICY.tile_lane_qubits`` local positions free of dense targets) copies the
-  amplitudes of ``BLOCK`` work items into scratch rows, computes every output row in one loop,
-  and copies them back: the loops read and write distinct arrays, which they must to
-  vectorise;
+- a 1- or 2-qubit matrix whose lower target's stride is at least ``VECTOR_MIN_STRIDE``
+  copies the amplitudes of ``BLOCK`` work items into scratch rows, computes every output row
+  in one loop, and copies them back: the loops read and write distinct arrays, which they
+  must to vectorise;
+- a wider matrix, or a controlled one, whose qubits all lie above the tile's lanes (the
+  planner keeps the lowest ``CPU_POLICY.tile_lane_qubits`` local positions free of dense
+  targets) runs along contiguous runs of at least ``2**LANE_QUBITS`` amplitudes
+  (:func:`_dense_lanes`): each run's rows are copied out once, and every output row is
+  computed from the copy straight into the tile;
 - a diagonal builds the few distinct rows of phases a chunk needs, then multiplies the tile
   row by row.
 
-Wider matrices, controlled gates and targets on lanes (small states have no lanes) run
-scalar loops on the same arrays. The complex arithmetic is the split-layout bodies of
-:mod:`gpuprovider.kernels.updates` (``dot2_split``, ``dot4_split``); ``_gather`` is the one
-split-layout twin of a complex body (``updates.gather_update``).
+Those with a qubit on the lanes (small states have no lanes) run scalar loops on the same
+arrays. The complex arithmetic is the split-layout bodies of
+:mod:`gpuprovider.kernels.updates` (``dot2_split``, ``dot4_split``); ``_gather`` and
+``_dense_lanes`` are the split-layout twins of a complex body (``updates.gather_update``).
 """
 
 from __future__ import annotations
@@ -25,11 +29,19 @@ from numba import njit
 
 from . import tiles
 from .cpu import _LOOP, bodies
+from .policy import CPU_POLICY
 from .tiles import CONTROLLED1, DATA_START, DENSE1, DENSE1_QUBIT, DENSE2, GATHER, KIND
 from .updates import compiled
 
 BLOCK = 256
 """Work items per vectorised block: the scratch rows (16 of BLOCK reals) stay in L1."""
+LANE_QUBITS = min(CPU_POLICY.tile_lane_qubits.values())
+"""The planner keeps dense targets off the lowest local positions of a tile, so a 3-qubit or
+controlled matrix whose qubits all lie at or above this one runs along contiguous runs
+(:func:`_dense_lanes`)."""
+ROWS_QUBITS = 10
+""":func:`_dense_lanes` copies at most 2**10 amplitudes of rows at a time (8 KiB in single,
+16 KiB in double: within a core's L1), unless its shortest runs need more."""
 VECTOR_MIN_STRIDE = 8
 """Smallest target stride (in amplitudes) that takes the vectorised loops."""
 
@@ -186,6 +198,73 @@ def _dense2(re, im, q_low, q_high, offset1, offset2, data, d, scratch):
         _move(re, im, offsets, runs, bases, lengths, target_re, target_im, False)
 
 
+@njit(**_VECTOR)
+def _dense_lanes(re, im, sorted_qubits, offsets, data, d, rows):
+    """A dense ``dim x dim`` matrix on the amplitudes at ``offsets`` (control bits may be set
+    in them) whose ``sorted_qubits`` all lie at or above ``LANE_QUBITS``: each work item is a
+    run of ``run`` contiguous amplitudes per row, at least ``2**LANE_QUBITS`` (more when the
+    lowest qubit allows, up to ``2**ROWS_QUBITS`` amplitudes for all rows).
+
+    The item's rows are copied once into ``rows`` (row ``m``'s real parts at ``2 * m * run``,
+    its imaginary parts after them; twice the tile's reals always suffice, as qubits at or
+    above ``LANE_QUBITS`` leave at most ``re.size >> LANE_QUBITS`` rows), then each output
+    row is computed from them four columns at a time (``updates.dot4_split``; ``dot2_split``
+    for a 2x2 matrix), straight into the tile. Every loop runs along a run, reading arrays it
+    does not write, so it vectorises (the split-layout twin of ``updates.gather_update``, as
+    ``_gather`` is)."""
+    dim = offsets.size
+    run_bits = LANE_QUBITS
+    while run_bits < sorted_qubits[0] and dim << (run_bits + 1) <= 1 << ROWS_QUBITS:
+        run_bits += 1
+    run = 1 << run_bits
+    for g in range(re.size >> (sorted_qubits.size + run_bits)):
+        base = bodies.insert_zero_bits(g << run_bits, sorted_qubits)
+        for m in range(dim):
+            row_re = rows[2 * m * run:(2 * m + 1) * run]
+            row_im = rows[(2 * m + 1) * run:(2 * m + 2) * run]
+            source_re = re[base + offsets[m]:base + offsets[m] + run]
+            source_im = im[base + offsets[m]:base + offsets[m] + run]
+            for t in range(run):
+                row_re[t] = source_re[t]
+                row_im[t] = source_im[t]
+        for out in range(dim):
+            target = base + offsets[out]
+            out_re = re[target:target + run]
+            out_im = im[target:target + run]
+            e = d + out * dim
+            if dim == 2:
+                ar, ai = data[e].real, data[e].imag
+                br, bi = data[e + 1].real, data[e + 1].imag
+                r0, i0 = rows[:run], rows[run:2 * run]
+                r1, i1 = rows[2 * run:3 * run], rows[3 * run:4 * run]
+                for t in range(run):
+                    out_re[t], out_im[t] = bodies.dot2_split(ar, ai, br, bi, r0[t], i0[t],
+                                                             r1[t], i1[t])
+                continue
+            for c in range(0, dim, 4):
+                ar, ai = data[e + c].real, data[e + c].imag
+                br, bi = data[e + c + 1].real, data[e + c + 1].imag
+                cr, ci = data[e + c + 2].real, data[e + c + 2].imag
+                dr, di = data[e + c + 3].real, data[e + c + 3].imag
+                x = 2 * c * run
+                r0, i0 = rows[x:x + run], rows[x + run:x + 2 * run]
+                r1, i1 = rows[x + 2 * run:x + 3 * run], rows[x + 3 * run:x + 4 * run]
+                r2, i2 = rows[x + 4 * run:x + 5 * run], rows[x + 5 * run:x + 6 * run]
+                r3, i3 = rows[x + 6 * run:x + 7 * run], rows[x + 7 * run:x + 8 * run]
+                if c == 0:
+                    for t in range(run):
+                        out_re[t], out_im[t] = bodies.dot4_split(
+                            ar, ai, br, bi, cr, ci, dr, di, r0[t], i0[t], r1[t], i1[t], r2[t],
+                            i2[t], r3[t], i3[t])
+                else:
+                    for t in range(run):
+                        part_re, part_im = bodies.dot4_split(
+                            ar, ai, br, bi, cr, ci, dr, di, r0[t], i0[t], r1[t], i1[t], r2[t],
+                            i2[t], r3[t], i3[t])
+                        out_re[t] += part_re
+                        out_im[t] += part_im
+
+
 @njit(**_LOOP)
 def _gather(re, im, sorted_qubits, offsets, data, d):
     """A dense matrix on any targets (control bits may be set in ``offsets``): the
@@ -254,13 +333,15 @@ def _diagonal(re, im, base, tile_bits, table, g, ints, data, cache_re, cache_im)
 
 
 @njit(**_LOOP)
-def _tile_gates(re, im, base, tile_bits, table, ints, data, scratch, cache_re, cache_im):
-    """Apply a tile pass's gates to one loaded tile whose chunk starts at ``base``."""
+def _tile_gates(re, im, base, tile_bits, table, ints, data, scratch, cache):
+    """Apply a tile pass's gates to one loaded tile whose chunk starts at ``base``; ``cache``
+    (twice the tile's reals) holds a diagonal's phase rows or a dense matrix's rows."""
     for g in range(table.shape[0]):
         if not decode.row_applies(table, g, base):
             continue
         kind = table[g, KIND]
         d = table[g, DATA_START]
+        small = scratch[4]  # the lane kernel's qubits and offsets, when it takes the row
         if kind == DENSE1:
             _dense1(re, im, table[g, DENSE1_QUBIT], data, d, scratch)
         elif kind == DENSE2:
@@ -268,12 +349,20 @@ def _tile_gates(re, im, base, tile_bits, table, ints, data, scratch, cache_re, c
             _dense2(re, im, q_low, q_high, offset1, offset2, data, d, scratch)
         elif kind == GATHER:
             start, middle, stop = decode.gather_fields(table, g)
-            _gather(re, im, ints[start:middle], ints[middle:stop], data, d)
+            if ints[start] >= LANE_QUBITS:
+                _dense_lanes(re, im, ints[start:middle], ints[middle:stop], data, d, cache)
+            else:
+                _gather(re, im, ints[start:middle], ints[middle:stop], data, d)
         elif kind == CONTROLLED1:
             start, stop, control_bits, stride = decode.controlled1_fields(table, g)
-            _controlled1(re, im, ints[start:stop], control_bits, stride, data, d)
+            if ints[start] >= LANE_QUBITS:
+                small[0], small[1] = control_bits, control_bits + stride
+                _dense_lanes(re, im, ints[start:stop], small[0:2], data, d, cache)
+            else:
+                _controlled1(re, im, ints[start:stop], control_bits, stride, data, d)
         else:
-            _diagonal(re, im, base, tile_bits, table, g, ints, data, cache_re, cache_im)
+            _diagonal(re, im, base, tile_bits, table, g, ints, data, cache[:re.size],
+                      cache[re.size:])
 
 
 @njit(**_LOOP)
@@ -283,8 +372,7 @@ def _tile_pass_range(state, chunk_qubits, run_length, run_offsets, run_starts, r
     tile_bits = chunk_qubits.size
     re = np.empty(1 << tile_bits, dtype=state.real.dtype)
     im = np.empty(1 << tile_bits, dtype=state.real.dtype)
-    cache_re = np.empty(1 << tile_bits, dtype=state.real.dtype)  # a diagonal's phase rows
-    cache_im = np.empty(1 << tile_bits, dtype=state.real.dtype)
+    cache = np.empty(2 << tile_bits, dtype=state.real.dtype)
     scratch = (np.empty(4 * BLOCK, dtype=state.real.dtype),
                np.empty(4 * BLOCK, dtype=state.real.dtype),
                np.empty(4 * BLOCK, dtype=state.real.dtype),
@@ -299,7 +387,7 @@ def _tile_pass_range(state, chunk_qubits, run_length, run_offsets, run_starts, r
                 a = state[source + t]
                 re[local + run_positions[t]] = a.real
                 im[local + run_positions[t]] = a.imag
-        _tile_gates(re, im, base, tile_bits, table, ints, data, scratch, cache_re, cache_im)
+        _tile_gates(re, im, base, tile_bits, table, ints, data, scratch, cache)
         for r in range(run_offsets.size):
             source = base + run_offsets[r]
             local = run_starts[r]

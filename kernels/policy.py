@@ -11,9 +11,41 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
+
+L2_DEFAULT_BYTES = 1 << 20
+"""A core's L2 where the machine does not say (the 2-core AMD EPYC development machine)."""
+CACHE_ROOT = Path("/sys/devices/system/cpu/cpu0/cache")
+"""Where Linux describes the first core's caches (``index*/level``, ``index*/size``)."""
+_SIZE_UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+
+def l2_cache_bytes(root: Path = CACHE_ROOT) -> int:
+    """A core's L2 cache in bytes, as Linux's sysfs gives it ("2048K"), or
+    :data:`L2_DEFAULT_BYTES` where it cannot be read."""
+    for index in sorted(root.glob("index*")):
+        try:
+            if (index / "level").read_text().strip() != "2":
+                continue
+            size = (index / "size").read_text().strip()
+        except OSError:
+            continue
+        if size[:-1].isdigit() and size[-1] in _SIZE_UNITS:
+            return int(size[:-1]) * _SIZE_UNITS[size[-1]]
+        if size.isdigit():
+            return int(size)
+    return L2_DEFAULT_BYTES
+
+
+def cpu_tile_qubits(l2_bytes: int) -> dict[int, int]:
+    """Tile qubits by bytes per amplitude: a tile's real and imaginary arrays fill half of a
+    core's L2 (the other half holds a matrix's rows, a diagonal's phases and the pass's
+    tables), between 12 and 18 qubits. 1 MiB gives 15 qubits in double, 16 in single."""
+    return {itemsize: min(18, max(12, (l2_bytes // (2 * itemsize)).bit_length() - 1))
+            for itemsize in (16, 8)}
 
 
 @dataclass(frozen=True)
@@ -115,18 +147,25 @@ CPU_POLICY = DevicePolicy(
     # Below 12 qubits each op is a few microseconds, less than planning costs, and the tile
     # kernels need not be compiled.
     plan_min_qubits=12,
-    # A 512 KiB tile stays in a core's L2.
-    tile_qubits={16: 15, 8: 16},
+    # Half of a core's L2, read once from the machine. With the 2 MiB L2 of the Intel machine
+    # of 2026-12-02 (17 qubits in single) QV-22's tile passes ran 1.15-1.2x faster on one
+    # thread than with the 16 that a 1 MiB L2 gives; in double 16 and 15 were within noise.
+    tile_qubits=cpu_tile_qubits(l2_cache_bytes()),
     tile_low_qubits=3,
-    # 1- and 2-qubit matrices run as vectorised loops over at least 2**4 reals.
-    tile_lane_qubits={16: 4, 8: 4},
-    fusion_max_qubits=3,
+    # Wide and controlled matrices run as vectorised loops along runs of at least 2**5
+    # amplitudes (kernels/cpu_tiles.py, _dense_lanes): on runs of 2**4, LLVM's vector loop
+    # (8 floats, unrolled) is skipped for its scalar remainder, 2-3x slower.
+    tile_lane_qubits={16: 5, 8: 5},
+    fusion_max_qubits=4,
     # A table of 2**12 phases.
     diagonal_max_qubits=12,
     # Nanoseconds per amplitude on one core of the 2-core development machine in double
-    # (vectorised 1- and 2-qubit matrices, scalar wider ones; kernels/cpu_tiles.py). The
-    # planner fuses two gates when the fused one costs no more than the pair.
-    dense_cost=(0.0, 0.9, 1.5, 9.0, 30.0, 110.0),
+    # (kernels/cpu_tiles.py on a 2**15 tile, targets drawn above the lanes, median of 5
+    # draws; 2026-12-02, other work on the machine): 3 to 5 qubits _dense_lanes, 1 and 2
+    # qubits the BLOCK loops (_dense_lanes on 2 qubits timed the same). The planner fuses two
+    # gates when the fused one costs no more than the pair: two 2-qubit gates on 3 qubits
+    # fuse (in single, 0.48 ns a 2-qubit and 0.98 a 3-qubit matrix: a tie).
+    dense_cost=(0.0, 0.9, 1.15, 2.0, 3.9, 9.3),
     diagonal_cost=1.0,
     # Smaller states run on the calling thread: a thread-pool launch costs more than the pass.
     parallel_min_qubits=14,

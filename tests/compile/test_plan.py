@@ -236,21 +236,24 @@ def test_embed_diagonal_matches_the_dense_embedding():
                                embed_matrix(np.diag(diagonal), (1, 3), union), atol=1e-12)
 
 
-def test_fusion_follows_the_cost_table():
-    policy = CPU_POLICY.plan_policy(np.complex128)
+@pytest.mark.parametrize("cost3, expected", [(9.0, [{0, 1}, {1, 2}]), (2.0, [{0, 1, 2}])],
+                         ids=["3-qubit-dear", "3-qubit-cheap"])
+def test_fusion_follows_the_cost_table(cost3, expected):
+    """The 1-qubit gate always folds into the 2-qubit one; two 2-qubit gates sharing a qubit
+    fuse into a 3-qubit block only where that costs no more than both (1.5 each here)."""
+    costs = (0.0, 0.9, 1.5, cost3, 30.0)
+    policy = replace(CPU_POLICY.plan_policy(np.complex128), dense_cost=costs)
     one = _Gate("dense", (1,), np.array([[0, 1], [1, 0]], dtype=complex))
     two = _Gate("dense", (0, 1), random_unitary(4, seed=1).data)
     other = _Gate("dense", (1, 2), random_unitary(4, seed=2).data)
     fused = fuse([one, two, other], policy)
-    # The 1-qubit gate folds into the 2-qubit one; two 2-qubit gates sharing a qubit would
-    # make a 3-qubit block that costs more than both on this device.
-    assert [set(gate.qubits) for gate in fused] == [{0, 1}, {1, 2}]
-    assert fused[0].sources == 2
+    assert [set(gate.qubits) for gate in fused] == expected
+    assert [gate.sources for gate in fused] == ([2, 1] if len(expected) == 2 else [3])
     union = fused[0].qubits
-    np.testing.assert_allclose(
-        fused[0].values,
-        embed_matrix(two.values, two.qubits, union) @ embed_matrix(one.values, (1,), union),
-        atol=1e-12)
+    first = embed_matrix(two.values, two.qubits, union) @ embed_matrix(one.values, (1,), union)
+    if len(expected) == 1:
+        first = embed_matrix(other.values, other.qubits, union) @ first
+    np.testing.assert_allclose(fused[0].values, first, atol=1e-12)
 
 
 def test_qft_needs_few_passes_and_reports_them():
