@@ -48,6 +48,11 @@ def _touched(op: Op, num_qubits: int) -> list[int]:
     return [int(q) for q in qubits]
 
 
+def _kron2(high: np.ndarray, low: np.ndarray) -> np.ndarray:
+    """``np.kron(high, low)`` of two 2x2 matrices (a tenth of ``np.kron``'s time)."""
+    return (high[:, None, :, None] * low[None, :, None, :]).reshape(4, 4)
+
+
 def merge_one_qubit_gates(ops: list[Op], num_qubits: int) -> list[Op]:
     """``ops`` with every one-qubit gate multiplied into the next gate on its qubit (see the
     module docstring). Products of diagonals stay diagonal."""
@@ -75,8 +80,8 @@ def merge_one_qubit_gates(ops: list[Op], num_qubits: int) -> list[Op]:
             first, second = (pending.pop(int(q), None) for q in op.qubits)
             identity = np.eye(2, dtype=dense_matrix(op).dtype)
             # Argument qubit 0 is the low bit of a 4x4 index: kron(second, first).
-            before = np.kron(identity if second is None else dense_matrix(second),
-                             identity if first is None else dense_matrix(first))
+            before = _kron2(identity if second is None else dense_matrix(second),
+                            identity if first is None else dense_matrix(first))
             merged.append(MatrixOp(op.qubits, np.ascontiguousarray(dense_matrix(op) @ before)))
         else:
             flush(_touched(op, num_qubits))
