@@ -76,8 +76,12 @@ class _Experiment:
                 yield program
             return
         yield self._first
-        for index in range(1, self.count):
-            yield self._plan(self._bound(index))
+        if self.count > 1:
+            parameters = tuple(self.sweep.columns)
+            values = np.array([self.sweep.columns[p][1:] for p in parameters],
+                              dtype=np.float64).T.reshape(self.count - 1, len(parameters))
+            for program in batched.bound_programs(self.compiled.program, parameters, values):
+                yield self._plan(program)
 
     def steps(self, shots: int) -> int:
         """Progress steps of all its runs (bindings run alike: the first one counts)."""

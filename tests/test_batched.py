@@ -62,3 +62,32 @@ def test_a_cancelled_run_stops_before_the_next_batch():
         for sets, _ in batched.batches(program, (a,), values, np.complex128, check):
             done.append(len(sets))
     assert done == [size]
+
+
+def test_bound_programs_equal_binding_set_by_set():
+    """The set-by-set path's chunked binding (standard gates built for many sets at once)
+    gives, per set, the ops ``Program.bind`` gives: same kinds, qubits and numbers."""
+    from qiskit.circuit.library import RYGate
+
+    b = Parameter("b")
+    circuit = QuantumCircuit(3)
+    circuit.h(0)
+    circuit.rz(2 * a + 0.1, 0)
+    circuit.cp(a * b, 0, 2)
+    circuit.u(a, b, -a, 1)
+    circuit.append(RYGate(a - b).control(2, annotated=False), [0, 2, 1])  # built set by set
+    circuit.global_phase = b
+    program = lower_circuit(circuit, np.complex64, parameterized=True)
+    values = np.random.default_rng(1).uniform(-4, 4, (batched.BIND_CHUNK_SETS + 5, 2))
+    bound = list(batched.bound_programs(program, (a, b), values))
+    assert len(bound) == len(values)
+    for row, got in enumerate(bound):
+        expected = program.bind({a: values[row, 0], b: values[row, 1]})
+        for mine, theirs in zip(got.ops, expected.ops, strict=True):
+            assert type(mine) is type(theirs)
+            for field in ("qubits", "matrix", "diagonal", "permutation", "phases", "controls",
+                          "targets"):
+                if hasattr(theirs, field):
+                    np.testing.assert_allclose(getattr(mine, field), getattr(theirs, field),
+                                               atol=1e-6)
+                    assert getattr(mine, field).dtype == getattr(theirs, field).dtype

@@ -281,3 +281,15 @@ def gate_batch(op: ParameterizedGateOp, parameters: Columns, sets: int) -> GateB
     one that can, else set by set."""
     batch = None if op.build_batch is None else op.build_batch(parameters, sets)
     return stacked_batch(op.build, parameters, sets) if batch is None else batch
+
+
+def set_op(batch: GateBatch, row: int) -> Op:
+    """Set ``row``'s gate of a batch, as the op a set-by-set build gives (same kind)."""
+    values = batch.values[row]
+    if batch.kind == "diagonal":
+        return DiagonalOp(batch.qubits, values)
+    if batch.kind == "permutation":
+        return PermutationOp(batch.qubits, batch.columns, values)
+    if batch.kind == "controlled":
+        return ControlledOp(batch.controls, batch.control_state, batch.targets, values)
+    return MatrixOp(batch.qubits, values)

@@ -172,8 +172,9 @@ def program_runs(bindings: Bindings, program: Program, plan: Callable[[Program],
                  extra: Callable[[int], list] | None = None) -> Iterator[tuple[int, Program]]:
     """``(b, program to run)`` for each parameter set ``b``: bound, ``extra(b)`` ops
     appended, planned."""
-    for index in range(len(bindings)):
-        bound = bindings.bind(program, index)
+    sets = (batched.bound_programs(program, bindings.parameters, bindings.values)
+            if bindings.parameters else [program] * len(bindings))
+    for index, bound in enumerate(sets):
         if extra is not None:
             bound = replace(bound, ops=[*bound.ops, *extra(index)])
         yield index, plan(bound)
