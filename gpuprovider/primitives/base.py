@@ -53,12 +53,6 @@ class Bindings:
     def __len__(self) -> int:
         return len(self.values)
 
-    def bind(self, program: Program, index: int) -> Program:
-        """``program`` with parameter set ``index`` bound."""
-        if not self.parameters:
-            return program
-        return program.bind(dict(zip(self.parameters, self.values[index].tolist())))
-
 
 class BindingControl:
     """The job's control as the engine sees it during one parameter set: cancellation is
