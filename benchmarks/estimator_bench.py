@@ -76,6 +76,15 @@ def timed(run: Callable, pub) -> tuple[float, np.ndarray]:
     return time.perf_counter() - start, np.asarray(result.data.evs)
 
 
+def short_commit() -> str:
+    """The checkout's short commit, or "" where there is no git (the GPU machine's copy)."""
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=False).stdout.strip()
+    except OSError:
+        return ""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--qubits", type=int, default=20)
@@ -127,11 +136,7 @@ def main() -> None:
         print(f"{row['estimator']:12s} {row['seconds_for_all_sets']:13.2f} "
               f"{row['seconds_for_all_sets'] / base:12.2f}{mark}")
     if args.json:
-        try:
-            commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"],
-                                    capture_output=True, text=True, check=False).stdout.strip()
-        except OSError:  # no git (the GPU machine's copy)
-            commit = ""
+        commit = short_commit()
         with open(args.json, "w") as handle:
             json.dump({"date": datetime.datetime.now().isoformat(timespec="seconds"),
                        "commit": commit, "machine": platform.processor() or platform.machine(),

@@ -343,11 +343,7 @@ def main() -> None:
             print(f"  {name} done: ours {rows[-1]['ours_s']:.3f} s", flush=True)
     print_table(rows)
     if args.json:
-        try:
-            commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"],
-                                    capture_output=True, text=True, check=False).stdout.strip()
-        except OSError:  # no git (the GPU machine's copy)
-            commit = ""
+        commit = estimator_bench.short_commit()
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump({"date": datetime.datetime.now().isoformat(timespec="seconds"),
                        "commit": commit, "environment": environment, "arguments": vars(args),

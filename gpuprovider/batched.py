@@ -74,12 +74,11 @@ def sets_per_batch(program: Program) -> int:
     return max(1, BATCH_AMPLITUDES >> max(program.num_qubits, 2 * widest))
 
 
-def run_batch(program: Program, parameters: dict[Parameter, np.ndarray], sets: int,
-              dtype: np.dtype) -> np.ndarray:
-    """The states ``(sets, 2**n)`` after the gates of a :func:`batchable` ``program`` for a
-    batch of parameter sets, ``parameters[p]`` holding parameter ``p``'s value in each."""
-    gates, _ = split(program)
-    states = batch.allocate(sets, program.num_qubits, dtype)
+def _run_gates(gates: list[Op], num_qubits: int, parameters: dict[Parameter, np.ndarray],
+               sets: int, dtype: np.dtype) -> np.ndarray:
+    """The states ``(sets, 2**n)`` after ``gates`` for a batch of parameter sets,
+    ``parameters[p]`` holding parameter ``p``'s value in each."""
+    states = batch.allocate(sets, num_qubits, dtype)
     for op in gates:
         if isinstance(op, ParameterizedGateOp):
             gate_batch(op, parameters, sets).apply(batch, states)
@@ -90,16 +89,18 @@ def run_batch(program: Program, parameters: dict[Parameter, np.ndarray], sets: i
 
 def batches(program: Program, parameters: Sequence[Parameter], values: np.ndarray,
             dtype: np.dtype, check: Callable[[], None]) -> Iterator[tuple[range, np.ndarray]]:
-    """``(sets, final states)`` for consecutive batches of the rows of ``values`` (one
-    column per parameter of ``parameters``); ``check`` runs before each batch (it raises
-    to cancel)."""
+    """``(sets, states after the gates)`` of a :func:`batchable` ``program`` for consecutive
+    batches of the rows of ``values`` (one column per parameter of ``parameters``);
+    ``check`` runs before each batch (it raises to cancel)."""
+    gates, _ = split(program)
     size = sets_per_batch(program)
     for start in range(0, len(values), size):
         check()
         stop = min(start + size, len(values))
         columns = {p: np.ascontiguousarray(values[start:stop, j])
                    for j, p in enumerate(parameters)}
-        yield range(start, stop), run_batch(program, columns, stop - start, dtype)
+        yield range(start, stop), _run_gates(gates, program.num_qubits, columns,
+                                             stop - start, dtype)
 
 
 def set_programs(program: Program, parameters: Sequence[Parameter], values: np.ndarray,
@@ -107,15 +108,19 @@ def set_programs(program: Program, parameters: Sequence[Parameter], values: np.n
     """``(set, program)`` for each row of ``values``: a program that prepares the set's state
     after the gates (computed in batches) and then makes ``program``'s final measurements
     and saves."""
+    _, tail = split(program)
     for sets, states in batches(program, parameters, values, dtype, check):
         for row, index in enumerate(sets):
-            yield index, tail_program(program, states[row])
+            yield index, _tail_program(program, tail, states[row])
 
 
 def tail_program(program: Program, state: np.ndarray) -> Program:
     """A :func:`batchable` ``program``'s final measurements and saves, made on ``state``
     (the state after its gates)."""
-    _, tail = split(program)
+    return _tail_program(program, split(program)[1], state)
+
+
+def _tail_program(program: Program, tail: list[Op], state: np.ndarray) -> Program:
     everything = np.arange(program.num_qubits, dtype=np.int64)
     return replace(program, ops=[PrepareOp(everything, state), *tail])
 

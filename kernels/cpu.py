@@ -29,7 +29,18 @@ import numpy as np
 from numba import njit
 
 from . import updates
-from .interface import COMPLETE, Marker
+from .host_states import (  # noqa: F401 - the KernelSet's state operations
+    allocate,
+    clone,
+    copy_into,
+    from_host,
+    new_stream,
+    record_marker,
+    release,
+    reset_all,
+    synchronize,
+    to_host,
+)
 from .layout import (
     basis_offsets,
     controlled_layout,
@@ -401,49 +412,6 @@ def _run(name: str, items: int, state: np.ndarray, *args):
 # --- the operation set (interface.KernelSet) ---------------------------------------------------
 
 
-def new_stream() -> None:
-    """None: the CPU runs each operation as it is called, on the calling thread."""
-    return None
-
-
-def allocate(num_qubits: int, dtype: np.dtype, stream: Any = None) -> np.ndarray:
-    """A new state |0...0> of ``num_qubits`` qubits (``stream`` is ignored)."""
-    state = np.zeros(1 << num_qubits, dtype=dtype)
-    state[0] = 1
-    return state
-
-
-def from_host(amplitudes: np.ndarray, stream: Any = None) -> np.ndarray:
-    """A new state holding a copy of ``amplitudes`` (``stream`` is ignored)."""
-    return np.array(amplitudes, copy=True)
-
-
-def reset_all(state: np.ndarray) -> None:
-    """Set the state to |0...0>."""
-    state.fill(0)
-    state[0] = 1
-
-
-def clone(state: np.ndarray) -> np.ndarray:
-    """An independent copy of the state."""
-    return state.copy()
-
-
-def copy_into(destination: np.ndarray, source: np.ndarray) -> None:
-    """Overwrite ``destination`` with ``source`` (same shape and dtype)."""
-    np.copyto(destination, source)
-
-
-def to_host(state: np.ndarray) -> np.ndarray:
-    """A host (NumPy) copy of the state."""
-    return state.copy()
-
-
-def record_marker(state: np.ndarray) -> Marker:
-    """:data:`~gpuprovider.kernels.interface.COMPLETE`: the CPU's work has run when it returns."""
-    return COMPLETE
-
-
 def apply_matrix(state: np.ndarray, qubits: np.ndarray, matrix: np.ndarray) -> None:
     """Apply a dense ``2**k x 2**k`` matrix to ``qubits`` (int64, argument order)."""
     groups = state.size >> qubits.size
@@ -635,11 +603,3 @@ def sample(state: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
 def probabilities(state: np.ndarray) -> np.ndarray:
     """|amplitude|**2 of every basis state, as float64."""
     return np.abs(state) ** 2
-
-
-def synchronize(state: np.ndarray) -> None:
-    """Wait until every operation enqueued on the state has finished (immediate on the CPU)."""
-
-
-def release(state: np.ndarray) -> None:
-    """Give the state's memory back (on the CPU the garbage collector does it)."""

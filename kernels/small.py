@@ -22,7 +22,18 @@ from typing import Any
 import numpy as np
 
 from . import batch
-from .interface import COMPLETE, Marker
+from .host_states import (  # noqa: F401 - the KernelSet's state operations
+    allocate,
+    clone,
+    copy_into,
+    from_host,
+    new_stream,
+    record_marker,
+    release,
+    reset_all,
+    synchronize,
+    to_host,
+)
 from .policy import CPU_POLICY
 from .tables import qubit_key, spelled_table
 
@@ -31,60 +42,6 @@ POLICY = CPU_POLICY
 
 def _num_qubits(state: np.ndarray) -> int:
     return state.size.bit_length() - 1
-
-
-# --- streams, states and markers -----------------------------------------------------------
-
-
-def new_stream() -> None:
-    """None: the CPU runs each operation as it is called, on the calling thread."""
-    return None
-
-
-def allocate(num_qubits: int, dtype: np.dtype, stream: Any = None) -> np.ndarray:
-    """A new state |0...0> of ``num_qubits`` qubits (``stream`` is ignored)."""
-    state = np.zeros(1 << num_qubits, dtype=dtype)
-    state[0] = 1
-    return state
-
-
-def from_host(amplitudes: np.ndarray, stream: Any = None) -> np.ndarray:
-    """A new state holding a copy of ``amplitudes`` (``stream`` is ignored)."""
-    return np.array(amplitudes, copy=True)
-
-
-def reset_all(state: np.ndarray) -> None:
-    """Set the state to |0...0>."""
-    state.fill(0)
-    state[0] = 1
-
-
-def clone(state: np.ndarray) -> np.ndarray:
-    """An independent copy of the state."""
-    return state.copy()
-
-
-def copy_into(destination: np.ndarray, source: np.ndarray) -> None:
-    """Overwrite ``destination`` with ``source`` (same shape and dtype)."""
-    np.copyto(destination, source)
-
-
-def to_host(state: np.ndarray) -> np.ndarray:
-    """A host (NumPy) copy of the state."""
-    return state.copy()
-
-
-def record_marker(state: np.ndarray) -> Marker:
-    """:data:`~gpuprovider.kernels.interface.COMPLETE`: the work has run when it returns."""
-    return COMPLETE
-
-
-def synchronize(state: np.ndarray) -> None:
-    """Nothing to wait for: every operation has run when it returns."""
-
-
-def release(state: np.ndarray) -> None:
-    """Give the state's memory back (the garbage collector does it)."""
 
 
 # --- unitary operations ----------------------------------------------------------------------

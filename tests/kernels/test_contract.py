@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -38,6 +38,7 @@ from scipy import stats
 from support.kernels import (
     SIMULATED,
     KernelCase,
+    TileGate,
     controlled_reference,
     evolve,
     group_test_labels,
@@ -411,24 +412,13 @@ def test_apply_tile_pass_with_the_device_policy_matches_the_circuit(case, dtype,
     np.testing.assert_allclose(case.host(state), expected, atol=10 * ATOL[dtype])
 
 
-@dataclass(frozen=True)
-class _Gate:
-    """A gate in the form ``encode_tile_pass`` reads."""
-
-    kind: str
-    qubits: tuple[int, ...]
-    values: np.ndarray
-    controls: tuple[int, ...] = ()
-    control_state: int = 0
-
-
 def test_apply_tile_pass_beyond_the_tile_limit_is_refused(case, dtype):
     policy = case.module.POLICY
     if policy.memory_kind == "host":
         pytest.skip(f"{case.name} tiles need no fixed fast memory")
     limit = policy.tile_qubits[np.dtype(dtype).itemsize]
     state = case.module.allocate(limit + 1, dtype)
-    gate = _Gate("dense", (0,), np.eye(2, dtype=dtype))
+    gate = TileGate("dense", (0,), np.eye(2, dtype=dtype))
     tile_pass = encode_tile_pass(list(range(limit + 1)), [gate], np.dtype(dtype))
     with pytest.raises(ValueError, match=f"at most {limit}"):
         case.module.apply_tile_pass(state, tile_pass)

@@ -7,29 +7,17 @@ lanes (the other kernels) for contrast; tiles in ascending and in shuffled local
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
 from gpuprovider.kernels import cpu, cpu_tiles
 from gpuprovider.kernels.tiles import CONTROLLED1, DENSE2, GATHER, KIND, encode_tile_pass
 from qiskit.quantum_info import Operator, Statevector
-from support.kernels import random_state, random_unitary_matrix
+from support.kernels import TileGate, random_state, random_unitary_matrix
 
 ATOL = {np.complex128: 1e-12, np.complex64: 2e-6}
 NUM_QUBITS = 12
 LANES = cpu_tiles.LANE_QUBITS
-
-
-@dataclass(frozen=True)
-class _Gate:
-    """A gate in the form ``encode_tile_pass`` reads."""
-
-    kind: str
-    qubits: tuple[int, ...]
-    values: np.ndarray
-    controls: tuple[int, ...] = ()
-    control_state: int = 0
 
 
 # Local positions of the targets (argument order) and of the controls inside the tile.
@@ -55,7 +43,7 @@ TILES = {
 }
 
 
-def _expected(host: np.ndarray, gate: _Gate) -> np.ndarray:
+def _expected(host: np.ndarray, gate: TileGate) -> np.ndarray:
     """Statevector's result; a controlled gate as the full matrix on controls + targets
     (Qiskit's argument order: the controls are the low bits), the identity where the controls
     do not read ``control_state``."""
@@ -71,23 +59,23 @@ def _expected(host: np.ndarray, gate: _Gate) -> np.ndarray:
         Operator(matrix), qargs=[*gate.controls, *gate.qubits]).data
 
 
-def _run(host: np.ndarray, tile: list[int], gate: _Gate, dtype):
+def _run(host: np.ndarray, tile: list[int], gate: TileGate, dtype):
     tile_pass = encode_tile_pass(tile, [gate], np.dtype(dtype))
     state = host.copy()
     cpu.apply_tile_pass(state, tile_pass)
     return state, tile_pass
 
 
-def _gate(tile: list[int], targets, controls, rng, dtype, outside: int | None) -> _Gate:
+def _gate(tile: list[int], targets, controls, rng, dtype, outside: int | None) -> TileGate:
     matrix = random_unitary_matrix(rng, 1 << len(targets), dtype)
     qubits = tuple(tile[j] for j in targets)
     control_qubits = tuple(tile[j] for j in controls)
     if outside is not None:
         control_qubits += (outside,)
     if not control_qubits:
-        return _Gate("dense", qubits, matrix)
+        return TileGate("dense", qubits, matrix)
     state = int(rng.integers(1 << len(control_qubits)))
-    return _Gate("controlled", qubits, matrix, control_qubits, state)
+    return TileGate("controlled", qubits, matrix, control_qubits, state)
 
 
 @pytest.mark.parametrize("dtype", [np.complex64, np.complex128], ids=["single", "double"])

@@ -209,3 +209,14 @@ def sparse_state(num_qubits: int, dtype, support: int, seed: int) -> np.ndarray:
     where = rng.choice(1 << num_qubits, size=support, replace=False)
     state[where] = rng.normal(size=support) + 1j * rng.normal(size=support)
     return (state / np.linalg.norm(state)).astype(dtype)
+
+
+@dataclass(frozen=True)
+class TileGate:
+    """A gate in the form ``kernels.tiles.encode_tile_pass`` reads."""
+
+    kind: str
+    qubits: tuple[int, ...]
+    values: np.ndarray
+    controls: tuple[int, ...] = ()
+    control_state: int = 0

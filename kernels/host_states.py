@@ -1,0 +1,64 @@
+"""States in host memory, as NumPy arrays: the part of the
+:class:`~gpuprovider.kernels.interface.KernelSet` that both CPU kernel sets
+(:mod:`gpuprovider.kernels.cpu`, :mod:`gpuprovider.kernels.small`) share. The CPU runs each
+operation as it is called, on the calling thread, so there are no streams and every marker is
+complete. Imports no Numba."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .interface import COMPLETE, Marker
+
+
+def new_stream() -> None:
+    """None: the CPU runs each operation as it is called, on the calling thread."""
+    return None
+
+
+def allocate(num_qubits: int, dtype: np.dtype, stream: Any = None) -> np.ndarray:
+    """A new state |0...0> of ``num_qubits`` qubits (``stream`` is ignored)."""
+    state = np.zeros(1 << num_qubits, dtype=dtype)
+    state[0] = 1
+    return state
+
+
+def from_host(amplitudes: np.ndarray, stream: Any = None) -> np.ndarray:
+    """A new state holding a copy of ``amplitudes`` (``stream`` is ignored)."""
+    return np.array(amplitudes, copy=True)
+
+
+def reset_all(state: np.ndarray) -> None:
+    """Set the state to |0...0>."""
+    state.fill(0)
+    state[0] = 1
+
+
+def clone(state: np.ndarray) -> np.ndarray:
+    """An independent copy of the state."""
+    return state.copy()
+
+
+def copy_into(destination: np.ndarray, source: np.ndarray) -> None:
+    """Overwrite ``destination`` with ``source`` (same shape and dtype)."""
+    np.copyto(destination, source)
+
+
+def to_host(state: np.ndarray) -> np.ndarray:
+    """A host (NumPy) copy of the state."""
+    return state.copy()
+
+
+def record_marker(state: np.ndarray) -> Marker:
+    """:data:`~gpuprovider.kernels.interface.COMPLETE`: the work has run when it returns."""
+    return COMPLETE
+
+
+def synchronize(state: np.ndarray) -> None:
+    """Nothing to wait for: every operation has run when it returns."""
+
+
+def release(state: np.ndarray) -> None:
+    """Give the state's memory back (the garbage collector does it)."""
