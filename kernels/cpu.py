@@ -234,18 +234,27 @@ def _pauli_sign_tables(z_masks):
     return tables
 
 
+@njit(inline="always")
+def _pair_product(a1, re0, im0, imag):
+    """``Im(conj(a1) * a0)`` if ``imag`` else ``Re(conj(a1) * a0)``, in float64."""
+    if imag:
+        return np.float64(a1.real) * im0 - np.float64(a1.imag) * re0
+    return np.float64(a1.real) * re0 + np.float64(a1.imag) * im0
+
+
 @njit(**_LOOP_VECTOR)
-def _pauli_groups_range(state, x_masks, split_bits, term_starts, z_masks, use_imag, tables,
+def _pauli_groups_range(state, run, x_masks, split_bits, term_starts, z_masks, use_imag, tables,
                         copies_used, out, start, stop):
     """Add every term's pair sum (``layout.pauli_pairing``) over the chunks ``start .. stop``
     of 2**PAULI_CHUNK_QUBITS amplitudes into ``out``, times 1/2 where noted below.
 
     Chunk ``c`` is copied once, as float64 real and imaginary rows: copy ``j`` holds amplitude
-    ``m ^ j`` at ``m``, for the ``j`` (below 2**PAULI_RUN_QUBITS) in ``copies_used``. Then each
-    group reads it. With ``x`` the group's X-mask, ``h = x >> PAULI_CHUNK_QUBITS`` and
-    ``xl`` its low bits, the pair of ``i0 = c*chunk + m0`` is ``i1 = (c ^ h)*chunk + m1``,
-    ``m1 = m0 ^ xl``: the loop runs over ``m1`` in the partner chunk, reading ``a0`` from copy
-    ``xl % run`` at ``m1 ^ xl`` rounded down to its run, so both sides are contiguous runs.
+    ``m ^ j`` at ``m``, for the ``j`` (below ``run`` = 2**PAULI_RUN_QUBITS) in
+    ``copies_used``. Then each group reads it. With ``x`` the group's X-mask,
+    ``h = x >> PAULI_CHUNK_QUBITS`` and ``xl`` its low bits, the pair of ``i0 = c*chunk + m0``
+    is ``i1 = (c ^ h)*chunk + m1``, ``m1 = m0 ^ xl``: the loop runs over ``m1`` in the partner
+    chunk, reading ``a0`` from copy ``xl % run`` at ``m1 ^ xl`` rounded down to its run, so
+    both sides are contiguous runs.
 
     - ``h != 0``: only the chunks with bit ``split_bits[g]`` (the highest of ``h``) clear
       hold an ``i0``; each pair is summed once.
@@ -254,17 +263,19 @@ def _pauli_groups_range(state, x_masks, split_bits, term_starts, z_masks, use_im
 
     ``s(i0) = s(c*chunk ^ xl) * s(block) * tables[t, m1 % lanes]`` with ``s(v)`` the sign of
     ``v & z``: the chunk, block and lane parts of ``i0 & z``.
+
+    ``run`` is an argument, not a constant, and the run loops index with unsigned offsets:
+    LLVM fully unrolls a loop of a constant 16 trips into scalar code, and keeps Numba's
+    negative-index check on a signed ``base + l`` (each 2-3x slower, measured 2026-12-02).
     """
     chunk_qubits = PAULI_CHUNK_QUBITS
     chunk = 1 << chunk_qubits
-    run = 1 << PAULI_RUN_QUBITS
     lanes = 1 << PAULI_LANE_QUBITS
     low_mask = chunk - 1
     run_mask = run - 1
     own_re = np.empty((run, chunk), dtype=np.float64)
     own_im = np.empty((run, chunk), dtype=np.float64)
-    pair_re = np.empty(chunk, dtype=np.float64)  # Re(conj(a1) * a0) by m1
-    pair_im = np.empty(chunk, dtype=np.float64)  # Im(conj(a1) * a0) by m1
+    pair = np.empty(chunk, dtype=np.float64)  # by m1, for groups of several terms
     for c in range(start, stop):
         chunk_base = c << chunk_qubits
         mine = state[chunk_base:chunk_base + chunk]
@@ -287,32 +298,36 @@ def _pauli_groups_range(state, x_masks, split_bits, term_starts, z_masks, use_im
             re0 = own_re[x_low & run_mask]
             im0 = own_im[x_low & run_mask]
             x_runs = x_low & ~run_mask
-            need_im = 0
-            for t in range(t0, t1):
-                need_im += use_imag[t]
-            if need_im < t1 - t0:
-                for r in range(0, chunk, run):
-                    o = r ^ x_runs
-                    for l in range(run):
-                        a1 = partner[r + l]
-                        pair_re[r + l] = (np.float64(a1.real) * re0[o + l]
-                                          + np.float64(a1.imag) * im0[o + l])
-            if need_im:
-                for r in range(0, chunk, run):
-                    o = r ^ x_runs
-                    for l in range(run):
-                        a1 = partner[r + l]
-                        pair_im[r + l] = (np.float64(a1.real) * im0[o + l]
-                                          - np.float64(a1.imag) * re0[o + l])
             for t in range(t0, t1):
                 z = z_masks[t]
-                pairs = pair_im if use_imag[t] else pair_re
                 signs = tables[t]
+                imag = use_imag[t]
+                fused = t1 - t0 == 1  # else one pair loop per kind for all the group's terms
+                if not fused and (t == t0 or imag != use_imag[t - 1]):
+                    for r in range(0, chunk, run):
+                        p1 = np.uint64(r)
+                        p0 = np.uint64(r ^ x_runs)
+                        for l in range(run):
+                            u = np.uint64(l)
+                            pair[p1 + u] = _pair_product(partner[p1 + u], re0[p0 + u],
+                                                         im0[p0 + u], imag)
                 total = 0.0
                 for block in range(0, chunk, lanes):
                     dot = 0.0
-                    for lo in range(lanes):
-                        dot += signs[lo] * pairs[block + lo]
+                    if fused:
+                        for r in range(block, block + lanes, run):
+                            p1 = np.uint64(r)
+                            p0 = np.uint64(r ^ x_runs)
+                            s = np.uint64(r - block)
+                            for l in range(run):
+                                u = np.uint64(l)
+                                dot += signs[s + u] * _pair_product(partner[p1 + u], re0[p0 + u],
+                                                                    im0[p0 + u], imag)
+                    else:
+                        b = np.uint64(block)
+                        for lo in range(lanes):
+                            u = np.uint64(lo)
+                            dot += signs[u] * pair[b + u]
                     total += (1.0 - 2.0 * _parity(block & z)) * dot
                 out[t] += weight * (1.0 - 2.0 * _parity((chunk_base | x_low) & z)) * total
 
@@ -541,13 +556,20 @@ def expectation_pauli_groups(state: np.ndarray, x_masks: np.ndarray, term_starts
     if num_qubits < PAULI_CHUNK_QUBITS:
         _pauli_groups_small(state, x_masks, pivots, term_starts, z_masks, use_imag, totals)
         return totals * scales
-    high = x_masks >> PAULI_CHUNK_QUBITS
-    split_bits = np.where(high != 0, 1 << np.maximum(pivots - PAULI_CHUNK_QUBITS, 0), 0)
-    copies_used = np.zeros(1 << PAULI_RUN_QUBITS, dtype=np.bool_)
-    copies_used[x_masks[np.diff(term_starts) > 0] & ((1 << PAULI_RUN_QUBITS) - 1)] = True
-    _run("pauli_groups", state.size >> PAULI_CHUNK_QUBITS, state, x_masks, split_bits,
-         term_starts, z_masks, use_imag, _pauli_sign_tables(z_masks),
-         copies_used, totals)
+    terms_per_group = np.diff(term_starts)
+    group_of = np.repeat(np.arange(x_masks.size), terms_per_group)
+    order = np.lexsort((use_imag, group_of))  # a group's terms by use_imag: one pair loop each
+    z_masks, use_imag = z_masks[order], use_imag[order]
+    split_bits = np.where(x_masks >> PAULI_CHUNK_QUBITS != 0,
+                          1 << np.maximum(pivots - PAULI_CHUNK_QUBITS, 0), 0)
+    run = 1 << PAULI_RUN_QUBITS
+    copies_used = np.zeros(run, dtype=np.bool_)
+    copies_used[x_masks[terms_per_group > 0] & (run - 1)] = True
+    sorted_totals = np.zeros(z_masks.size, dtype=np.float64)
+    _run("pauli_groups", state.size >> PAULI_CHUNK_QUBITS, state, run, x_masks, split_bits,
+         term_starts, z_masks, use_imag, _pauli_sign_tables(z_masks), copies_used,
+         sorted_totals)
+    totals[order] = sorted_totals
     return totals * scales
 
 

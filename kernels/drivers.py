@@ -56,7 +56,7 @@ DRIVERS = (
     Driver("sample_blocks", "cpu",
            ("block_size", "block_starts", "targets", "first_target", "out")),
     Driver("probability_one", "cpu", ("qubit",), reduce="sum"),
-    Driver("pauli_groups", "cpu", ("x_masks", "split_bits", "term_starts", "z_masks",
+    Driver("pauli_groups", "cpu", ("run", "x_masks", "split_bits", "term_starts", "z_masks",
                                    "use_imag", "tables", "copies_used", "out"), reduce="out"),
     Driver("marginal", "cpu", ("qubits", "run_qubits", "block_qubits", "low_bins", "out"),
            reduce="out", fewer_chunks=True),
