@@ -51,8 +51,14 @@ SAMPLE_BLOCK_QUBITS = 12
 TILE_THREADS = 256
 """Threads per block of a tile pass: each loads 8 (double) or 16 (single) amplitudes of a
 full tile."""
-_MAX_DIM = 1 << POLICY.max_matrix_qubits
+GATHER_QUBITS = POLICY.tile_matrix_max_qubits
+"""Widest matrix a thread gathers alone (its amplitudes in local memory); wider ones take
+:func:`_apply_wide`."""
+_MAX_DIM = 1 << GATHER_QUBITS
 """Amplitudes a gather holds per thread (local memory), fixed when the kernels compile."""
+WIDE_SCRATCH_AMPLITUDES = 1 << 20
+"""A wider matrix's groups are copied out in batches of about this many amplitudes (16 MiB in
+double), into one scratch array per state that lives as long as the state."""
 _SAMPLE_BLOCK = 1 << SAMPLE_BLOCK_QUBITS
 _PER_THREAD = _SAMPLE_BLOCK // THREADS
 
@@ -66,6 +72,8 @@ class CudaState:
     stream: Any
     launches: int = 0
     events: deque = field(default_factory=deque)
+    scratch: Any = None
+    """Device memory of :func:`_apply_wide`, made on its first use."""
 
     @property
     def size(self) -> int:
@@ -163,7 +171,7 @@ def _controlled_matrix1(state, sorted_qubits, control_bits, stride, m00, m01, m1
 
 @cuda.jit
 def _matrix_gather(state, sorted_qubits, offsets, matrix):
-    """Dense matrix on up to MAX_MATRIX_QUBITS qubits: one thread per group of 2**k, at the
+    """Dense matrix on up to GATHER_QUBITS qubits: one thread per group of 2**k, at the
     index with zeros at ``sorted_qubits``. With controls among ``sorted_qubits`` (and their bits
     in ``offsets``) it is the controlled matrix, on ``state.size >> sorted_qubits.size`` groups.
     ``matrix`` is flat, row-major."""
@@ -179,6 +187,47 @@ def _permutation_gather(state, sorted_qubits, offsets, permutation, phases):
     for g in range(cuda.grid(1), state.size // offsets.size, cuda.gridsize(1)):
         base = bodies.insert_zero_bits(g, sorted_qubits)
         bodies.permute_update(state, base, offsets, permutation, phases, gathered)
+
+
+@cuda.jit
+def _gather_groups(state, scratch, sorted_qubits, offsets, first, count):
+    """``scratch[j * dim + c]`` = the amplitude at ``offsets[c]`` of group ``first + j``, for
+    ``count`` groups (``dim = offsets.size``)."""
+    dim = offsets.size
+    for t in range(cuda.grid(1), count * dim, cuda.gridsize(1)):
+        j = t // dim
+        base = bodies.insert_zero_bits(first + j, sorted_qubits)
+        scratch[t] = state[base + offsets[t - j * dim]]
+
+
+@cuda.jit
+def _wide_matrix_rows(state, scratch, sorted_qubits, offsets, matrix, first, count):
+    """Row ``r`` of the flat row-major ``dim x dim`` matrix times group ``first + j``'s
+    amplitudes (from ``scratch``, :func:`_gather_groups`) into its amplitude ``offsets[r]``:
+    one thread per output amplitude."""
+    dim = offsets.size
+    for t in range(cuda.grid(1), count * dim, cuda.gridsize(1)):
+        j = t // dim
+        r = t - j * dim
+        row = r * dim
+        source = j * dim
+        total = matrix[row] * scratch[source]
+        for c in range(1, dim):
+            total += matrix[row + c] * scratch[source + c]
+        state[bodies.insert_zero_bits(first + j, sorted_qubits) + offsets[r]] = total
+
+
+@cuda.jit
+def _wide_permutation_rows(state, scratch, sorted_qubits, offsets, permutation, phases, first,
+                           count):
+    """``phases[r]`` times group ``first + j``'s amplitude ``permutation[r]`` (from
+    ``scratch``) into its amplitude ``offsets[r]``."""
+    dim = offsets.size
+    for t in range(cuda.grid(1), count * dim, cuda.gridsize(1)):
+        j = t // dim
+        r = t - j * dim
+        target = bodies.insert_zero_bits(first + j, sorted_qubits) + offsets[r]
+        state[target] = phases[r] * scratch[j * dim + permutation[r]]
 
 
 @cuda.jit
@@ -609,8 +658,41 @@ def _upload_flat(state: CudaState, matrix: np.ndarray):
     return _upload(state, np.ascontiguousarray(matrix).ravel())
 
 
+def _apply_wide(state: CudaState, sorted_qubits: np.ndarray, offsets: np.ndarray, rows: Any,
+                *tables: np.ndarray) -> None:
+    """A matrix or permutation wider than GATHER_QUBITS on the groups of ``sorted_qubits``
+    (amplitudes at ``offsets`` from each group's base): batches of groups are copied into the
+    state's scratch array, then ``rows`` computes every amplitude of the batch from the copy
+    (so the update is in place)."""
+    dim = offsets.size
+    groups = state.size >> sorted_qubits.size
+    per_batch = max(1, min(groups, WIDE_SCRATCH_AMPLITUDES // dim))
+    if (state.scratch is None or state.scratch.size < per_batch * dim
+            or state.scratch.dtype != state.dtype):
+        state.scratch = cuda.device_array(per_batch * dim, dtype=state.dtype,
+                                          stream=state.stream)
+    device_qubits, device_offsets = _upload(state, sorted_qubits), _upload(state, offsets)
+    device_tables = [_upload(state, table) for table in tables]
+    for first in range(0, groups, per_batch):
+        count = min(per_batch, groups - first)
+        launch = (_grid(count * dim), THREADS, state.stream)
+        _gather_groups[launch](state.array, state.scratch, device_qubits, device_offsets,
+                               np.int64(first), np.int64(count))
+        rows[launch](state.array, state.scratch, device_qubits, device_offsets, *device_tables,
+                     np.int64(first), np.int64(count))
+        _throttle(state)
+
+
+def _flat_in(state: CudaState, matrix: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(matrix, dtype=state.dtype).ravel()
+
+
 def apply_matrix(state: CudaState, qubits: np.ndarray, matrix: np.ndarray) -> None:
     """Apply a dense ``2**k x 2**k`` matrix to ``qubits`` (int64, argument order)."""
+    if qubits.size > GATHER_QUBITS:
+        _apply_wide(state, np.sort(qubits), basis_offsets(qubits), _wide_matrix_rows,
+                    _flat_in(state, matrix))
+        return
     launch = (_grid(state.size >> qubits.size), THREADS, state.stream)
     if qubits.size == 1:
         m = matrix
@@ -634,17 +716,14 @@ def apply_controlled_matrix(
     wanted value of ``controls[j]``. The others are left unchanged.
 
     Raises:
-        ValueError: a qubit is named twice, ``control_state`` does not fit the controls, or
-            there are more than ``POLICY.max_matrix_qubits`` targets.
+        ValueError: a qubit is named twice, or ``control_state`` does not fit the controls.
     """
-    limit = POLICY.max_matrix_qubits
-    if targets.size > limit:
-        raise ValueError(
-            f"a controlled matrix on {targets.size} targets; the GPU applies at most {limit}"
-        )
     sorted_qubits, offsets, control_bits = controlled_layout(controls, control_state, targets)
     if controls.size == 0:
         apply_matrix(state, targets, matrix)
+        return
+    if targets.size > GATHER_QUBITS:
+        _apply_wide(state, sorted_qubits, offsets, _wide_matrix_rows, _flat_in(state, matrix))
         return
     launch = (_grid(state.size >> sorted_qubits.size), THREADS, state.stream)
     if targets.size == 1:
@@ -666,7 +745,7 @@ def apply_tile_pass(state: CudaState, tile_pass: TilePass) -> None:
 
     Raises:
         ValueError: the tile is wider than ``POLICY.tile_qubits`` allows in the state's
-            precision, or a GATHER row's matrix is wider than ``POLICY.max_matrix_qubits``.
+            precision, or a GATHER row's matrix is wider than ``GATHER_QUBITS``.
     """
     chunk_qubits = tile_pass.chunk_qubits
     limit = POLICY.tile_qubits[state.dtype.itemsize]
@@ -676,10 +755,10 @@ def apply_tile_pass(state: CudaState, tile_pass: TilePass) -> None:
             f"in shared memory for {state.dtype} amplitudes"
         )
     widest = tile_pass.widest_gather
-    if widest > 1 << POLICY.max_matrix_qubits:
+    if widest > _MAX_DIM:
         raise ValueError(
-            f"a tile pass with a {widest.bit_length() - 1}-qubit matrix; the GPU applies at "
-            f"most {POLICY.max_matrix_qubits}"
+            f"a tile pass with a {widest.bit_length() - 1}-qubit matrix; the GPU's tile passes "
+            f"apply at most {GATHER_QUBITS}"
         )
     rows = tile_pass.table.shape[0]
     if rows == 0:
@@ -706,6 +785,11 @@ def apply_permutation(
     """Apply the matrix whose row ``r`` is ``phases[r]`` at column ``permutation[r]``."""
     if qubits.size <= 2:  # the unrolled dense kernels need no gather
         apply_matrix(state, qubits, permutation_matrix(permutation, phases))
+        return
+    if qubits.size > GATHER_QUBITS:
+        _apply_wide(state, np.sort(qubits), basis_offsets(qubits), _wide_permutation_rows,
+                    np.ascontiguousarray(permutation, dtype=np.int64),
+                    np.ascontiguousarray(phases, dtype=state.dtype))
         return
     launch = (_grid(state.size >> qubits.size), THREADS, state.stream)
     _permutation_gather[launch](state.array, _upload(state, np.sort(qubits)),
@@ -890,7 +974,7 @@ def release(state: CudaState) -> None:
     to the driver before the next job is admitted.
     """
     state.stream.synchronize()
-    state.array = None
+    state.array = state.scratch = None
     pending = getattr(cuda.current_context(), "deallocations", None)  # absent in the simulator
     if pending is not None:
         pending.clear()

@@ -62,6 +62,9 @@ class PlanPolicy:
     diagonal_cost: float
     parallel_min_qubits: int
     min_qubits: int = 0
+    matrix_max_qubits: int | None = None
+    """Widest dense matrix a tile pass takes (None: any that fits its tile); wider ones run
+    as their own operations."""
     dtype: np.dtype | None = None
     """The states' dtype (:meth:`DevicePolicy.plan_policy` sets it); ``planned`` encodes the
     tile passes' numbers in it."""
@@ -118,6 +121,9 @@ class DevicePolicy:
     small_state_qubits: int = 0
     """States of fewer qubits run on the device's small-state kernels, where it has them
     (:meth:`gpuprovider.device.Device.kernels_for`)."""
+    tile_matrix_max_qubits: int | None = None
+    """Widest dense matrix a tile pass (and a one-thread-per-group gather) applies; None: any
+    that fits the tile. Wider ones run on their own (:attr:`max_matrix_qubits` bounds them)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tile_qubits", _frozen(self.tile_qubits))
@@ -137,6 +143,7 @@ class DevicePolicy:
             diagonal_cost=self.diagonal_cost,
             parallel_min_qubits=self.parallel_min_qubits,
             min_qubits=self.plan_min_qubits,
+            matrix_max_qubits=self.tile_matrix_max_qubits,
             dtype=np.dtype(dtype),
         )
 
@@ -181,8 +188,10 @@ CPU_POLICY = DevicePolicy(
 
 GPU_POLICY = DevicePolicy(
     name="GPU",
-    # Each thread of a gather holds 2**k amplitudes in local memory.
-    max_matrix_qubits=5,
+    # Up to 5 qubits each thread of a gather holds its 2**k amplitudes in local memory (in
+    # tile passes too); wider matrices and permutations copy batches of groups to a scratch
+    # array first (kernels/cuda.py, _apply_wide).
+    max_matrix_qubits=None,
     # Every state is planned: a tile pass is one launch for many gates, and launches are what
     # small circuits cost on a GPU.
     plan_min_qubits=0,
@@ -211,6 +220,7 @@ GPU_POLICY = DevicePolicy(
     # A CUDA event per 16 launches: the same cadence as the launch throttle in cuda.py.
     marker_interval=16,
     memory_kind="device",
+    tile_matrix_max_qubits=5,
 )
 """The numba-cuda GPU engine (``kernels/cuda.py``)."""
 

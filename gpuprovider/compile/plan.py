@@ -180,7 +180,8 @@ def _as_gate(op: Op, policy: PlanPolicy, room: int) -> _Gate | None:
         if op.qubits.size > policy.diagonal_max_qubits:
             return None
         return _Gate("diagonal", tuple(int(q) for q in op.qubits), op.diagonal)
-    if isinstance(op, MatrixOp) and op.qubits.size <= room:
+    widest = room if policy.matrix_max_qubits is None else min(room, policy.matrix_max_qubits)
+    if isinstance(op, MatrixOp) and op.qubits.size <= widest:
         return _Gate("dense", tuple(int(q) for q in op.qubits), op.matrix)
     if isinstance(op, PermutationOp) and op.qubits.size <= min(room, policy.fusion_max_qubits):
         return _Gate("dense", tuple(int(q) for q in op.qubits),

@@ -315,15 +315,45 @@ def test_apply_controlled_matrix_rejects_bad_layouts(case, controls, control_sta
                           np.eye(2, dtype=complex))
 
 
-def test_apply_controlled_matrix_beyond_the_policy_is_refused(case):
-    limit = case.module.POLICY.max_matrix_qubits
-    if limit is None:
-        pytest.skip(f"{case.name} applies matrices of any width")
-    host = random_state(limit + 2, np.complex128, seed=322)
-    targets = np.arange(limit + 1, dtype=np.int64)
-    with pytest.raises(ValueError, match=f"at most {limit}"):
-        _apply_controlled(case, host, [limit + 1], 1, targets,
-                          np.eye(1 << targets.size, dtype=np.complex128))
+WIDE_QUBITS = 8
+"""The state of the wide-matrix checks: room for 7 targets and a control."""
+
+
+@pytest.mark.parametrize("batch", ["whole", "batched"])
+def test_matrices_and_permutations_of_any_width(case, dtype, batch, monkeypatch):
+    """Matrices and permutations on 6-7 qubits, plain and controlled (the GPU copies their
+    groups to a scratch array first; "batched" makes it do so two groups at a time)."""
+    if batch == "batched":
+        if not hasattr(case.module, "WIDE_SCRATCH_AMPLITUDES"):
+            pytest.skip(f"{case.name} applies wide matrices without a scratch array")
+        monkeypatch.setattr(case.module, "WIDE_SCRATCH_AMPLITUDES", 2 << 6)
+    rng = np.random.default_rng(6)
+    for k in (6, 7):
+        wide_lists = [np.arange(k - 1, -1, -1)] + [rng.permutation(WIDE_QUBITS)[:k] for _ in "ab"]
+        for index, qubits in enumerate(q.astype(np.int64) for q in wide_lists):
+            host = random_state(WIDE_QUBITS, dtype, seed=40 * k + index)
+            matrix = random_unitary_matrix(rng, 1 << k, dtype)
+            state = put(case, host)
+            case.module.apply_matrix(state, qubits, matrix)
+            np.testing.assert_allclose(case.host(state), evolve(host, matrix, qubits), rtol=0,
+                                       atol=ATOL[dtype])
+            permutation = rng.permutation(1 << k).astype(np.int64)
+            phases = np.exp(1j * rng.uniform(0, 2 * np.pi, 1 << k)).astype(dtype)
+            permuted = np.zeros((1 << k, 1 << k), dtype=complex)
+            permuted[np.arange(1 << k), permutation] = phases
+            state = put(case, host)
+            case.module.apply_permutation(state, qubits, permutation, phases)
+            np.testing.assert_allclose(case.host(state), evolve(host, permuted, qubits),
+                                       rtol=0, atol=ATOL[dtype])
+    for controls, control_state, targets in (([7], 1, [0, 1, 2, 3, 4, 5]),
+                                             ([0, 6], 0b10, [5, 1, 7, 2, 3, 4]),
+                                             ([3], 0, [7, 6, 5, 4, 2, 1, 0])):
+        host = random_state(WIDE_QUBITS, dtype, seed=len(controls) + 7 * len(targets))
+        matrix = random_unitary_matrix(rng, 1 << len(targets), dtype)
+        expected = controlled_reference(host, controls, control_state, targets, matrix)
+        observed = _apply_controlled(case, host, controls, control_state, targets, matrix)
+        np.testing.assert_allclose(observed, expected, rtol=0, atol=ATOL[dtype])
+        assert np.abs(observed - host).max() > 0.01
 
 
 def _tile_test_ops(rng, num_qubits, dtype):
@@ -859,8 +889,25 @@ def test_gpu_policy_plans_tiles_its_kernel_can_apply(dtype):
     assert tile_ops and all(op.tile_qubits.size == 9 for op in tile_ops)
     for op in tile_ops:
         gathers = op.table[op.table[:, KIND] == GATHER, GATHER_DIM]
-        assert gathers.max(initial=1) <= 1 << GPU_POLICY.max_matrix_qubits
+        assert gathers.max(initial=1) <= 1 << GPU_POLICY.tile_matrix_max_qubits
         assert op.tile_pass.widest_gather == gathers.max(initial=1)
+
+
+@pytest.mark.parametrize("dtype", [np.complex128, np.complex64], ids=["c128", "c64"])
+def test_gpu_plans_keep_wider_matrices_out_of_tile_passes(dtype):
+    """A 6-qubit unitary is wider than the GPU's tile gather: the plan runs it on its own,
+    between tile passes, and the planned program still equals the circuit."""
+    from qiskit import QuantumCircuit
+
+    circuit = QuantumCircuit(12)
+    circuit.h(range(12))
+    circuit.unitary(random_unitary(64, seed=8), [7, 0, 3, 10, 5, 1])
+    circuit.cx(2, 9)
+    plan = planned(lower_circuit(circuit, dtype), GPU_POLICY.plan_policy(dtype))
+    wide = [op for op in plan.ops if isinstance(op, MatrixOp) and op.qubits.size == 6]
+    assert len(wide) == 1
+    assert all(op.tile_pass.widest_gather <= 1 << GPU_POLICY.tile_matrix_max_qubits
+               for op in plan.ops if isinstance(op, TileOp))
 
 
 # --- one device's own mechanisms ---------------------------------------------------------------
