@@ -15,7 +15,7 @@ from qiskit.providers import BackendV2, Options
 from qiskit.result import Result
 from qiskit.transpiler import Target
 
-from . import __version__, batched
+from . import __version__, batched, fanout
 from . import device as devices
 from .compile.device_noise import device_noise
 from .compile.program import Program
@@ -114,8 +114,10 @@ class GPUSimulator(BackendV2):
     "CPU" or a :class:`~gpuprovider.device.Device`), ``fusion_enable`` (True),
     ``enable_truncation`` (True: idle qubits are not simulated), Aer's ``method``
     ("automatic", "statevector" or "density_matrix": :data:`gpuprovider.options.METHODS`)
-    and ``noise_model`` (None, a qiskit-aer ``NoiseModel``: :mod:`gpuprovider.compile.noise`,
-    or the device noise :meth:`from_backend` builds).
+    ``noise_model`` (None, a qiskit-aer ``NoiseModel``: :mod:`gpuprovider.compile.noise`,
+    or the device noise :meth:`from_backend` builds), ``executor`` (None, or an executor whose
+    workers run the experiments in batches: :mod:`gpuprovider.fanout`) and ``max_job_size``
+    (None: experiments per batch chosen from the executor's workers).
     """
 
     def __init__(
@@ -216,7 +218,8 @@ class GPUSimulator(BackendV2):
                 not fit now waits in QUEUED until running jobs free enough.
             DeviceUnavailableError: device="GPU" where no GPU is usable.
         """
-        execution = self._execution(options, stacklevel=3)
+        merged = self._merged(options, stacklevel=3)
+        execution = Execution(self, RunConfig.from_options(merged))
         config = execution.config
         circuits = self._circuit_list(run_input)
         sweeps = parse_parameter_binds(parameter_binds, circuits)
@@ -235,13 +238,42 @@ class GPUSimulator(BackendV2):
             _Experiment(circuit_header(circuit), circuit_compiled, sweep, execution)
             for circuit, circuit_compiled, sweep in zip(circuits, compiled, sweeps)
         ]
-        steps = sum(experiment.steps(config.shots) for experiment in experiments)
+        steps = [experiment.steps(config.shots) for experiment in experiments]
         job_id = str(uuid.uuid4())
+        executor = merged["executor"]
+        if executor is not None:
+            return self._fan_out(job_id, executor, merged, circuits, sweeps, steps, execution)
 
         def work(control: JobControl) -> Result:
             return self._execute(job_id, experiments, execution, control)
 
-        return execution.submit(work, compiled, steps, job_id)
+        return execution.submit(work, compiled, sum(steps), job_id)
+
+    def _fan_out(self, job_id: str, executor: Any, merged: dict[str, Any],
+                 circuits: list[QuantumCircuit], sweeps: list[Sweep | None], steps: list[int],
+                 execution: Execution) -> GPUJob:
+        """The job that runs the experiments in batches on ``executor``'s workers
+        (:mod:`gpuprovider.fanout`); it holds no memory of this process's device."""
+        config = execution.config
+        experiments = sum(1 if sweep is None else len(sweep) for sweep in sweeps)
+        size = merged["max_job_size"] or fanout.default_job_size(executor, experiments)
+        cut = fanout.batches(circuits, sweeps, steps, size)
+        worker_options = {name: value for name, value in merged.items()
+                          if name not in ("executor", "max_job_size", "seed_simulator")}
+
+        def work(control: JobControl) -> Result:
+            start = time.perf_counter()
+            results = fanout.run_batches(executor, cut, worker_options, config.seed, control)
+            elapsed = time.perf_counter() - start
+            ran_on = sorted({str(result.metadata.get("device")) for result in results})
+            return build_result(
+                results, backend_name=self.name, backend_version=self.backend_version,
+                job_id=job_id, time_taken=elapsed,
+                metadata={"device": ",".join(ran_on), "precision": config.precision,
+                          "executor": type(executor).__name__, "batches": len(cut),
+                          "simulation_time": elapsed, "seed_simulator": config.seed})
+
+        return execution.submit(work, [], sum(steps), job_id)
 
     def execution(self, **options: Any) -> Execution:
         """The run path for this backend's options overridden by ``options`` (validated;
@@ -255,13 +287,17 @@ class GPUSimulator(BackendV2):
         return self._execution(options, stacklevel=3)
 
     def _execution(self, overrides: dict[str, Any], stacklevel: int) -> Execution:
+        return Execution(self, RunConfig.from_options(self._merged(overrides, stacklevel + 1)))
+
+    def _merged(self, overrides: dict[str, Any], stacklevel: int) -> dict[str, Any]:
+        """The backend's options with ``overrides`` validated over them."""
         merged = dict(self.options.items())
         for name, value in overrides.items():
             if not hasattr(self.options, name):
                 unknown_option_warning(name, stacklevel=stacklevel)
                 continue
             merged[name] = value if name in READ_WHEN_RUN else validate_option(name, value)
-        return Execution(self, RunConfig.from_options(merged))
+        return merged
 
     @staticmethod
     def _circuit_list(run_input: Any) -> list[QuantumCircuit]:

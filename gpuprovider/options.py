@@ -25,6 +25,8 @@ DEFAULTS: dict[str, Any] = {
     "enable_truncation": True,
     "method": "automatic",
     "noise_model": None,
+    "executor": None,
+    "max_job_size": None,
 }
 
 MAX_SHOTS = 2**62
@@ -117,6 +119,28 @@ def _device(value: Any) -> str | devices.Device:
     return name
 
 
+def _executor(value: Any) -> Any:
+    """None, or anything with ``submit(fn, *args)`` returning a future
+    (:mod:`gpuprovider.fanout`)."""
+    if value is not None and not callable(getattr(value, "submit", None)):
+        raise InvalidOptionError(
+            f"executor={value!r} has no submit(): give a concurrent.futures.Executor, a "
+            "dask.distributed Client (or its get_executor()), or None"
+        )
+    return value
+
+
+def _max_job_size(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or \
+            value <= 0:
+        raise InvalidOptionError(
+            f"max_job_size={value!r} must be None or a positive integer (experiments per "
+            "batch an executor runs)")
+    return int(value)
+
+
 _VALIDATORS = {
     "shots": _shots,
     "seed_simulator": _seed,
@@ -127,6 +151,8 @@ _VALIDATORS = {
     "enable_truncation": _flag("enable_truncation"),
     "method": _method,
     "noise_model": _noise_model,
+    "executor": _executor,
+    "max_job_size": _max_job_size,
 }
 
 
