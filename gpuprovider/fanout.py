@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,27 +114,49 @@ def run_batch(circuits: Sequence[QuantumCircuit],
 
 def run_batches(executor: Any, cut: Sequence[Batch], options: dict[str, Any], seed: int,
                 control: JobControl) -> list[ExperimentResult]:
-    """Submit every batch to ``executor`` and gather the experiments' results in order,
-    counting each finished batch's steps; on cancellation or a failed batch the batches
-    not yet finished are cancelled and the error raised."""
-    futures = [
-        executor.submit(run_batch, batch.circuits,
-                        None if batch.parameter_binds is None else list(batch.parameter_binds),
-                        {**options, "seed_simulator": experiment_seed(seed, batch.first)})
-        for batch in cut
-    ]
-    results: list[ExperimentResult] = []
+    """Run every batch of a run on ``executor`` (:func:`gather`): the experiments' results,
+    in order."""
+    calls = [((batch.circuits,
+               None if batch.parameter_binds is None else list(batch.parameter_binds),
+               {**options, "seed_simulator": experiment_seed(seed, batch.first)}), batch.steps)
+             for batch in cut]
+    return gather(executor, run_batch, calls, control)
+
+
+def gather(executor: Any, function: Callable[..., list], calls: Sequence[tuple[tuple, int]],
+           control: JobControl) -> list:
+    """Submit ``function(*arguments)`` to ``executor`` for every ``(arguments, steps)`` of
+    ``calls`` and return their lists of results joined, in order, counting each finished
+    call's steps; on cancellation or a failed call the calls not yet finished are cancelled
+    and the error raised."""
+    futures = [executor.submit(function, *arguments) for arguments, _ in calls]
+    results: list = []
     try:
-        for batch, future in zip(cut, futures):
+        for (_, steps), future in zip(calls, futures):
             while not future.done():
                 control.check()
                 time.sleep(POLL_SECONDS)
             control.check()
             results.extend(future.result())
-            control.advance(batch.steps)
+            control.advance(steps)
             control.mark(COMPLETE)
     except BaseException:
         for future in futures:
             future.cancel()
         raise
     return results
+
+
+def cut_in_order(sizes: Sequence[int], max_job_size: int) -> list[range]:
+    """Consecutive items of ``sizes`` grouped so that no group but a lone item exceeds
+    ``max_job_size`` in all (the primitives' pubs, which are never split)."""
+    groups: list[range] = []
+    start = total = 0
+    for index, size in enumerate(sizes):
+        if index > start and total + size > max_job_size:
+            groups.append(range(start, index))
+            start, total = index, 0
+        total += size
+    if start < len(sizes):
+        groups.append(range(start, len(sizes)))
+    return groups

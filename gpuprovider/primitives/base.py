@@ -14,14 +14,14 @@ from qiskit.circuit import Parameter
 from qiskit.primitives import PrimitiveResult
 from qiskit.primitives.containers.bindings_array import BindingsArray
 
-from .. import batched
+from .. import batched, fanout
 from ..backend import GPUSimulator
 from ..compile.program import Program
 from ..execution import CompiledCircuit, Execution
 from ..job import JobControl
 from ..kernels.interface import Marker
 from .job import GPUPrimitiveJob
-from .options import PrimitiveOptions, Seed, build_options, execution_for
+from .options import BACKEND_OPTIONS, PrimitiveOptions, Seed, build_options, execution_for
 
 
 @dataclass(frozen=True)
@@ -125,23 +125,62 @@ class SimulatorPrimitive:
         wheres = [pub_name(index, circuit) for index, circuit in enumerate(circuits)]
         return execution, execution.compile(circuits, wheres, parameterized=True)
 
-    @staticmethod
-    def _submit_tasks(execution: Execution, tasks: Sequence[Any], run_task: RunTask,
+    _first_pub = 0
+    """The index of this run's first pub in the run it is part of (a worker's share of a
+    fanned-out run, :func:`run_pubs`): pub ``i`` draws from ``rng_for(seed, first + i, ...)``."""
+
+    def _submit_tasks(self, execution: Execution, tasks: Sequence[Any], run_task: RunTask,
                       compiled: Sequence[CompiledCircuit],
                       prepare: Prepare | None = None) -> GPUPrimitiveJob:
         """Run every task on one thread once the device has room; progress counts
         parameter sets (``task.bindings``). ``prepare(tasks, execution, control)``, where
         given, runs first on that thread and its result is passed to each ``run_task`` as
-        a last argument."""
+        a last argument. With the backend option ``executor`` the pubs run instead in
+        batches on its workers (:meth:`_fan_out`)."""
+        steps = sum(len(task.bindings) for task in tasks)
+        if self._backend.options.executor is not None:
+            return self._fan_out(execution, tasks, steps)
+        first = self._first_pub
 
         def work(control: JobControl) -> PrimitiveResult:
             extra = () if prepare is None else (prepare(tasks, execution, control),)
-            results = [run_task(index, task, execution, control, *extra)
+            results = [run_task(first + index, task, execution, control, *extra)
                        for index, task in enumerate(tasks)]
             return PrimitiveResult(results, metadata={"version": 2})
 
-        steps = sum(len(task.bindings) for task in tasks)
         return GPUPrimitiveJob(execution.submit(work, compiled, steps))
+
+    def _fan_out(self, execution: Execution, tasks: Sequence[Any],
+                 steps: int) -> GPUPrimitiveJob:
+        """The job whose pubs run in consecutive batches (a pub is never split) on the
+        executor's workers, each batch an ordinary run of this primitive seeded with this
+        run's seed and told its first pub's index, so every pub draws what it would here."""
+        options = self._backend.options
+        executor = options.executor
+        sizes = [len(task.bindings) for task in tasks]
+        size = options.max_job_size or fanout.default_job_size(executor, sum(sizes))
+        worker_options = {name: options[name] for name in BACKEND_OPTIONS
+                          if name not in ("executor", "max_job_size")}
+        seed = execution.config.seed
+        calls = [((type(self), worker_options, seed, self._first_pub + group.start,
+                   [tasks[index].pub for index in group]), sum(sizes[index] for index in group))
+                 for group in fanout.cut_in_order(sizes, size)]
+
+        def work(control: JobControl) -> PrimitiveResult:
+            results = fanout.gather(executor, run_pubs, calls, control)
+            return PrimitiveResult(results, metadata={
+                "version": 2, "executor": type(executor).__name__, "batches": len(calls)})
+
+        return GPUPrimitiveJob(execution.submit(work, [], steps))
+
+
+def run_pubs(primitive: type[SimulatorPrimitive], backend_options: dict[str, Any], seed: int,
+             first: int, pubs: list[Any]) -> list[Any]:
+    """Run one batch of a fanned-out primitive run on this process's device (what a worker
+    calls): the pubs' results, in order."""
+    runner = primitive(seed=seed, options={"backend_options": backend_options})
+    runner._first_pub = first
+    return list(runner.run(pubs).result())
 
 
 def simulator_metadata(execution: Execution, time_taken: float) -> dict[str, Any]:

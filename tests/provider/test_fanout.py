@@ -224,3 +224,51 @@ def test_a_dask_job_can_be_cancelled_midway(dask_client):
     job.wait_for_final_state(timeout=60)
     assert job.status() is JobStatus.CANCELLED
     assert job.progress()[0] < job.progress()[1]
+
+
+def _pubs():
+    from qiskit.circuit.library import real_amplitudes
+
+    circuit = real_amplitudes(3, reps=2)
+    measured = circuit.measure_all(inplace=False)
+    rng = np.random.default_rng(1)
+    values = [rng.uniform(0, 2 * np.pi, (sets, circuit.num_parameters)) for sets in (3, 5, 2, 4)]
+    observables = SparsePauliOp(["ZZI", "XXY", "IZX"], [1.0, 0.4, -0.7])
+    return ([(measured, v) for v in values],
+            [(circuit, observables, v, precision) for v, precision in zip(values, (0, .05, .1, 0))])
+
+
+def _primitive_runs(executor, max_job_size):
+    from gpuprovider.primitives import EstimatorV2, SamplerV2
+
+    options = {"backend_options": {"device": "CPU", "executor": executor,
+                                   "max_job_size": max_job_size}}
+    sampler_pubs, estimator_pubs = _pubs()
+    sampled = SamplerV2(seed=3, options=options).run(sampler_pubs, shots=64).result()
+    estimated = EstimatorV2(seed=3, options=options).run(estimator_pubs).result()
+    return sampled, estimated
+
+
+def _same_primitive_results(local, fanned) -> None:
+    (local_sampled, local_estimated), (sampled, estimated) = local, fanned
+    assert len(sampled) == len(local_sampled) and len(estimated) == len(local_estimated)
+    for ours, theirs in zip(sampled, local_sampled):
+        np.testing.assert_array_equal(ours.data.meas.array, theirs.data.meas.array)
+    for ours, theirs in zip(estimated, local_estimated):
+        np.testing.assert_array_equal(ours.data.evs, theirs.data.evs)
+        np.testing.assert_array_equal(ours.data.stds, theirs.data.stds)
+
+
+@pytest.mark.parametrize("max_job_size", [None, 1, 6])
+def test_primitives_on_a_thread_pool_give_the_local_results(max_job_size):
+    local = _primitive_runs(None, None)
+    with ThreadPoolExecutor(2) as executor:
+        fanned = _primitive_runs(executor, max_job_size)
+    _same_primitive_results(local, fanned)
+    assert fanned[0].metadata["executor"] == "ThreadPoolExecutor"
+    if max_job_size == 1:
+        assert fanned[1].metadata["batches"] == 4, "a pub is never split"
+
+
+def test_primitives_on_a_dask_cluster_give_the_local_results(dask_client):
+    _same_primitive_results(_primitive_runs(None, None), _primitive_runs(dask_client, 2))
