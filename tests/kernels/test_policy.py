@@ -1,4 +1,5 @@
-"""The CPU policy's tile size comes from the machine's L2, read once from Linux's sysfs."""
+"""Machine facts the CPU kernels act on: the tile size from the L2 (Linux sysfs), read once, and
+OpenMP's wait policy, set before OpenMP loads."""
 
 from __future__ import annotations
 
@@ -36,3 +37,19 @@ def test_an_unreadable_l2_falls_back_to_the_default(tmp_path, size):
     assert l2_cache_bytes(tmp_path) == L2_DEFAULT_BYTES
     _cache(tmp_path, 2, "2", size)
     assert l2_cache_bytes(tmp_path) == L2_DEFAULT_BYTES
+
+
+@pytest.mark.parametrize("given, expected", [(None, "passive"), ("active", "active")])
+def test_openmp_threads_sleep_between_kernels_unless_the_user_says(given, expected):
+    """The CPU kernels set OMP_WAIT_POLICY before OpenMP loads, and keep a user's value."""
+    import os
+    import subprocess
+    import sys
+
+    env = {key: value for key, value in os.environ.items() if key != "OMP_WAIT_POLICY"}
+    if given is not None:
+        env["OMP_WAIT_POLICY"] = given
+    code = "import os, gpuprovider.kernels.cpu; print(os.environ['OMP_WAIT_POLICY'])"
+    shown = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                           text=True, timeout=120, check=True).stdout.strip()
+    assert shown == expected
