@@ -365,10 +365,51 @@ def _tile_gates(re, im, base, tile_bits, table, ints, data, scratch, cache):
                       cache[re.size:])
 
 
+@njit(**_VECTOR)
+def _move_runs(state, base, run_length, run_offsets, run_starts, positions, sources, re, im,
+               load):
+    """Copy a chunk's runs into the tile (``load``) or back, where the local order permutes
+    the blocks of ``positions.size`` amplitudes of a run among themselves (``positions``:
+    a block's local positions, ``sources`` their inverse). Each block is permuted through
+    gathers, so that every loop writes contiguously and vectorises; blocks of one amplitude
+    are runs in local order, plain copies."""
+    block = positions.size
+    for r in range(run_offsets.size):
+        source = base + run_offsets[r]
+        local = run_starts[r]
+        if block == 1:
+            tile_re = re[local:local + run_length]
+            tile_im = im[local:local + run_length]
+            part = state[source:source + run_length]
+            if load:
+                for t in range(run_length):
+                    tile_re[t] = part[t].real
+                    tile_im[t] = part[t].imag
+            else:
+                for t in range(run_length):
+                    part[t] = tile_re[t] + 1j * tile_im[t]
+            continue
+        for b in range(0, run_length, block):
+            tile_re = re[local + b:local + b + block]
+            tile_im = im[local + b:local + b + block]
+            part = state[source + b:source + b + block]
+            if load:
+                part_re = part.real
+                part_im = part.imag
+                for j in range(block):
+                    tile_re[j] = part_re[sources[j]]
+                    tile_im[j] = part_im[sources[j]]
+            else:
+                for j in range(block):
+                    part[j] = tile_re[positions[j]] + 1j * tile_im[positions[j]]
+
+
 @njit(**_LOOP)
 def _tile_pass_range(state, chunk_qubits, run_length, run_offsets, run_starts, run_positions,
-                     table, ints, data, start, stop):
-    """Chunks ``start..stop`` of a tile pass: load each tile, apply the gates, store it."""
+                     permuted_bits, table, ints, data, start, stop):
+    """Chunks ``start..stop`` of a tile pass: load each tile, apply the gates, store it. With
+    ``permuted_bits`` at least 0 (``tiles.TilePass.permuted_bits``) the runs move block by
+    block (:func:`_move_runs`), else amplitude by amplitude through ``run_positions``."""
     tile_bits = chunk_qubits.size
     re = np.empty(1 << tile_bits, dtype=state.real.dtype)
     im = np.empty(1 << tile_bits, dtype=state.real.dtype)
@@ -378,18 +419,32 @@ def _tile_pass_range(state, chunk_qubits, run_length, run_offsets, run_starts, r
                np.empty(4 * BLOCK, dtype=state.real.dtype),
                np.empty(4 * BLOCK, dtype=state.real.dtype),
                np.empty(BLOCK + 4, dtype=np.int64), np.empty(BLOCK, dtype=np.int64))
+    blocked = permuted_bits >= 0
+    positions = run_positions[:1 << max(0, permuted_bits)]
+    sources = np.empty(positions.size, dtype=np.int64)
+    for j in range(positions.size):
+        sources[positions[j]] = j
     for c in range(start, stop):
         base = bodies.insert_zero_bits(c, chunk_qubits)
-        for r in range(run_offsets.size):
-            source = base + run_offsets[r]
-            local = run_starts[r]
-            for t in range(run_length):
-                a = state[source + t]
-                re[local + run_positions[t]] = a.real
-                im[local + run_positions[t]] = a.imag
+        if blocked:
+            _move_runs(state, base, run_length, run_offsets, run_starts, positions, sources,
+                       re, im, True)
+        else:
+            for r in range(run_offsets.size):
+                source = base + run_offsets[r]
+                local = run_starts[r]
+                for t in range(run_length):
+                    a = state[source + t]
+                    re[local + run_positions[t]] = a.real
+                    im[local + run_positions[t]] = a.imag
         _tile_gates(re, im, base, tile_bits, table, ints, data, scratch, cache)
-        for r in range(run_offsets.size):
-            source = base + run_offsets[r]
-            local = run_starts[r]
-            for t in range(run_length):
-                state[source + t] = re[local + run_positions[t]] + 1j * im[local + run_positions[t]]
+        if blocked:
+            _move_runs(state, base, run_length, run_offsets, run_starts, positions, sources,
+                       re, im, False)
+        else:
+            for r in range(run_offsets.size):
+                source = base + run_offsets[r]
+                local = run_starts[r]
+                for t in range(run_length):
+                    p = local + run_positions[t]
+                    state[source + t] = re[p] + 1j * im[p]
