@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from gpuprovider.kernels import cpu
 from gpuprovider.kernels.tiles import encode_tile_pass
-from support.kernels import TileGate, random_state, random_unitary_matrix
+from support.kernels import TileGate, random_state, random_unitary_matrix, tensordot_evolve
 
 NUM_QUBITS = {"serial": 12, "parallel": cpu.POLICY.parallel_min_qubits + 1}
 ORDERS = {
@@ -40,17 +40,6 @@ def test_permuted_bits_describe_the_runs(order):
     np.testing.assert_array_equal(np.sort(positions[:block]), np.arange(block))
 
 
-def _evolve(host: np.ndarray, matrix: np.ndarray, qubits: list[int]) -> np.ndarray:
-    """``matrix`` (argument order: qubit ``qubits[j]`` is bit ``j`` of a row) on ``host``."""
-    n = host.size.bit_length() - 1
-    k = len(qubits)
-    tensor = host.astype(np.complex128).reshape((2,) * n)
-    axes = [n - 1 - q for q in reversed(qubits)]  # the matrix's row bits, highest first
-    tensor = np.tensordot(matrix.astype(np.complex128).reshape((2,) * (2 * k)), tensor,
-                          axes=(list(range(k, 2 * k)), axes))
-    return np.moveaxis(tensor, list(range(k)), axes).reshape(-1)
-
-
 @pytest.mark.parametrize("dtype", [np.complex128, np.complex64], ids=["double", "single"])
 @pytest.mark.parametrize("size", list(NUM_QUBITS))
 @pytest.mark.parametrize("order", list(ORDERS), ids=list(ORDERS))
@@ -72,6 +61,6 @@ def test_tile_pass_loads_and_stores_every_amplitude(order, size, dtype):
     cpu.apply_tile_pass(state, encode_tile_pass(local_order, gates, np.dtype(dtype)))
     expected = host
     for gate in gates:
-        expected = _evolve(expected, gate.values, list(gate.qubits))
+        expected = tensordot_evolve(expected, gate.values, list(gate.qubits))
     atol = 1e-12 if np.dtype(dtype) == np.complex128 else 2e-6
     np.testing.assert_allclose(state, expected, atol=atol)
