@@ -238,9 +238,8 @@ def _dense_lanes(re, im, sorted_qubits, offsets, data, d, rows):
     above ``LANE_QUBITS`` leave at most ``re.size >> LANE_QUBITS`` rows), then each output
     row is computed from them four columns at a time (``updates.dot4_split``; ``dot2_split``
     for a 2x2 matrix; a 4x4 matrix's four rows in one loop, :func:`_rows4`), straight into
-    the tile. Every loop runs along a run, reading arrays it
-    does not write, so it vectorises (the split-layout twin of ``updates.gather_update``, as
-    ``_gather`` is)."""
+    the tile. Every loop runs along a run, reading arrays it does not write, so it vectorises
+    (the split-layout twin of ``updates.gather_update``, as ``_gather`` is)."""
     dim = offsets.size
     run_bits = LANE_QUBITS
     while run_bits < sorted_qubits[0] and dim << (run_bits + 1) <= 1 << ROWS_QUBITS:
@@ -414,8 +413,9 @@ def _move_runs(state, base, run_length, run_offsets, run_starts, positions, sour
     """Copy a chunk's runs into the tile (``load``) or back, where the local order permutes
     the blocks of ``positions.size`` amplitudes of a run among themselves (``positions``:
     a block's local positions, ``sources`` their inverse). Each block is permuted through
-    gathers, so that every loop writes contiguously and vectorises; blocks of one amplitude
-    are runs in local order, plain copies."""
+    gathers that write contiguously (they stay scalar: LLVM cannot rule out that the tile and
+    the state overlap); blocks of one amplitude are runs in local order, plain copies, which
+    vectorise."""
     block = positions.size
     for r in range(run_offsets.size):
         source = base + run_offsets[r]

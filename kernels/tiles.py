@@ -16,8 +16,8 @@ run_offsets[r]``, and its amplitude ``t`` is local index ``run_starts[r] + run_p
 ``p = permuted_bits`` bits of a run's index onto local bits ``0..p-1`` and keeps the bits
 above in place (as a tile whose lanes are its lowest spare qubits does), ``run_positions[t]``
 is ``run_positions[t % 2**p] + t - t % 2**p``: a device may load a run block by block with
-the ``2**p`` positions of one block, which permute the block. A device may keep its lowest local
-positions, the *lanes*, free of dense targets so that gates vectorise over them.
+the ``2**p`` positions of one block, which permute the block. A device may keep its lowest
+local positions, the *lanes*, free of dense targets so that gates vectorise over them.
 
 Each gate is one row of an int64 ``table`` (``TABLE_FIELDS`` columns), with its integers in
 ``ints`` and its complex numbers (matrices row-major, diagonals) in ``data`` (the state's
