@@ -482,7 +482,8 @@ def apply_tile_pass(state: np.ndarray, tile_pass: TilePass) -> None:
     chunk_qubits = tile_pass.chunk_qubits
     _run("tile_pass", state.size >> chunk_qubits.size, state, chunk_qubits,
          tile_pass.run_length, tile_pass.run_offsets, tile_pass.run_starts,
-         tile_pass.run_positions, tile_pass.table, tile_pass.ints, tile_pass.data)
+         tile_pass.run_positions, np.int64(tile_pass.permuted_bits), tile_pass.table,
+         tile_pass.ints, tile_pass.data)
 
 
 def apply_permutation(

@@ -4,15 +4,16 @@ Each chunk's tile is loaded into two real arrays, real parts and imaginary parts
 common gates become loops over contiguous reals that the compiler vectorises (AVX2 /
 AVX-512):
 
-- a 1- or 2-qubit matrix whose lower target's stride is at least ``VECTOR_MIN_STRIDE``
-  copies the amplitudes of ``BLOCK`` work items into scratch rows, computes every output row
-  in one loop, and copies them back: the loops read and write distinct arrays, which they
-  must to vectorise;
-- a wider matrix, or a controlled one, whose qubits all lie above the tile's lanes (the
-  planner keeps the lowest ``CPU_POLICY.tile_lane_qubits`` local positions free of dense
-  targets) runs along contiguous runs of at least ``2**LANE_QUBITS`` amplitudes
-  (:func:`_dense_lanes`): each run's rows are copied out once, and every output row is
-  computed from the copy straight into the tile;
+- a 2-qubit or wider matrix, or a controlled one, whose qubits all lie above the tile's lanes
+  (the planner keeps the lowest ``CPU_POLICY.tile_lane_qubits`` local positions free of
+  dense targets) runs along contiguous runs of at least ``2**LANE_QUBITS`` amplitudes
+  (:func:`_dense_lanes`): each run's rows are copied out once, and the output rows are
+  computed from the copy straight into the tile (a 4x4 matrix's four in one loop that reads
+  each input once, :func:`_rows4`);
+- a 1-qubit matrix, or a 2-qubit one below the lanes, whose lower target's stride is at
+  least ``VECTOR_MIN_STRIDE`` copies the amplitudes of ``BLOCK`` work items into scratch
+  rows, computes every output row in one loop, and copies them back: the loops read and
+  write distinct arrays, which they must to vectorise;
 - a diagonal builds the few distinct rows of phases a chunk needs, then multiplies the tile
   row by row.
 
@@ -198,6 +199,33 @@ def _dense2(re, im, q_low, q_high, offset1, offset2, data, d, scratch):
         _move(re, im, offsets, runs, bases, lengths, target_re, target_im, False)
 
 
+@njit(inline="always", fastmath=True)
+def _rows4(o0r, o0i, o1r, o1i, o2r, o2i, o3r, o3i, x0r, x0i, x1r, x1i, x2r, x2i, x3r, x3i,
+           data, e):
+    """Rows ``o0 .. o3`` (split parts, one run each) become the 4x4 matrix stored row-major
+    from ``data[e]`` times rows ``x0 .. x3``: one loop reads each input once and writes every
+    output (``updates.dot4_split`` per output), with the 16 coefficients held in registers."""
+    a0, a1, a2, a3 = data[e], data[e + 1], data[e + 2], data[e + 3]
+    b0, b1, b2, b3 = data[e + 4], data[e + 5], data[e + 6], data[e + 7]
+    c0, c1, c2, c3 = data[e + 8], data[e + 9], data[e + 10], data[e + 11]
+    d0, d1, d2, d3 = data[e + 12], data[e + 13], data[e + 14], data[e + 15]
+    for t in range(o0r.size):
+        r0, i0, r1, i1 = x0r[t], x0i[t], x1r[t], x1i[t]
+        r2, i2, r3, i3 = x2r[t], x2i[t], x3r[t], x3i[t]
+        o0r[t], o0i[t] = bodies.dot4_split(a0.real, a0.imag, a1.real, a1.imag, a2.real,
+                                           a2.imag, a3.real, a3.imag, r0, i0, r1, i1, r2, i2,
+                                           r3, i3)
+        o1r[t], o1i[t] = bodies.dot4_split(b0.real, b0.imag, b1.real, b1.imag, b2.real,
+                                           b2.imag, b3.real, b3.imag, r0, i0, r1, i1, r2, i2,
+                                           r3, i3)
+        o2r[t], o2i[t] = bodies.dot4_split(c0.real, c0.imag, c1.real, c1.imag, c2.real,
+                                           c2.imag, c3.real, c3.imag, r0, i0, r1, i1, r2, i2,
+                                           r3, i3)
+        o3r[t], o3i[t] = bodies.dot4_split(d0.real, d0.imag, d1.real, d1.imag, d2.real,
+                                           d2.imag, d3.real, d3.imag, r0, i0, r1, i1, r2, i2,
+                                           r3, i3)
+
+
 @njit(**_VECTOR)
 def _dense_lanes(re, im, sorted_qubits, offsets, data, d, rows):
     """A dense ``dim x dim`` matrix on the amplitudes at ``offsets`` (control bits may be set
@@ -209,9 +237,9 @@ def _dense_lanes(re, im, sorted_qubits, offsets, data, d, rows):
     its imaginary parts after them; twice the tile's reals always suffice, as qubits at or
     above ``LANE_QUBITS`` leave at most ``re.size >> LANE_QUBITS`` rows), then each output
     row is computed from them four columns at a time (``updates.dot4_split``; ``dot2_split``
-    for a 2x2 matrix), straight into the tile. Every loop runs along a run, reading arrays it
-    does not write, so it vectorises (the split-layout twin of ``updates.gather_update``, as
-    ``_gather`` is)."""
+    for a 2x2 matrix; a 4x4 matrix's four rows in one loop, :func:`_rows4`), straight into
+    the tile. Every loop runs along a run, reading arrays it does not write, so it vectorises
+    (the split-layout twin of ``updates.gather_update``, as ``_gather`` is)."""
     dim = offsets.size
     run_bits = LANE_QUBITS
     while run_bits < sorted_qubits[0] and dim << (run_bits + 1) <= 1 << ROWS_QUBITS:
@@ -227,6 +255,15 @@ def _dense_lanes(re, im, sorted_qubits, offsets, data, d, rows):
             for t in range(run):
                 row_re[t] = source_re[t]
                 row_im[t] = source_im[t]
+        if dim == 4:
+            p0, p1 = base + offsets[0], base + offsets[1]
+            p2, p3 = base + offsets[2], base + offsets[3]
+            _rows4(re[p0:p0 + run], im[p0:p0 + run], re[p1:p1 + run], im[p1:p1 + run],
+                   re[p2:p2 + run], im[p2:p2 + run], re[p3:p3 + run], im[p3:p3 + run],
+                   rows[:run], rows[run:2 * run], rows[2 * run:3 * run],
+                   rows[3 * run:4 * run], rows[4 * run:5 * run], rows[5 * run:6 * run],
+                   rows[6 * run:7 * run], rows[7 * run:8 * run], data, d)
+            continue
         for out in range(dim):
             target = base + offsets[out]
             out_re = re[target:target + run]
@@ -346,7 +383,12 @@ def _tile_gates(re, im, base, tile_bits, table, ints, data, scratch, cache):
             _dense1(re, im, table[g, DENSE1_QUBIT], data, d, scratch)
         elif kind == DENSE2:
             q_low, q_high, offset1, offset2 = decode.dense2_fields(table, g)
-            _dense2(re, im, q_low, q_high, offset1, offset2, data, d, scratch)
+            if q_low >= LANE_QUBITS:
+                small[0], small[1] = q_low, q_high
+                small[2], small[3], small[4], small[5] = 0, offset1, offset2, offset1 + offset2
+                _dense_lanes(re, im, small[0:2], small[2:6], data, d, cache)
+            else:
+                _dense2(re, im, q_low, q_high, offset1, offset2, data, d, scratch)
         elif kind == GATHER:
             start, middle, stop = decode.gather_fields(table, g)
             if ints[start] >= LANE_QUBITS:
@@ -365,10 +407,52 @@ def _tile_gates(re, im, base, tile_bits, table, ints, data, scratch, cache):
                       cache[re.size:])
 
 
+@njit(**_VECTOR)
+def _move_runs(state, base, run_length, run_offsets, run_starts, positions, sources, re, im,
+               load):
+    """Copy a chunk's runs into the tile (``load``) or back, where the local order permutes
+    the blocks of ``positions.size`` amplitudes of a run among themselves (``positions``:
+    a block's local positions, ``sources`` their inverse). Each block is permuted through
+    gathers that write contiguously (they stay scalar: LLVM cannot rule out that the tile and
+    the state overlap); blocks of one amplitude are runs in local order, plain copies, which
+    vectorise."""
+    block = positions.size
+    for r in range(run_offsets.size):
+        source = base + run_offsets[r]
+        local = run_starts[r]
+        if block == 1:
+            tile_re = re[local:local + run_length]
+            tile_im = im[local:local + run_length]
+            part = state[source:source + run_length]
+            if load:
+                for t in range(run_length):
+                    tile_re[t] = part[t].real
+                    tile_im[t] = part[t].imag
+            else:
+                for t in range(run_length):
+                    part[t] = tile_re[t] + 1j * tile_im[t]
+            continue
+        for b in range(0, run_length, block):
+            tile_re = re[local + b:local + b + block]
+            tile_im = im[local + b:local + b + block]
+            part = state[source + b:source + b + block]
+            if load:
+                part_re = part.real
+                part_im = part.imag
+                for j in range(block):
+                    tile_re[j] = part_re[sources[j]]
+                    tile_im[j] = part_im[sources[j]]
+            else:
+                for j in range(block):
+                    part[j] = tile_re[positions[j]] + 1j * tile_im[positions[j]]
+
+
 @njit(**_LOOP)
 def _tile_pass_range(state, chunk_qubits, run_length, run_offsets, run_starts, run_positions,
-                     table, ints, data, start, stop):
-    """Chunks ``start..stop`` of a tile pass: load each tile, apply the gates, store it."""
+                     permuted_bits, table, ints, data, start, stop):
+    """Chunks ``start..stop`` of a tile pass: load each tile, apply the gates, store it. With
+    ``permuted_bits`` at least 0 (``tiles.TilePass.permuted_bits``) the runs move block by
+    block (:func:`_move_runs`), else amplitude by amplitude through ``run_positions``."""
     tile_bits = chunk_qubits.size
     re = np.empty(1 << tile_bits, dtype=state.real.dtype)
     im = np.empty(1 << tile_bits, dtype=state.real.dtype)
@@ -378,18 +462,32 @@ def _tile_pass_range(state, chunk_qubits, run_length, run_offsets, run_starts, r
                np.empty(4 * BLOCK, dtype=state.real.dtype),
                np.empty(4 * BLOCK, dtype=state.real.dtype),
                np.empty(BLOCK + 4, dtype=np.int64), np.empty(BLOCK, dtype=np.int64))
+    blocked = permuted_bits >= 0
+    positions = run_positions[:1 << max(0, permuted_bits)]
+    sources = np.empty(positions.size, dtype=np.int64)
+    for j in range(positions.size):
+        sources[positions[j]] = j
     for c in range(start, stop):
         base = bodies.insert_zero_bits(c, chunk_qubits)
-        for r in range(run_offsets.size):
-            source = base + run_offsets[r]
-            local = run_starts[r]
-            for t in range(run_length):
-                a = state[source + t]
-                re[local + run_positions[t]] = a.real
-                im[local + run_positions[t]] = a.imag
+        if blocked:
+            _move_runs(state, base, run_length, run_offsets, run_starts, positions, sources,
+                       re, im, True)
+        else:
+            for r in range(run_offsets.size):
+                source = base + run_offsets[r]
+                local = run_starts[r]
+                for t in range(run_length):
+                    a = state[source + t]
+                    re[local + run_positions[t]] = a.real
+                    im[local + run_positions[t]] = a.imag
         _tile_gates(re, im, base, tile_bits, table, ints, data, scratch, cache)
-        for r in range(run_offsets.size):
-            source = base + run_offsets[r]
-            local = run_starts[r]
-            for t in range(run_length):
-                state[source + t] = re[local + run_positions[t]] + 1j * im[local + run_positions[t]]
+        if blocked:
+            _move_runs(state, base, run_length, run_offsets, run_starts, positions, sources,
+                       re, im, False)
+        else:
+            for r in range(run_offsets.size):
+                source = base + run_offsets[r]
+                local = run_starts[r]
+                for t in range(run_length):
+                    p = local + run_positions[t]
+                    state[source + t] = re[p] + 1j * im[p]

@@ -61,7 +61,8 @@ DRIVERS = (
     Driver("marginal", "cpu", ("qubits", "run_qubits", "block_qubits", "low_bins", "out"),
            reduce="out", fewer_chunks=True),
     Driver("tile_pass", "cpu_tiles", ("chunk_qubits", "run_length", "run_offsets",
-                                      "run_starts", "run_positions", "table", "ints", "data")),
+                                      "run_starts", "run_positions", "permuted_bits", "table",
+                                      "ints", "data")),
 )
 """Every range loop of the CPU."""
 

@@ -166,13 +166,16 @@ CPU_POLICY = DevicePolicy(
     fusion_max_qubits=4,
     # A table of 2**12 phases.
     diagonal_max_qubits=12,
-    # Nanoseconds per amplitude on one core of the 2-core development machine in double
+    # Nanoseconds per amplitude on one core of the 2-core Intel machine in double
     # (kernels/cpu_tiles.py on a 2**15 tile, targets drawn above the lanes, median of 5
-    # draws; 2026-12-02, other work on the machine): 3 to 5 qubits _dense_lanes, 1 and 2
-    # qubits the BLOCK loops (_dense_lanes on 2 qubits timed the same). The planner fuses two
-    # gates when the fused one costs no more than the pair: two 2-qubit gates on 3 qubits
-    # fuse (in single, 0.48 ns a 2-qubit and 0.98 a 3-qubit matrix: a tie).
-    dense_cost=(0.0, 0.9, 1.15, 2.0, 3.9, 9.3),
+    # draws; 2026-12-02 16:35 UTC, load 3 from other work): 1 qubit the BLOCK loop, 2 to 5
+    # qubits _dense_lanes (2 qubits in one loop per run, _rows4: 1.0 against 1.4-1.7 for the
+    # BLOCK loop). The planner fuses two gates when the fused one costs no more than the
+    # pair: two 2-qubit gates on 3 qubits no longer fuse (in single 0.58 a 2-qubit and 1.0-2.0
+    # a 3-qubit matrix); planned with these figures instead of the earlier (0.9, 1.15, 2.0,
+    # 3.9, 9.3), QV-22's passes ran 1.08-1.11x faster, random-22's 1.10-1.28x, GHZ-22's 1.06x,
+    # QFT-22's the same (in-process A/B, both precisions).
+    dense_cost=(0.0, 0.76, 1.0, 2.65, 4.2, 10.0),
     diagonal_cost=1.0,
     # Smaller states run on the calling thread: a thread-pool launch costs more than the pass.
     parallel_min_qubits=14,

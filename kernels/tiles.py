@@ -12,8 +12,12 @@ of the chunk into a tile buffer, applies every gate of the pass in local coordin
 writes the tile back. The tile always holds the lowest qubits ``0..L-1``, so a tile is loaded
 as runs of ``run_length = 2**L`` contiguous amplitudes: run ``r`` starts at ``base +
 run_offsets[r]``, and its amplitude ``t`` is local index ``run_starts[r] + run_positions[t]``
-(the identity when the local order is ascending). A device may keep its lowest local
-positions, the *lanes*, free of dense targets so that gates vectorise over them.
+(the identity when the local order is ascending). Where the local order maps the lowest
+``p = permuted_bits`` bits of a run's index onto local bits ``0..p-1`` and keeps the bits
+above in place (as a tile whose lanes are its lowest spare qubits does), ``run_positions[t]``
+is ``run_positions[t % 2**p] + t - t % 2**p``: a device may load a run block by block with
+the ``2**p`` positions of one block, which permute the block. A device may keep its lowest
+local positions, the *lanes*, free of dense targets so that gates vectorise over them.
 
 Each gate is one row of an int64 ``table`` (``TABLE_FIELDS`` columns), with its integers in
 ``ints`` and its complex numbers (matrices row-major, diagonals) in ``data`` (the state's
@@ -94,6 +98,10 @@ class TilePass:
     """Every row's complex numbers, in the state's dtype."""
     widest_gather: int
     """The largest ``GATHER_DIM`` of the rows (1 when there is no GATHER row)."""
+    permuted_bits: int = -1
+    """How many of the lowest bits of a run's index the local order permutes among
+    themselves, keeping the bits above in place (0: a run is in local order); -1 where the
+    local order does not (see the module docstring)."""
 
     def section(self, index: int) -> np.ndarray:
         """Section ``index`` of the buffer (a view)."""
@@ -307,6 +315,11 @@ def encode_tile_pass(tile_qubits: Sequence[int], gates: Iterable[TileGate],
     bounds = np.cumsum([0] + [part.size for part in sections[:INTS]] + [encoder.ints_size])
     data = np.concatenate([np.zeros(0, dtype=dtype), *encoder.data]).astype(dtype)
     gathers = table[table[:, KIND] == GATHER, GATHER_DIM]
+    permuted_bits = int(run_length).bit_length() - 1
+    while permuted_bits and tile_qubits[permuted_bits - 1] == permuted_bits - 1:
+        permuted_bits -= 1
+    if sorted(int(q) for q in tile_qubits[:permuted_bits]) != list(range(permuted_bits)):
+        permuted_bits = -1
     for array in (buffer, data):
         array.flags.writeable = False
     return TilePass(
@@ -316,6 +329,7 @@ def encode_tile_pass(tile_qubits: Sequence[int], gates: Iterable[TileGate],
         run_bits=int(run_length).bit_length() - 1,
         data=data,
         widest_gather=int(gathers.max(initial=1)),
+        permuted_bits=permuted_bits,
     )
 
 

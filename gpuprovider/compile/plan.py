@@ -18,8 +18,10 @@ state. The planner runs on the host, once per circuit, for any device:
    gates it commutes with) when the product costs no more than the two did: the policy's
    ``dense_cost`` prices a dense block by its width, diagonals fold into diagonals up to
    ``diagonal_max_qubits``, and dense blocks stay within ``fusion_max_qubits``. A diagonal
-   joins a dense block only on the block's own qubits: spread wider, it stays a diagonal,
-   which later diagonals fold into (a QFT's phases stay one diagonal per Hadamard).
+   joins a dense block on the block's own qubits, or widens it onto qubits the pass may target
+   (its tile qubits off the lanes) where the wider block costs no more than the two (a
+   one-qubit block and a two-qubit diagonal); spread wider, it stays a diagonal, which later
+   diagonals fold into (a QFT's phases stay one diagonal per Hadamard).
 
 Each pass's gates are then encoded by :func:`~gpuprovider.kernels.tiles.encode_tile_pass`.
 Every device fact comes from a :class:`~gpuprovider.kernels.policy.PlanPolicy` (pure data):
@@ -280,8 +282,11 @@ def _union(first: tuple[int, ...], second: tuple[int, ...]) -> tuple[int, ...]:
     return first + tuple(q for q in second if q not in first)
 
 
-def _product(earlier: _Gate, later: _Gate, policy: PlanPolicy) -> _Gate | None:
-    """``later @ earlier`` as one gate when that costs no more than the two, else None."""
+def _product(earlier: _Gate, later: _Gate, policy: PlanPolicy,
+             targets: frozenset[int] = frozenset()) -> _Gate | None:
+    """``later @ earlier`` as one gate when that costs no more than the two, else None.
+    ``targets``: the qubits a dense block may be widened onto by a diagonal (the pass's tile
+    qubits off its lanes)."""
     if "controlled" in (earlier.kind, later.kind):
         return None
     union = _union(earlier.qubits, later.qubits)
@@ -294,8 +299,8 @@ def _product(earlier: _Gate, later: _Gate, policy: PlanPolicy) -> _Gate | None:
         return _Gate("diagonal", union, values, sources=sources)
     if "diagonal" in (earlier.kind, later.kind):
         dense = later if earlier.kind == "diagonal" else earlier
-        if len(dense.qubits) < len(union):
-            return None  # a diagonal joins a dense block only on the block's own qubits
+        if len(dense.qubits) < len(union) and not set(union) <= targets:
+            return None  # a diagonal joins a dense block only on qubits it may target
     if len(union) > policy.fusion_max_qubits or \
             policy.dense_cost[len(union)] > earlier.cost(policy) + later.cost(policy):
         return None
@@ -313,12 +318,14 @@ def _commute(first: _Gate, second: _Gate) -> bool:
             or not set(first.touched) & set(second.touched))
 
 
-def fuse(gates: list[_Gate], policy: PlanPolicy) -> list[_Gate]:
-    """``gates`` with each multiplied into an earlier one where :func:`_product` allows."""
+def fuse(gates: list[_Gate], policy: PlanPolicy,
+         targets: frozenset[int] = frozenset()) -> list[_Gate]:
+    """``gates`` with each multiplied into an earlier one where :func:`_product` allows
+    (``targets``: the qubits a dense block may widen onto)."""
     fused: list[_Gate] = []
     for gate in gates:
         for back in range(len(fused) - 1, max(-1, len(fused) - 1 - LOOKBACK), -1):
-            product = _product(fused[back], gate, policy)
+            product = _product(fused[back], gate, policy, targets)
             if product is not None:
                 fused[back] = product
                 break
@@ -344,7 +351,7 @@ def plan_ops(ops: list[Op], num_qubits: int, dtype: np.dtype, policy: PlanPolicy
     def flush() -> None:
         for tile_qubits, gates in group_into_tiles(run, num_qubits, tile, policy.low_qubits,
                                                    lanes):
-            fused = fuse(gates, policy)
+            fused = fuse(gates, policy, frozenset(tile_qubits[lanes:]))
             planned.append(TileOp(encode_tile_pass(tile_qubits, fused, dtype),
                                   gates=sum(gate.sources for gate in fused)))
         run.clear()

@@ -12,7 +12,14 @@ import sys
 
 from gpuprovider.kernels import cpu
 from gpuprovider.kernels.policy import CPU_POLICY
-from gpuprovider.kernels.tiles import DENSE1, DENSE1_QUBIT, DENSE2, DENSE2_LOW, KIND
+from gpuprovider.kernels.tiles import (
+    DENSE1,
+    DENSE1_QUBIT,
+    DENSE2,
+    DENSE2_LOW,
+    DIAGONAL,
+    KIND,
+)
 from qiskit import QuantumCircuit, transpile
 from qiskit.circuit.library import (
     DiagonalGate,
@@ -39,6 +46,8 @@ from gpuprovider.compile.plan import (
     planned,
 )
 from gpuprovider.compile.program import (
+    DiagonalOp,
+    MatrixOp,
     MeasureOp,
     PermutationOp,
     SaveStatevectorOp,
@@ -254,6 +263,51 @@ def test_fusion_follows_the_cost_table(cost3, expected):
     if len(expected) == 1:
         first = embed_matrix(other.values, other.qubits, union) @ first
     np.testing.assert_allclose(fused[0].values, first, atol=1e-12)
+
+
+@pytest.mark.parametrize("targets, widened", [((0, 1), True), ((0,), False), ((), False)],
+                         ids=["may-target", "lane-or-outside", "none"])
+def test_a_diagonal_widens_a_one_qubit_block_only_onto_qubits_it_may_target(targets,
+                                                                            widened):
+    """A 2-qubit diagonal after a 1-qubit gate becomes one 2-qubit block where the pass may
+    target both qubits (and the block costs no more than the two); else it stays a
+    diagonal."""
+    policy = CPU_POLICY.plan_policy(np.complex128)
+    one = _Gate("dense", (0,), random_unitary(2, seed=4).data)
+    phases = np.exp(1j * np.array([0.1, 0.7, 1.3, 2.9]))
+    diagonal = _Gate("diagonal", (1, 0), phases)
+    fused = fuse([one, diagonal], policy, frozenset(targets))
+    if not widened:
+        assert [gate.kind for gate in fused] == ["dense", "diagonal"]
+        return
+    assert [(gate.kind, gate.qubits, gate.sources) for gate in fused] == [("dense", (0, 1), 2)]
+    union = (0, 1)
+    expected = (embed_matrix(np.diag(phases), (1, 0), union)
+                @ embed_matrix(one.values, (0,), union))
+    np.testing.assert_allclose(fused[0].values, expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("other, kinds", [(2, [DENSE2]), (0, [DENSE1, DIAGONAL])],
+                         ids=["tile-qubit", "lane"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_planned_diagonals_widen_blocks_off_the_lanes_only(other, kinds, dtype):
+    """One gate on qubit 3 and a diagonal on (3, other) in a laned tile (lanes: qubits 0 and
+    1; tile qubits off them: 2, 3, 4): the diagonal widens the block onto qubit 2, not onto
+    the lane qubit 0; either way the state is the circuit's."""
+    rng = np.random.default_rng(other)
+    ops = [MatrixOp(np.array([3]), random_unitary(2, seed=5).data.astype(dtype)),
+           DiagonalOp(np.array([3, other]), np.exp(1j * rng.normal(size=4)).astype(dtype))]
+    passes = plan_ops(ops, 7, np.dtype(dtype), LANED_TILES)
+    assert len(passes) == 1 and passes[0].tile_qubits[:2].tolist() == [0, 1]
+    assert passes[0].table[:, KIND].tolist() == kinds
+    host = np.random.default_rng(9).normal(size=128) + 0j
+    expected = Statevector(host / np.linalg.norm(host))
+    for op in ops:
+        values = op.matrix if isinstance(op, MatrixOp) else np.diag(op.diagonal)
+        expected = expected.evolve(Operator(values.astype(complex)), qargs=op.qubits.tolist())
+    state = (host / np.linalg.norm(host)).astype(dtype)
+    passes[0].apply(cpu, state)
+    np.testing.assert_allclose(state, expected.data, atol=TOLERANCE[dtype])
 
 
 def test_qft_needs_few_passes_and_reports_them():

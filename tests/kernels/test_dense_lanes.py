@@ -1,5 +1,5 @@
-"""The CPU tile kernels for matrices above the lanes (``cpu_tiles._dense_lanes`` for 3 to 5
-qubits and controlled ones, the BLOCK loops for 2), driven through
+"""The CPU tile kernels for matrices above the lanes (``cpu_tiles._dense_lanes`` for 2 to 5
+qubits and controlled ones, 4x4 matrices through ``_rows4``), driven through
 one-gate tile passes against qiskit.quantum_info.Statevector: 2- to 5-qubit matrices on the
 lowest qubits above the lanes, on the highest, on both, in argument orders that are not
 sorted, controlled gates with controls inside and outside the tile, and qubits below the

@@ -110,6 +110,17 @@ def evolve(state: np.ndarray, matrix: np.ndarray, qubits) -> np.ndarray:
                          qargs=[int(q) for q in qubits]).data
 
 
+def tensordot_evolve(host: np.ndarray, matrix: np.ndarray, qubits: list[int]) -> np.ndarray:
+    """``matrix`` (row bit ``j`` is qubit ``qubits[j]``) on ``host``, by ``np.tensordot``."""
+    n = host.size.bit_length() - 1
+    k = len(qubits)
+    tensor = host.astype(np.complex128).reshape((2,) * n)
+    axes = [n - 1 - q for q in reversed(qubits)]  # the matrix's row bits, highest first
+    tensor = np.tensordot(matrix.astype(np.complex128).reshape((2,) * (2 * k)), tensor,
+                          axes=(list(range(k, 2 * k)), axes))
+    return np.moveaxis(tensor, list(range(k)), axes).reshape(-1)
+
+
 def qubit_lists(num_qubits: int, k: int, seed: int) -> list[np.ndarray]:
     """Unsorted qubit lists: both edge qubits, adjacent descending qubits, random ones."""
     edges = [num_qubits - 1, 0, 2, 1, 3][:k]
