@@ -7,12 +7,14 @@ state. The planner runs on the host, once per circuit, for any device:
 1. **SWAPs become a relabelling.** A SWAP moves no data: later ops name the other qubit
    instead. Measurements, resets and saves of probabilities or expectation values are
    renamed too; before a statevector save the qubits are swapped back into place.
-2. **Cache blocking.** Runs of gates are grouped into *tile passes*: a greedy scan takes every
-   gate whose tile qubits fit in one tile of ``m`` qubits, deferring those that do not (and
-   everything that does not commute with a deferred gate: gates on shared qubits, unless both
-   are diagonal). Diagonal gates and controls need no tile qubit: the bits outside the tile
-   are the same for a whole chunk, so they come from the chunk's index. Each group becomes one
-   :class:`~gpuprovider.compile.program.TileOp`, applied tile by tile (the format:
+2. **Cache blocking.** Runs of gates (final measurements, which no later op touches and the
+   engine samples at the end, do not end a run) are grouped into *tile passes*: a greedy
+   scan takes every gate whose tile qubits fit in one tile of ``m`` qubits, deferring those
+   that do not (and everything that does not commute with a deferred gate: gates on shared
+   qubits, unless both are diagonal). Diagonal gates and controls need no tile qubit: the
+   bits outside the tile are the same for a whole chunk, so they come from the chunk's
+   index. Each group becomes one :class:`~gpuprovider.compile.program.TileOp`, applied tile
+   by tile (the format:
    :mod:`gpuprovider.kernels.tiles`).
 3. **Fusion inside a pass.** A gate is multiplied into an earlier one of its pass (moving past
    gates it commutes with) when the product costs no more than the two did: the policy's
@@ -339,6 +341,7 @@ def plan_ops(ops: list[Op], num_qubits: int, dtype: np.dtype, policy: PlanPolicy
     tile, lanes = policy.tile_for(num_qubits)
     planned: list[Op] = []
     run: list[_Gate] = []
+    final_measurements: list[MeasureOp] = []
 
     def flush() -> None:
         for tile_qubits, gates in group_into_tiles(run, num_qubits, tile, policy.low_qubits,
@@ -347,8 +350,15 @@ def plan_ops(ops: list[Op], num_qubits: int, dtype: np.dtype, policy: PlanPolicy
             planned.append(TileOp(encode_tile_pass(tile_qubits, fused, dtype),
                                   gates=sum(gate.sources for gate in fused)))
         run.clear()
+        planned.extend(final_measurements)
+        final_measurements.clear()
 
     for op in relabel_swaps(ops, num_qubits, dtype, put_back):
+        if isinstance(op, MeasureOp) and op.final:
+            # No later op acts on its qubit and the engine samples it at the end: the gates
+            # after it may join the run before it.
+            final_measurements.append(op)
+            continue
         gate = _as_gate(op, policy, tile - (lanes or min(policy.low_qubits, tile)))
         if gate is None:
             flush()
