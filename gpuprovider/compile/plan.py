@@ -27,6 +27,13 @@ Each pass's gates are then encoded by :func:`~gpuprovider.kernels.tiles.encode_t
 Every device fact comes from a :class:`~gpuprovider.kernels.policy.PlanPolicy` (pure data):
 the planner imports no kernel module.
 
+A parameter sweep plans one set and replays that plan for the others
+(:mod:`~gpuprovider.compile.recipe`): so every number is made through
+:func:`~gpuprovider.compile.traced.derive`, and the planner decides from the ops' kinds,
+qubits and sizes and from only two facts about their numbers, :func:`~.program.is_swap` and
+:func:`is_diagonal_matrix`. A new decision on numbers belongs in
+:func:`~gpuprovider.compile.recipe.signature` too.
+
 Programs with control flow are left as they are (their jump targets are op indices), except
 that a program whose only randomness is mixtures of unitaries is also planned chunk by chunk
 (:mod:`gpuprovider.compile.mixtures`).
