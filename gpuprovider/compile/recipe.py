@@ -27,6 +27,7 @@ full. Programs with control flow are always planned set by set.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
@@ -228,8 +229,15 @@ class _Recipe:
                                 for row in range(sets)])
             else:
                 columns.append([op] * sets)
-        return [replace(self.recorded, ops=[column[row] for column in columns])
+        return [_with_ops(self.recorded, [column[row] for column in columns])
                 if matches[row] else None for row in range(sets)]
+
+
+def _with_ops(program: Program, ops: list[Op]) -> Program:
+    """``replace(program, ops=ops)`` without its cost per field (once per set)."""
+    copied = copy.copy(program)
+    copied.ops = ops
+    return copied
 
 
 def _tile_ops(op: TileOp, leaves: dict[int, np.ndarray], memo: dict[int, np.ndarray],
@@ -243,7 +251,7 @@ def _tile_ops(op: TileOp, leaves: dict[int, np.ndarray], memo: dict[int, np.ndar
             numbers = evaluate(source, leaves, memo).reshape(sets, -1)
             data[:, starts[row]:starts[row] + numbers.shape[1]] = numbers
     data.flags.writeable = False
-    return [TileOp(replace(tile_pass, data=data[s]), op.gates) for s in range(sets)]
+    return [TileOp(tile_pass.with_data(data[s]), op.gates) for s in range(sets)]
 
 
 def same_plan(mine: Program, theirs: Program) -> bool:
