@@ -14,8 +14,7 @@ state. The planner runs on the host, once per circuit, for any device:
    qubits, unless both are diagonal). Diagonal gates and controls need no tile qubit: the
    bits outside the tile are the same for a whole chunk, so they come from the chunk's
    index. Each group becomes one :class:`~gpuprovider.compile.program.TileOp`, applied tile
-   by tile (the format:
-   :mod:`gpuprovider.kernels.tiles`).
+   by tile (the format: :mod:`gpuprovider.kernels.tiles`).
 3. **Fusion inside a pass.** A gate is multiplied into an earlier one of its pass (moving past
    gates it commutes with) when the product costs no more than the two did: the policy's
    ``dense_cost`` prices a dense block by its width, diagonals fold into diagonals up to
