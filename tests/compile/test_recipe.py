@@ -254,3 +254,29 @@ def test_replayed_tile_passes_share_their_integers():
     assert tiles
     assert all(a.tile_pass.buffer is b.tile_pass.buffer for a, b in tiles)
     assert any(not np.array_equal(a.tile_pass.data, b.tile_pass.data) for a, b in tiles)
+
+
+def test_sampler_sets_replayed_match_the_exact_distributions():
+    """The sampler's set-by-set path (12 qubits: no batch of states) replays too; each set's
+    counts follow its Statevector's distribution."""
+    from gpuprovider.primitives import SamplerV2
+    from testkit import ALPHA, chi_square_pvalue
+
+    theta = ParameterVector("t", 3)
+    circuit = QuantumCircuit(12)
+    for q in range(12):
+        circuit.ry(theta[q % 3] * (1 + 0.1 * q), q)
+    for q in range(11):
+        circuit.cx(q, q + 1)
+    for q in range(12):
+        circuit.rz(theta[(q + 1) % 3], q)
+        circuit.ry(theta[(q + 2) % 3] / 2, q)
+    measured = circuit.measure_all(inplace=False)
+    values = sweep_values(3, 6, 6, False)
+    sampler = SamplerV2(seed=11, options={"backend_options": {"device": "CPU"}})
+    data = sampler.run([(measured, values)], shots=3000).result()[0].data
+    for row in range(len(values)):
+        expected = Statevector(circuit.assign_parameters(dict(zip(circuit.parameters,
+                                                                  values[row]))))
+        counts = data.meas.get_counts(row)
+        assert chi_square_pvalue(counts, expected.probabilities_dict()) > ALPHA, row
