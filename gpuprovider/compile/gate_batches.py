@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
@@ -308,6 +308,8 @@ class BoundChunk:
     columns: dict[Parameter, np.ndarray]
     sets: int
     built: dict[int, GateBatch | None]
+    _ops: dict[tuple[int, int], Op] = field(default_factory=dict, repr=False, compare=False)
+    """The ops built set by set so far, by ``(index, row)``."""
 
     def values(self, row: int) -> dict[Parameter, float]:
         """Set ``row``'s binding."""
@@ -316,9 +318,12 @@ class BoundChunk:
     def op(self, index: int, row: int) -> Op:
         """Set ``row``'s op ``index`` (a parameterised one), as ``Program.bind`` builds it."""
         batch = self.built[index]
-        if batch is None:
-            return self.program.ops[index].build(self.values(row))
-        return set_op(batch, row)
+        if batch is not None:
+            return set_op(batch, row)
+        op = self._ops.get((index, row))
+        if op is None:
+            op = self._ops[index, row] = self.program.ops[index].build(self.values(row))
+        return op
 
     def bound(self, row: int) -> Any:
         """The program bound to set ``row``."""
