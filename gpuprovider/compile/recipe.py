@@ -7,22 +7,28 @@ permutation is a SWAP, :func:`~gpuprovider.compile.program.is_swap`, and whether
 controlled gate's target matrix is diagonal,
 :func:`~gpuprovider.compile.plan.is_diagonal_matrix`). So:
 
-1. **Record.** The first set is bound with a :class:`~gpuprovider.compile.traced.Leaf` on
-   each parameterised gate and planned as usual; every matrix and diagonal the planner emits
-   then carries the steps that made it (:mod:`~gpuprovider.compile.traced`). Each
-   parameterised gate's *signature* (:func:`signature`: its kind, qubits and those two facts)
-   is kept.
-2. **Check.** The recipe replays a second set and compares it with that set planned in
-   full; if any number differs (a planner step that lost its source), the recipe is dropped
-   and every set is planned in full.
+1. **Record.** The first set of each *signature* (:func:`signature` of every parameterised
+   gate: its kind, qubits, shape and those two facts) is bound with a
+   :class:`~gpuprovider.compile.traced.Leaf` on each parameterised gate and planned as
+   usual; every matrix and diagonal the planner emits then carries the steps that made it
+   (:mod:`~gpuprovider.compile.traced`). That plan is the signature's recipe (at most
+   :data:`MAX_RECIPES` per sweep).
+2. **Check.** Before a recipe serves any other set, it replays one and compares it with
+   that set planned in full (:func:`same_plan`); if a number differs (a planner step that
+   lost its source), the recipe is dropped and the sets of its signature are planned in
+   full. A guard against a planner change that forgets
+   :func:`~gpuprovider.compile.traced.derive`, not a proof: the tests compare replays with
+   full plans and with Qiskit.
 3. **Replay.** For each chunk of sets (the gates' numbers built for the whole chunk at once,
    :func:`~gpuprovider.compile.gate_batches.bound_chunks`), every recorded step runs once on
    arrays with a leading set axis, and only the numbers of the tile passes (their ``data``)
    and of the plain gate ops are replaced; the passes' integer tables are shared.
 
-A set whose gates' signatures differ from the recorded ones (an angle that makes a
-controlled gate's matrix diagonal, a gate built set by set that changes kind) is planned in
-full. Programs with control flow are always planned set by set.
+So a set whose gates change kind (an angle that makes a controlled gate's matrix diagonal, a
+gate built set by set that becomes a permutation) gets the plan of its own signature, never
+another's. Planned in full instead: programs with control flow, sets past
+:data:`MAX_RECIPES` signatures, and, when ops are appended per set (the estimator's
+read-outs), programs with a SWAP (whose relabelling the appended ops would need).
 """
 
 from __future__ import annotations
