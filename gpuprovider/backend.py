@@ -80,8 +80,7 @@ class _Experiment:
             parameters = tuple(self.sweep.columns)
             values = np.array([self.sweep.columns[p][1:] for p in parameters],
                               dtype=np.float64).T.reshape(self.count - 1, len(parameters))
-            for program in batched.bound_programs(self.compiled.program, parameters, values):
-                yield self._plan(program)
+            yield from self._execution.plan_sets(self.compiled.program, parameters, values)
 
     def steps(self, shots: int) -> int:
         """Progress steps of all its runs (bindings run alike: the first one counts)."""

@@ -23,7 +23,7 @@ from dataclasses import replace
 import numpy as np
 from qiskit.circuit import Parameter
 
-from .compile.gate_batches import gate_batch, set_op
+from .compile.gate_batches import bound_chunks, gate_batch
 from .compile.program import (
     SAVE_OPS,
     UNITARY_OPS,
@@ -41,8 +41,6 @@ BATCH_AMPLITUDES = 1 << 16
 over ``2**n``."""
 MIN_BATCH_SETS = 2
 """Fewest parameter sets worth a batch."""
-BIND_CHUNK_SETS = 64
-"""Sets whose gates :func:`bound_programs` builds at once."""
 _BATCH_OPS = (*UNITARY_OPS, PrepareOp, ParameterizedGateOp)
 
 
@@ -129,17 +127,8 @@ def bound_programs(program: Program, parameters: Sequence[Parameter], values: np
                    ) -> Iterator[Program]:
     """``program`` bound to each row of ``values`` in turn, for the sets that run one by one:
     the numbers of the gates that have a ``build_batch`` are built for
-    :data:`BIND_CHUNK_SETS` sets at once, the others set by set (``build``)."""
-    gates = [(k, op) for k, op in enumerate(program.ops) if isinstance(op, ParameterizedGateOp)]
-    for start in range(0, len(values), BIND_CHUNK_SETS):
-        stop = min(start + BIND_CHUNK_SETS, len(values))
-        columns = {p: np.ascontiguousarray(values[start:stop, j])
-                   for j, p in enumerate(parameters)}
-        built = {k: None if op.build_batch is None else op.build_batch(columns, stop - start)
-                 for k, op in gates}
-        for row in range(stop - start):
-            ops = list(program.ops)
-            for k, op in gates:
-                ops[k] = (op.build({p: float(column[row]) for p, column in columns.items()})
-                          if built[k] is None else set_op(built[k], row))
-            yield replace(program, ops=ops)
+    :data:`~gpuprovider.compile.gate_batches.BIND_CHUNK_SETS` sets at once, the others set
+    by set (``build``)."""
+    for chunk in bound_chunks(program, parameters, values):
+        for row in range(chunk.sets):
+            yield chunk.bound(row)

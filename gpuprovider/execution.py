@@ -14,12 +14,13 @@ admission reserves exactly the bytes the capacity check computed. ``GPUSimulator
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 from qiskit import QuantumCircuit
+from qiskit.circuit import Parameter
 
 from .admission import Reservation
 from .compile import lowering_cache
@@ -28,6 +29,7 @@ from .compile.lower import lower_circuit
 from .compile.merge import merged
 from .compile.plan import planned
 from .compile.program import DEFAULT_BRANCH_STATES, Program
+from .compile.recipe import SweepCounts, planned_sets
 from .engine import Outcome, RunControl, run_program
 from .exceptions import CapacityError, InvalidCircuitError, format_bytes
 from .job import GPUJob, JobControl
@@ -173,6 +175,16 @@ class Execution:
             return ran
         density = density_program(program, self.dtype)
         return ran if density is None else replace(ran, density=self._planned(density))
+
+    def plan_sets(self, program: Program, parameters: Sequence[Parameter], values: np.ndarray,
+                  extra: Callable[[int], list] | None = None,
+                  counts: SweepCounts | None = None) -> Iterator[Program]:
+        """:meth:`plan` of ``program`` bound to each row of ``values`` (one column per
+        parameter of ``parameters``), ``extra(row)`` ops appended: planned once and replayed
+        for the other sets (:mod:`~gpuprovider.compile.recipe`) where the plan is only the
+        tile passes (no density-matrix program to plan alongside), else set by set."""
+        replay = program.is_sampled or self.config.method == "statevector"
+        return planned_sets(program, parameters, values, self.plan, extra, replay, counts)
 
     def _planned(self, program: Program) -> Program:
         if not self.config.fusion_enable:

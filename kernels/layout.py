@@ -16,10 +16,11 @@ def basis_offsets(qubits) -> np.ndarray:
 
 
 def permutation_matrix(permutation: np.ndarray, phases: np.ndarray) -> np.ndarray:
-    """The dense matrix whose row ``r`` is ``phases[r]`` at column ``permutation[r]``."""
+    """The dense matrix whose row ``r`` is ``phases[r]`` at column ``permutation[r]`` (one
+    per row of ``phases`` when it has leading axes)."""
     dim = permutation.size
-    dense = np.zeros((dim, dim), dtype=phases.dtype)
-    dense[np.arange(dim), permutation] = phases
+    dense = np.zeros(phases.shape + (dim,), dtype=phases.dtype)
+    dense[..., np.arange(dim), permutation] = phases
     return dense
 
 

@@ -103,6 +103,12 @@ class TilePass:
     themselves, keeping the bits above in place (0: a run is in local order); -1 where the
     local order does not (see the module docstring)."""
 
+    def with_data(self, data: np.ndarray) -> TilePass:
+        """The same pass with other numbers (``data`` of this one's size and dtype, read-only):
+        a parameter sweep's replayed plan, which shares the integers."""
+        return TilePass(self.tile_qubits, self.buffer, self.bounds, self.run_bits, data,
+                        self.widest_gather)
+
     def section(self, index: int) -> np.ndarray:
         """Section ``index`` of the buffer (a view)."""
         return self.buffer[self.bounds[index]:self.bounds[index + 1]]

@@ -10,6 +10,7 @@ from qiskit.circuit import Parameter
 
 from gpuprovider import batched
 from gpuprovider import device as devices
+from gpuprovider.compile.gate_batches import BIND_CHUNK_SETS
 from gpuprovider.compile.lower import lower_circuit
 from gpuprovider.compile.program import ParameterizedGateOp
 
@@ -78,7 +79,7 @@ def test_bound_programs_equal_binding_set_by_set():
     circuit.append(RYGate(a - b).control(2, annotated=False), [0, 2, 1])  # built set by set
     circuit.global_phase = b
     program = lower_circuit(circuit, np.complex64, parameterized=True)
-    values = np.random.default_rng(1).uniform(-4, 4, (batched.BIND_CHUNK_SETS + 5, 2))
+    values = np.random.default_rng(1).uniform(-4, 4, (BIND_CHUNK_SETS + 5, 2))
     bound = list(batched.bound_programs(program, (a, b), values))
     assert len(bound) == len(values)
     for row, got in enumerate(bound):

@@ -23,8 +23,8 @@ change it.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
@@ -293,3 +293,56 @@ def set_op(batch: GateBatch, row: int) -> Op:
     if batch.kind == "controlled":
         return ControlledOp(batch.controls, batch.control_state, batch.targets, values)
     return MatrixOp(batch.qubits, values)
+
+
+BIND_CHUNK_SETS = 64
+"""Sets whose gates :func:`bound_chunks` builds at once."""
+
+
+@dataclass(frozen=True)
+class BoundChunk:
+    """Consecutive parameter sets of one program, its parameterised gates built for all of
+    them: ``built[k]`` is op ``k``'s batch, or None where it is built set by set."""
+
+    program: Any
+    columns: dict[Parameter, np.ndarray]
+    sets: int
+    built: dict[int, GateBatch | None]
+    _ops: dict[tuple[int, int], Op] = field(default_factory=dict, repr=False, compare=False)
+    """The ops built set by set so far, by ``(index, row)``."""
+
+    def values(self, row: int) -> dict[Parameter, float]:
+        """Set ``row``'s binding."""
+        return {p: float(column[row]) for p, column in self.columns.items()}
+
+    def op(self, index: int, row: int) -> Op:
+        """Set ``row``'s op ``index`` (a parameterised one), as ``Program.bind`` builds it."""
+        batch = self.built[index]
+        if batch is not None:
+            return set_op(batch, row)
+        op = self._ops.get((index, row))
+        if op is None:
+            op = self._ops[index, row] = self.program.ops[index].build(self.values(row))
+        return op
+
+    def bound(self, row: int) -> Any:
+        """The program bound to set ``row``."""
+        ops = list(self.program.ops)
+        for index in self.built:
+            ops[index] = self.op(index, row)
+        return replace(self.program, ops=ops)
+
+
+def bound_chunks(program: Any, parameters: Sequence[Parameter], values: np.ndarray
+                 ) -> Iterator[BoundChunk]:
+    """``program``'s parameter sets (the rows of ``values``, one column per parameter of
+    ``parameters``) in chunks of :data:`BIND_CHUNK_SETS`, the gates with a ``build_batch``
+    built for a whole chunk at once."""
+    gates = [(k, op) for k, op in enumerate(program.ops) if isinstance(op, ParameterizedGateOp)]
+    for start in range(0, len(values), BIND_CHUNK_SETS):
+        stop = min(start + BIND_CHUNK_SETS, len(values))
+        columns = {p: np.ascontiguousarray(values[start:stop, j])
+                   for j, p in enumerate(parameters)}
+        built = {k: None if op.build_batch is None else op.build_batch(columns, stop - start)
+                 for k, op in gates}
+        yield BoundChunk(program, columns, stop - start, built)

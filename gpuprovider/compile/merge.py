@@ -26,9 +26,10 @@ from .program import (
     PermutationOp,
     Program,
     ResetOp,
-    dense_matrix,
+    dense_numbers,
     is_swap,
 )
+from .traced import Numbers, derive
 
 _GATES = (MatrixOp, DiagonalOp, PermutationOp)
 
@@ -49,13 +50,16 @@ def _touched(op: Op, num_qubits: int) -> list[int]:
 
 
 def _kron2(high: np.ndarray, low: np.ndarray) -> np.ndarray:
-    """``np.kron(high, low)`` of two 2x2 matrices (a tenth of ``np.kron``'s time)."""
-    return (high[:, None, :, None] * low[None, :, None, :]).reshape(4, 4)
+    """``np.kron(high, low)`` of two 2x2 matrices (a tenth of ``np.kron``'s time; any leading
+    axes)."""
+    product = high[..., :, None, :, None] * low[..., None, :, None, :]
+    return product.reshape(product.shape[:-4] + (4, 4))
 
 
 def merge_one_qubit_gates(ops: list[Op], num_qubits: int) -> list[Op]:
     """``ops`` with every one-qubit gate multiplied into the next gate on its qubit (see the
-    module docstring). Products of diagonals stay diagonal."""
+    module docstring). Products of diagonals stay diagonal. The products are made through
+    :func:`~gpuprovider.compile.traced.derive`, so they keep their sources."""
     pending: dict[int, MatrixOp | DiagonalOp | PermutationOp] = {}
     merged: list[Op] = []
 
@@ -71,18 +75,21 @@ def merge_one_qubit_gates(ops: list[Op], num_qubits: int) -> list[Op]:
             if before is None:
                 pending[qubit] = op
             elif isinstance(op, DiagonalOp) and isinstance(before, DiagonalOp):
-                pending[qubit] = DiagonalOp(op.qubits, op.diagonal * before.diagonal)
+                pending[qubit] = DiagonalOp(op.qubits, *derive(
+                    np.multiply, Numbers(op.diagonal, op.source),
+                    Numbers(before.diagonal, before.source)))
             else:
-                pending[qubit] = MatrixOp(
-                    op.qubits, np.ascontiguousarray(dense_matrix(op) @ dense_matrix(before)))
+                pending[qubit] = MatrixOp(op.qubits, *derive(
+                    np.matmul, dense_numbers(op), dense_numbers(before)))
         elif _gate_on(op, 2) and not isinstance(op, DiagonalOp) and not is_swap(op) and \
                 any(int(q) in pending for q in op.qubits):
             first, second = (pending.pop(int(q), None) for q in op.qubits)
-            identity = np.eye(2, dtype=dense_matrix(op).dtype)
+            gate = dense_numbers(op)
+            identity = Numbers(np.eye(2, dtype=gate.values.dtype))
             # Argument qubit 0 is the low bit of a 4x4 index: kron(second, first).
-            before = _kron2(identity if second is None else dense_matrix(second),
-                            identity if first is None else dense_matrix(first))
-            merged.append(MatrixOp(op.qubits, np.ascontiguousarray(dense_matrix(op) @ before)))
+            before = derive(_kron2, identity if second is None else dense_numbers(second),
+                            identity if first is None else dense_numbers(first))
+            merged.append(MatrixOp(op.qubits, *derive(np.matmul, gate, before)))
         else:
             flush(_touched(op, num_qubits))
             merged.append(op)

@@ -7,13 +7,14 @@ state. The planner runs on the host, once per circuit, for any device:
 1. **SWAPs become a relabelling.** A SWAP moves no data: later ops name the other qubit
    instead. Measurements, resets and saves of probabilities or expectation values are
    renamed too; before a statevector save the qubits are swapped back into place.
-2. **Cache blocking.** Runs of gates are grouped into *tile passes*: a greedy scan takes every
-   gate whose tile qubits fit in one tile of ``m`` qubits, deferring those that do not (and
-   everything that does not commute with a deferred gate: gates on shared qubits, unless both
-   are diagonal). Diagonal gates and controls need no tile qubit: the bits outside the tile
-   are the same for a whole chunk, so they come from the chunk's index. Each group becomes one
-   :class:`~gpuprovider.compile.program.TileOp`, applied tile by tile (the format:
-   :mod:`gpuprovider.kernels.tiles`).
+2. **Cache blocking.** Runs of gates (final measurements, which no later op touches and the
+   engine samples at the end, do not end a run) are grouped into *tile passes*: a greedy
+   scan takes every gate whose tile qubits fit in one tile of ``m`` qubits, deferring those
+   that do not (and everything that does not commute with a deferred gate: gates on shared
+   qubits, unless both are diagonal). Diagonal gates and controls need no tile qubit: the
+   bits outside the tile are the same for a whole chunk, so they come from the chunk's
+   index. Each group becomes one :class:`~gpuprovider.compile.program.TileOp`, applied tile
+   by tile (the format: :mod:`gpuprovider.kernels.tiles`).
 3. **Fusion inside a pass.** A gate is multiplied into an earlier one of its pass (moving past
    gates it commutes with) when the product costs no more than the two did: the policy's
    ``dense_cost`` prices a dense block by its width, diagonals fold into diagonals up to
@@ -27,6 +28,13 @@ Each pass's gates are then encoded by :func:`~gpuprovider.kernels.tiles.encode_t
 Every device fact comes from a :class:`~gpuprovider.kernels.policy.PlanPolicy` (pure data):
 the planner imports no kernel module.
 
+A parameter sweep plans one set and replays that plan for the others
+(:mod:`~gpuprovider.compile.recipe`): so every number is made through
+:func:`~gpuprovider.compile.traced.derive`, and the planner decides from the ops' kinds,
+qubits and sizes and from only two facts about their numbers, :func:`~.program.is_swap` and
+:func:`is_diagonal_matrix`. A new decision on numbers belongs in
+:func:`~gpuprovider.compile.recipe.signature` too.
+
 Programs with control flow are left as they are (their jump targets are op indices), except
 that a program whose only randomness is mixtures of unitaries is also planned chunk by chunk
 (:mod:`gpuprovider.compile.mixtures`).
@@ -38,7 +46,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..kernels.layout import basis_offsets, permutation_matrix
+from ..kernels.layout import basis_offsets
 from ..kernels.policy import PlanPolicy
 from ..kernels.tiles import encode_tile_pass
 from .merge import merged
@@ -58,8 +66,11 @@ from .program import (
     SavePauliValuesOp,
     SaveProbabilitiesOp,
     TileOp,
+    dense_numbers,
+    diagonal_matrix,
     is_swap,
 )
+from .traced import Numbers, Source, derive
 
 LOOKBACK = 8
 """How many earlier gates of a pass a gate may move past to be fused."""
@@ -80,6 +91,12 @@ class _Gate:
     controls: tuple[int, ...] = ()
     control_state: int = 0
     sources: int = 1
+    source: Source = None
+    """How a sweep's planning made ``values`` (:mod:`~gpuprovider.compile.traced`)."""
+
+    @property
+    def numbers(self) -> Numbers:
+        return Numbers(self.values, self.source)
 
     @property
     def touched(self) -> tuple[int, ...]:
@@ -181,28 +198,44 @@ def _as_gate(op: Op, policy: PlanPolicy, room: int) -> _Gate | None:
     if isinstance(op, DiagonalOp):
         if op.qubits.size > policy.diagonal_max_qubits:
             return None
-        return _Gate("diagonal", tuple(int(q) for q in op.qubits), op.diagonal)
+        return _Gate("diagonal", tuple(int(q) for q in op.qubits), op.diagonal,
+                     source=op.source)
     widest = room if policy.matrix_max_qubits is None else min(room, policy.matrix_max_qubits)
     if isinstance(op, MatrixOp) and op.qubits.size <= widest:
-        return _Gate("dense", tuple(int(q) for q in op.qubits), op.matrix)
+        return _Gate("dense", tuple(int(q) for q in op.qubits), op.matrix, source=op.source)
     if isinstance(op, PermutationOp) and op.qubits.size <= min(room, policy.fusion_max_qubits):
-        return _Gate("dense", tuple(int(q) for q in op.qubits),
-                     permutation_matrix(op.permutation, op.phases))
+        values, source = dense_numbers(op)
+        return _Gate("dense", tuple(int(q) for q in op.qubits), values, source=source)
     if isinstance(op, ControlledOp) and op.targets.size <= min(room, policy.fusion_max_qubits):
         controls = tuple(int(q) for q in op.controls)
         targets = tuple(int(q) for q in op.targets)
-        diagonal = np.diagonal(op.matrix)
-        width = len(controls) + len(targets)
-        if np.count_nonzero(op.matrix - np.diag(diagonal)) == 0 and \
-                width <= policy.diagonal_max_qubits:
-            full = np.ones(1 << width, dtype=op.matrix.dtype)
-            mask = (1 << len(controls)) - 1
-            rows = np.arange(1 << width)
-            chosen = (rows & mask) == op.control_state
-            full[chosen] = diagonal[rows[chosen] >> len(controls)]
-            return _Gate("diagonal", controls + targets, full)
-        return _Gate("controlled", targets, op.matrix, controls, op.control_state)
+        if is_diagonal_matrix(op.matrix) and \
+                len(controls) + len(targets) <= policy.diagonal_max_qubits:
+            values, source = derive(controlled_diagonal, Numbers(op.matrix, op.source),
+                                    controls=len(controls), control_state=op.control_state)
+            return _Gate("diagonal", controls + targets, values, source=source)
+        return _Gate("controlled", targets, op.matrix, controls, op.control_state,
+                     source=op.source)
     return None
+
+
+def is_diagonal_matrix(matrix: np.ndarray) -> bool:
+    """Whether every entry of ``matrix`` off its diagonal is exactly zero: a ControlledOp
+    with such a target matrix is planned as a diagonal (a decision on its numbers, which a
+    sweep's recipe checks per parameter set: :mod:`~gpuprovider.compile.recipe`)."""
+    return np.count_nonzero(matrix - np.diag(np.diagonal(matrix))) == 0
+
+
+def controlled_diagonal(matrix: np.ndarray, controls: int, control_state: int) -> np.ndarray:
+    """The diagonal on controls (low bits) and targets of a ControlledOp whose target matrix
+    (any leading axes) is diagonal."""
+    diagonal = np.diagonal(matrix, axis1=-2, axis2=-1)
+    width = controls + int(diagonal.shape[-1]).bit_length() - 1
+    full = np.ones(diagonal.shape[:-1] + (1 << width,), dtype=matrix.dtype)
+    rows = np.arange(1 << width)
+    chosen = (rows & ((1 << controls) - 1)) == control_state
+    full[..., chosen] = diagonal[..., rows[chosen] >> controls]
+    return full
 
 
 def group_into_tiles(gates: list[_Gate], num_qubits: int, tile: int, low_qubits: int,
@@ -258,24 +291,24 @@ def embed_matrix(matrix: np.ndarray, qubits: tuple[int, ...],
     if tuple(qubits) == tuple(union):
         return matrix
     if len(qubits) == 1 and len(union) == 2:  # argument qubit 0 is the low bit
-        embedded = np.zeros((4, 4), dtype=matrix.dtype)
+        embedded = np.zeros(matrix.shape[:-2] + (4, 4), dtype=matrix.dtype)
         if union[0] == qubits[0]:
-            embedded[:2, :2] = embedded[2:, 2:] = matrix
+            embedded[..., :2, :2] = embedded[..., 2:, 2:] = matrix
         else:
-            embedded[0::2, 0::2] = embedded[1::2, 1::2] = matrix
+            embedded[..., 0::2, 0::2] = embedded[..., 1::2, 1::2] = matrix
         return embedded
     positions = [union.index(q) for q in qubits]
     width = len(union)
     sub = _subindex(positions, width)
     rest = np.arange(1 << width) & ~int(basis_offsets(positions)[-1])
     same_rest = rest[:, None] == rest[None, :]
-    return np.where(same_rest, matrix[sub[:, None], sub[None, :]], 0).astype(matrix.dtype)
+    return np.where(same_rest, matrix[..., sub[:, None], sub[None, :]], 0).astype(matrix.dtype)
 
 
 def embed_diagonal(diagonal: np.ndarray, qubits: tuple[int, ...],
                    union: tuple[int, ...]) -> np.ndarray:
     """``diagonal`` on ``qubits`` as a diagonal on ``union``."""
-    return diagonal[_subindex([union.index(q) for q in qubits], len(union))]
+    return diagonal[..., _subindex([union.index(q) for q in qubits], len(union))]
 
 
 def _union(first: tuple[int, ...], second: tuple[int, ...]) -> tuple[int, ...]:
@@ -294,9 +327,11 @@ def _product(earlier: _Gate, later: _Gate, policy: PlanPolicy,
     if earlier.kind == later.kind == "diagonal":
         if len(union) > policy.diagonal_max_qubits:
             return None
-        values = (embed_diagonal(earlier.values, earlier.qubits, union)
-                  * embed_diagonal(later.values, later.qubits, union))
-        return _Gate("diagonal", union, values, sources=sources)
+        values, source = derive(
+            np.multiply, derive(embed_diagonal, earlier.numbers, qubits=earlier.qubits,
+                                union=union),
+            derive(embed_diagonal, later.numbers, qubits=later.qubits, union=union))
+        return _Gate("diagonal", union, values, sources=sources, source=source)
     if "diagonal" in (earlier.kind, later.kind):
         dense = later if earlier.kind == "diagonal" else earlier
         if len(dense.qubits) < len(union) and not set(union) <= targets:
@@ -305,12 +340,13 @@ def _product(earlier: _Gate, later: _Gate, policy: PlanPolicy,
             policy.dense_cost[len(union)] > earlier.cost(policy) + later.cost(policy):
         return None
 
-    def dense(gate: _Gate) -> np.ndarray:
-        values = np.diag(gate.values) if gate.kind == "diagonal" else gate.values
-        return embed_matrix(values, gate.qubits, union)
+    def dense(gate: _Gate) -> Numbers:
+        numbers = (derive(diagonal_matrix, gate.numbers) if gate.kind == "diagonal"
+                   else gate.numbers)
+        return derive(embed_matrix, numbers, qubits=gate.qubits, union=union)
 
-    return _Gate("dense", union, np.ascontiguousarray(dense(later) @ dense(earlier)),
-                 sources=sources)
+    values, source = derive(np.matmul, dense(later), dense(earlier))
+    return _Gate("dense", union, values, sources=sources, source=source)
 
 
 def _commute(first: _Gate, second: _Gate) -> bool:
@@ -347,16 +383,25 @@ def plan_ops(ops: list[Op], num_qubits: int, dtype: np.dtype, policy: PlanPolicy
     tile, lanes = policy.tile_for(num_qubits)
     planned: list[Op] = []
     run: list[_Gate] = []
+    final_measurements: list[MeasureOp] = []
 
     def flush() -> None:
         for tile_qubits, gates in group_into_tiles(run, num_qubits, tile, policy.low_qubits,
                                                    lanes):
             fused = fuse(gates, policy, frozenset(tile_qubits[lanes:]))
             planned.append(TileOp(encode_tile_pass(tile_qubits, fused, dtype),
-                                  gates=sum(gate.sources for gate in fused)))
+                                  gates=sum(gate.sources for gate in fused),
+                                  sources=tuple(gate.source for gate in fused)))
         run.clear()
+        planned.extend(final_measurements)
+        final_measurements.clear()
 
     for op in relabel_swaps(ops, num_qubits, dtype, put_back):
+        if isinstance(op, MeasureOp) and op.final:
+            # No later op acts on its qubit and the engine samples it at the end: the gates
+            # after it may join the run before it.
+            final_measurements.append(op)
+            continue
         gate = _as_gate(op, policy, tile - (lanes or min(policy.low_qubits, tile)))
         if gate is None:
             flush()

@@ -20,6 +20,7 @@ from ..kernels.layout import permutation_matrix
 from ..kernels.precision import statevector_bytes
 from ..kernels.tiles import TilePass
 from .classical import ClassicalState
+from .traced import Numbers, derive
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,9 @@ class MatrixOp:
 
     qubits: np.ndarray
     matrix: np.ndarray
+    source: Any = field(default=None, compare=False, repr=False)
+    """How a sweep's planning made these numbers from its parameterised gates
+    (:mod:`~gpuprovider.compile.traced`); None when they are fixed."""
 
     def apply(self, kernels: KernelSet, state) -> None:
         kernels.apply_matrix(state, self.qubits, self.matrix)
@@ -39,6 +43,9 @@ class DiagonalOp:
 
     qubits: np.ndarray
     diagonal: np.ndarray
+    source: Any = field(default=None, compare=False, repr=False)
+    """How a sweep's planning made these numbers from its parameterised gates
+    (:mod:`~gpuprovider.compile.traced`); None when they are fixed."""
 
     def apply(self, kernels: KernelSet, state) -> None:
         kernels.apply_diagonal(state, self.qubits, self.diagonal)
@@ -51,6 +58,9 @@ class PermutationOp:
     qubits: np.ndarray
     permutation: np.ndarray
     phases: np.ndarray
+    source: Any = field(default=None, compare=False, repr=False)
+    """How a sweep's planning made these numbers from its parameterised gates
+    (:mod:`~gpuprovider.compile.traced`); None when they are fixed."""
 
     def apply(self, kernels: KernelSet, state) -> None:
         kernels.apply_permutation(state, self.qubits, self.permutation, self.phases)
@@ -75,6 +85,9 @@ class ControlledOp:
     control_state: int
     targets: np.ndarray
     matrix: np.ndarray
+    source: Any = field(default=None, compare=False, repr=False)
+    """How a sweep's planning made these numbers from its parameterised gates
+    (:mod:`~gpuprovider.compile.traced`); None when they are fixed."""
 
     @property
     def qubits(self) -> np.ndarray:
@@ -95,6 +108,9 @@ class TileOp:
 
     tile_pass: TilePass
     gates: int
+    sources: tuple[Any, ...] = field(default=(), compare=False, repr=False)
+    """In a sweep's planning, the source of each row's numbers
+    (:mod:`~gpuprovider.compile.traced`, None where they are fixed); else empty."""
 
     @property
     def tile_qubits(self) -> np.ndarray:
@@ -339,17 +355,48 @@ UNITARY_OPS = (MatrixOp, DiagonalOp, PermutationOp, ControlledOp)
 def dense_matrix(op: MatrixOp | DiagonalOp | PermutationOp | ControlledOp) -> np.ndarray:
     """A unitary op as a dense matrix on ``op.qubits`` (argument order; for a ControlledOp
     the controls are the low bits)."""
+    return dense_numbers(op).values
+
+
+def dense_numbers(op: MatrixOp | DiagonalOp | PermutationOp | ControlledOp) -> Numbers:
+    """:func:`dense_matrix` of ``op`` with its source (:mod:`~gpuprovider.compile.traced`)."""
     if isinstance(op, MatrixOp):
-        return op.matrix
+        return Numbers(op.matrix, op.source)
     if isinstance(op, DiagonalOp):
-        return np.diag(op.diagonal)
+        return derive(diagonal_matrix, Numbers(op.diagonal, op.source))
     if isinstance(op, PermutationOp):
-        return permutation_matrix(op.permutation, op.phases)
-    controls = op.controls.size
-    width = controls + op.targets.size
-    full = np.eye(1 << width, dtype=op.matrix.dtype)
-    chosen = np.flatnonzero((np.arange(1 << width) & ((1 << controls) - 1)) == op.control_state)
-    full[np.ix_(chosen, chosen)] = op.matrix[np.ix_(chosen >> controls, chosen >> controls)]
+        return derive(permutation_dense, Numbers(op.phases, op.source),
+                      permutation=op.permutation)
+    return derive(controlled_dense, Numbers(op.matrix, op.source),
+                  controls=op.controls.size, control_state=op.control_state,
+                  targets=op.targets.size)
+
+
+def diagonal_matrix(diagonal: np.ndarray) -> np.ndarray:
+    """The matrix with ``diagonal`` on its diagonal (any leading axes)."""
+    dim = diagonal.shape[-1]
+    dense = np.zeros(diagonal.shape + (dim,), dtype=diagonal.dtype)
+    rows = np.arange(dim)
+    dense[..., rows, rows] = diagonal
+    return dense
+
+
+def permutation_dense(phases: np.ndarray, permutation: np.ndarray) -> np.ndarray:
+    """The matrix whose row ``r`` is ``phases[r]`` at column ``permutation[r]`` (any leading
+    axes on ``phases``)."""
+    return permutation_matrix(permutation, phases)
+
+
+def controlled_dense(matrix: np.ndarray, controls: int, control_state: int,
+                     targets: int) -> np.ndarray:
+    """A ControlledOp's ``matrix`` (any leading axes) as the dense matrix on its controls
+    (the low bits) and targets."""
+    width = controls + targets
+    full = np.broadcast_to(np.eye(1 << width, dtype=matrix.dtype),
+                           matrix.shape[:-2] + (1 << width, 1 << width)).copy()
+    chosen = np.flatnonzero((np.arange(1 << width) & ((1 << controls) - 1)) == control_state)
+    sub = chosen >> controls
+    full[..., chosen[:, None], chosen[None, :]] = matrix[..., sub[:, None], sub[None, :]]
     return full
 
 

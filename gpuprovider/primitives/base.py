@@ -198,16 +198,18 @@ def set_runs(bindings: Bindings, program: Program, execution: Execution,
     if batched.batchable(program, execution.device, len(bindings)):
         return batched.set_programs(program, bindings.parameters, bindings.values,
                                     execution.dtype, check)
-    return program_runs(bindings, program, execution.plan)
+    return program_runs(bindings, program, execution)
 
 
-def program_runs(bindings: Bindings, program: Program, plan: Callable[[Program], Program],
+def program_runs(bindings: Bindings, program: Program, execution: Execution,
                  extra: Callable[[int], list] | None = None) -> Iterator[tuple[int, Program]]:
     """``(b, program to run)`` for each parameter set ``b``: bound, ``extra(b)`` ops
-    appended, planned."""
-    sets = (batched.bound_programs(program, bindings.parameters, bindings.values)
-            if bindings.parameters else [program] * len(bindings))
-    for index, bound in enumerate(sets):
-        if extra is not None:
-            bound = replace(bound, ops=[*bound.ops, *extra(index)])
-        yield index, plan(bound)
+    appended, planned (:meth:`~gpuprovider.execution.Execution.plan_sets`)."""
+    if bindings.parameters:
+        yield from enumerate(execution.plan_sets(program, bindings.parameters,
+                                                 bindings.values, extra))
+        return
+    for index in range(len(bindings)):
+        bound = program if extra is None else replace(program,
+                                                      ops=[*program.ops, *extra(index)])
+        yield index, execution.plan(bound)

@@ -330,7 +330,7 @@ def _exact_values(index: int, task: _EstimatorTask, execution: Execution,
             yield binding, read_out.terms, values
         return
     read_outs = task.read_outs(task.positions())
-    runs = program_runs(task.bindings, task.program, execution.plan,
+    runs = program_runs(task.bindings, task.program, execution,
                         None if density else lambda binding: [read_outs[binding].op])
     for binding, program in runs:
         read_out = read_outs[binding]
@@ -355,7 +355,7 @@ def _run_task(index: int, task: _EstimatorTask, execution: Execution,
     density = _reads_density_matrix(task, execution)
     if task.noisy and not density:
         read_outs = task.read_outs(positions)
-        for binding, program in program_runs(task.bindings, task.program, execution.plan,
+        for binding, program in program_runs(task.bindings, task.program, execution,
                                              lambda binding: [read_outs[binding].op]):
             rng = rng_for(execution.config.seed, index, binding)
             batches = _noisy_batches(task, program, read_outs[binding], execution,

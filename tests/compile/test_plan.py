@@ -310,6 +310,30 @@ def test_planned_diagonals_widen_blocks_off_the_lanes_only(other, kinds, dtype):
     np.testing.assert_allclose(state, expected.data, atol=TOLERANCE[dtype])
 
 
+def test_final_measurements_do_not_end_a_run_of_gates():
+    """``measure_all`` after a layer of one-qubit gates: the merge leaves each gate just
+    before its qubit's measurement; the gates still share one tile pass, and the sampled
+    counts are the circuit's."""
+    circuit = QuantumCircuit(13)
+    for q in range(13):
+        circuit.ry(0.3 + 0.1 * q, q)
+    for q in range(12):
+        circuit.cx(q, q + 1)
+    for q in range(13):
+        circuit.ry(0.7 - 0.05 * q, q)
+    circuit.measure_all()
+    dtype = np.dtype(np.complex128)
+    policy = CPU_POLICY.plan_policy(dtype)
+    program = planned(lower_circuit(circuit, dtype, where="test"), policy)
+    kinds = [type(op).__name__ for op in program.ops]
+    first = kinds.index("MeasureOp")
+    assert set(kinds[first:]) == {"MeasureOp"} and kinds.count("MeasureOp") == 13, kinds
+    assert first <= 3, kinds
+    result = GPUSimulator(device="CPU").run(circuit, shots=4000, seed_simulator=3).result()
+    expected = Statevector(circuit.remove_final_measurements(inplace=False))
+    assert chi_square_pvalue(result.get_counts(), expected.probabilities_dict()) > ALPHA
+
+
 def test_qft_needs_few_passes_and_reports_them():
     circuit = QuantumCircuit(16)
     circuit.append(QFTGate(16), range(16))
