@@ -205,6 +205,6 @@ class Execution:
             return admission.reserve(job_bytes, control.cancel_requested)
 
         job = GPUJob(self.backend, job_id or str(uuid.uuid4()), work, total_steps=total_steps,
-                     admit=admit)
+                     admit=self.device.ordered(admit))
         job.submit()
         return job
