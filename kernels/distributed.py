@@ -54,11 +54,14 @@ from . import host_states
 from .interface import COMPLETE, KernelSet, Marker
 from .layout import kept_bits, pauli_groups_layout, unmixed_bits
 from .policy import DevicePolicy
-from .tiles import TilePass
+from .tiles import TilePass, for_slice
 
 EXCHANGE_CHUNK = 1 << 20
 """Amplitudes sent in one ``Sendrecv`` (16 MiB in double): the exchange buffers stay small
 beside the slice."""
+SLICE_CACHE_PASSES = 4096
+"""Tile passes whose rank-specific form (:func:`~gpuprovider.kernels.tiles.for_slice`) is
+kept: a sweep reruns the same passes."""
 SWAP_PERMUTATION = np.array([0, 2, 1, 3])
 """The permutation of a SWAP gate (as :data:`gpuprovider.compile.program.SWAP_PERMUTATION`)."""
 
@@ -106,6 +109,9 @@ class DistributedKernels:
             raise ValueError(f"a distributed state needs a power of two of ranks, not "
                              f"{self.ranks}")
         self._local_kernels = local_kernels
+        self._slices: dict[tuple[int, int], tuple[TilePass, TilePass]] = {}
+        """Tile passes as this rank runs them, by the pass's id (the pass kept, so that the
+        id is not reused while cached)."""
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -326,13 +332,20 @@ class DistributedKernels:
         self._undo(state, swaps)
 
     def apply_tile_pass(self, state: DistributedState, tile_pass: TilePass) -> None:
-        """Apply a tile pass planned over the local qubits (the planner plans no other for a
-        distributed state)."""
+        """Apply a tile pass whose tile holds local qubits only (the planner plans no other
+        for a spread state) on the slice, its conditions and diagonals on global qubits
+        decided by the rank (:func:`~gpuprovider.kernels.tiles.for_slice`)."""
         local = self._local_qubits(state)
         if int(tile_pass.tile_qubits.max(initial=0)) >= local:
             raise ValueError(f"a tile pass on qubits {tile_pass.tile_qubits.tolist()} cannot "
                              f"run on a slice of {local} local qubits")
-        self._kernels(state).apply_tile_pass(state.local, tile_pass)
+        key = (id(tile_pass), local)
+        cached = self._slices.get(key)
+        if cached is None or cached[0] is not tile_pass:
+            if len(self._slices) >= SLICE_CACHE_PASSES:
+                self._slices.clear()
+            cached = self._slices[key] = (tile_pass, for_slice(tile_pass, local, self.rank))
+        self._kernels(state).apply_tile_pass(state.local, cached[1])
 
     def apply_permutation(self, state: DistributedState, qubits: np.ndarray,
                           permutation: np.ndarray, phases: np.ndarray) -> None:

@@ -281,11 +281,39 @@ def _as_gate(op: Op, policy: PlanPolicy, room: int) -> _Gate | None:
     return None
 
 
+def split_on_globals(gate: _Gate, local_qubits: int) -> list[_Gate] | None:
+    """A dense ``gate`` that does not mix its global qubits (:func:`unmixed_bits`: a control
+    on them, or a diagonal there) as one controlled gate per value of those qubits (identity
+    blocks left out), or as a diagonal when it mixes no qubit: gates a tile on local qubits
+    takes. None when it mixes a global qubit."""
+    qubits = gate.qubits
+    fixed = [j for j in unmixed_bits(gate.values) if qubits[j] >= local_qubits]
+    kept = [j for j in range(len(qubits)) if j not in fixed]
+    if any(qubits[j] >= local_qubits for j in kept):
+        return None
+    if not kept:
+        return [_Gate("diagonal", qubits, np.ascontiguousarray(np.diagonal(gate.values)),
+                      sources=gate.sources)]
+    mask = sum(1 << j for j in fixed)
+    gates = []
+    for value in range(1 << len(fixed)):
+        rows = np.flatnonzero((np.arange(1 << len(qubits)) & mask) ==
+                              sum(((value >> k) & 1) << j for k, j in enumerate(fixed)))
+        block = np.ascontiguousarray(gate.values[np.ix_(rows, rows)])
+        if not np.array_equal(block, np.eye(rows.size, dtype=block.dtype)):
+            gates.append(_Gate("controlled", tuple(qubits[j] for j in kept), block,
+                               tuple(qubits[j] for j in fixed), value,
+                               sources=gate.sources if not gates else 0))
+    return gates
+
+
 def group_into_tiles(gates: list[_Gate], num_qubits: int, tile: int, low_qubits: int,
-                     lanes: int = 0) -> list[tuple[list[int], list[_Gate]]]:
+                     lanes: int = 0, tile_range: int | None = None
+                     ) -> list[tuple[list[int], list[_Gate]]]:
     """Split ``gates`` (in program order) into tile passes: ``(tile qubits in local order,
     gates)`` each, the gates in an order equivalent to the program's. The first ``lanes``
-    local positions hold qubits that no gate of the pass needs in the tile."""
+    local positions hold qubits that no gate of the pass needs in the tile. Tiles hold
+    qubits below ``tile_range`` only (None: any; a spread state's local qubits)."""
     low = 0 if lanes else min(low_qubits, tile)
     passes = []
     remaining = gates
@@ -308,7 +336,8 @@ def group_into_tiles(gates: list[_Gate], num_qubits: int, tile: int, low_qubits:
                 blocked_any[q] = True
                 if gate.kind != "diagonal":
                     blocked_dense[q] = True
-        spare = [q for q in range(num_qubits) if q not in needed]
+        spare = [q for q in range(num_qubits if tile_range is None else tile_range)
+                 if q not in needed]
         lane_qubits = spare[:lanes]
         others = sorted(needed | set(spare[lanes:lanes + tile - lanes - len(needed)]))
         passes.append((lane_qubits + others, chosen))
@@ -416,7 +445,8 @@ def plan_ops(ops: list[Op], num_qubits: int, dtype: np.dtype, policy: PlanPolicy
     """``ops`` with SWAPs relabelled and every run of gates turned into tile passes; with
     ``put_back``, every qubit is in its own position again at the end. On a state spread over
     ranks (``policy.global_qubits_for``), dense gates get their global qubits by index-bit
-    swaps first, and tile passes hold only gates on local qubits."""
+    swaps first, and tiles hold only local qubits (a gate's controls and diagonal qubits may
+    be global: each rank's kernels read them from its bits)."""
     global_qubits = policy.global_qubits_for(num_qubits)
     local_qubits = num_qubits - global_qubits
     tile, lanes = policy.tile_for(local_qubits)
@@ -424,8 +454,8 @@ def plan_ops(ops: list[Op], num_qubits: int, dtype: np.dtype, policy: PlanPolicy
     run: list[_Gate] = []
 
     def flush() -> None:
-        for tile_qubits, gates in group_into_tiles(run, local_qubits, tile,
-                                                   policy.low_qubits, lanes):
+        for tile_qubits, gates in group_into_tiles(run, num_qubits, tile, policy.low_qubits,
+                                                   lanes, local_qubits):
             fused = fuse(gates, policy)
             planned.append(TileOp(encode_tile_pass(tile_qubits, fused, dtype),
                                   gates=sum(gate.sources for gate in fused)))
@@ -435,7 +465,13 @@ def plan_ops(ops: list[Op], num_qubits: int, dtype: np.dtype, policy: PlanPolicy
     for op in relabel_swaps(ops, num_qubits, dtype, put_back,
                             local_qubits if global_qubits else None):
         gate = _as_gate(op, policy, room)
-        if gate is None or max(gate.touched, default=0) >= local_qubits:
+        if gate is not None and gate.kind == "dense" and \
+                max(gate.needs_tile) >= local_qubits:
+            split = split_on_globals(gate, local_qubits)
+            if split is not None:
+                run.extend(split)
+                continue
+        if gate is None or max(gate.needs_tile, default=0) >= local_qubits:
             flush()
             planned.append(op)
         else:
