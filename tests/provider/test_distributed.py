@@ -24,7 +24,7 @@ from gpuprovider.admission import Turnstile
 from gpuprovider import device as devices
 from gpuprovider.compile.lower import lower_circuit
 from gpuprovider.compile.plan import planned
-from gpuprovider.compile.program import PermutationOp
+from gpuprovider.compile.program import PermutationOp, TileOp
 from gpuprovider.exceptions import InvalidOptionError, JobCancelledError
 from gpuprovider.mpi import MIN_LOCAL_QUBITS
 from support import distributed_runs
@@ -210,3 +210,31 @@ def test_the_turnstile_runs_jobs_in_submission_order():
         thread.join(5)
     assert order == ["first", "third"]
     assert len(errors) == 1
+
+
+def test_each_rank_runs_its_slice_of_a_tile_pass():
+    """A tile pass planned for a spread state, run by each rank on its slice
+    (``tiles.for_slice``), does what the pass does to the whole state there: its controls
+    and diagonals on the global qubits read the rank's bits."""
+    from gpuprovider.kernels import cpu
+    from gpuprovider.kernels.tiles import for_slice
+    from support.kernels import random_state
+
+    circuit = distributed_runs.circuits()["planned"].remove_final_measurements(inplace=False)
+    circuit.data = [item for item in circuit.data if item.operation.name != "save_statevector"
+                    and item.operation.name != "save_probabilities"]
+    n, global_qubits = circuit.num_qubits, 2
+    local = n - global_qubits
+    policy = devices.CPU.with_policy(plan_min_qubits=0, global_qubits=global_qubits,
+                                     distributed_min_qubits=0).policy
+    program = planned(lower_circuit(circuit, np.dtype(np.complex128)),
+                      policy.plan_policy(np.complex128))
+    passes = [op.tile_pass for op in program.ops if isinstance(op, TileOp)]
+    assert any(for_slice(tile_pass, local, 1) is not tile_pass for tile_pass in passes)
+    for tile_pass in passes:
+        whole = random_state(n, np.complex128, seed=4)
+        slices = whole.reshape(1 << global_qubits, -1).copy()
+        cpu.apply_tile_pass(whole, tile_pass)
+        for rank in range(1 << global_qubits):
+            cpu.apply_tile_pass(slices[rank], for_slice(tile_pass, local, rank))
+        np.testing.assert_allclose(slices.ravel(), whole, atol=1e-12)

@@ -101,6 +101,10 @@ def circuits() -> dict[str, QuantumCircuit]:
         for control in range(target):
             qft.cp(np.pi / 2 ** (target - control), control, target)
     _random_gates(qft, 30, rng)
+    for control, target in ((9, 0), (8, 3), (9, 8), (2, 9)):
+        qft.crx(float(rng.uniform(0, 2 * np.pi)), control, target)
+        qft.h(target)
+    qft.append(UnitaryGate(random_unitary(4, seed=9)).control(2, ctrl_state=2), [8, 9, 1, 2])
     qft.save_statevector("sv")
     qft.save_probabilities([9, 8, 1], "p")
     qft.measure_all()
