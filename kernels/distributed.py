@@ -298,9 +298,10 @@ class DistributedKernels:
     def apply_matrix(self, state: DistributedState, qubits: np.ndarray,
                      matrix: np.ndarray) -> None:
         """On global qubits the matrix does not mix (:func:`~.layout.unmixed_bits`), the
-        rank's bits pick its block; other global qubits are swapped in."""
+        rank's bits pick its block; other global qubits are swapped in. (Where the slice is
+        too narrow, the whole state takes the whole matrix.)"""
         local = self._local_qubits(state)
-        if int(qubits.max()) >= local:
+        if int(qubits.max()) >= local and self._fits(state, qubits, qubits):
             fixed = [j for j in unmixed_bits(matrix) if qubits[j] >= local]
             if fixed:
                 rows, kept = self._block(state, qubits, fixed)
@@ -354,7 +355,8 @@ class DistributedKernels:
                 np.array_equal(permutation, SWAP_PERMUTATION) and np.all(phases == 1):
             self._swap(state, int(qubits[0]), int(qubits[1]))
             return
-        fixed = [j for j in kept_bits(permutation) if qubits[j] >= local]
+        fixed = [j for j in kept_bits(permutation) if qubits[j] >= local] \
+            if self._fits(state, qubits, qubits) else []  # else the whole state runs it all
         if fixed:  # those global qubits read the rank's bits, like controls
             rows, kept = self._block(state, qubits, fixed)
             permutation = _compressed(permutation[rows], kept)
@@ -429,7 +431,8 @@ class DistributedKernels:
         totals = np.array(self.comm.allgather(self._norm(state)), dtype=np.float64)
         starts = np.concatenate(([0.0], np.cumsum(totals)))
         targets = np.sort(uniforms) * starts[-1]
-        owners = np.minimum(np.searchsorted(starts[1:], targets, side="right"), self.ranks - 1)
+        last = int(np.flatnonzero(totals > 0).max(initial=self.ranks - 1))
+        owners = np.minimum(np.searchsorted(starts[1:], targets, side="right"), last)
         mine = targets[owners == self.rank]
         found = np.zeros(0, dtype=np.int64)
         if mine.size:

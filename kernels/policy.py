@@ -70,7 +70,8 @@ class PlanPolicy:
     tile passes' numbers in it."""
     global_qubits: int = 0
     """Highest qubits of a state spread over ranks (:mod:`gpuprovider.kernels.distributed`):
-    dense gates on them are preceded by index-bit swaps, and tile passes leave them out."""
+    dense gates on them are preceded by index-bit swaps, and tiles leave them out (gates keep
+    their controls and diagonals there)."""
     distributed_min_qubits: int = 0
     """States of fewer qubits are not spread: they have no global qubits."""
 
