@@ -262,6 +262,7 @@ class GPUSimulator(BackendV2):
         cut = fanout.batches(circuits, sweeps, steps, size)
         worker_options = {name: value for name, value in merged.items()
                           if name not in ("executor", "max_job_size", "seed_simulator")}
+        worker_options["distributed"] = False  # workers run alone (mpi4py.futures' too)
 
         def work(control: JobControl) -> Result:
             start = time.perf_counter()

@@ -200,7 +200,10 @@ class RunConfig:
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> RunConfig:
         seed = options["seed_simulator"]
-        device = mpi.spread(devices.resolve(options["device"]), options["distributed"])
+        distributed = options["distributed"]
+        if options.get("executor") is not None and distributed == "auto":
+            distributed = False  # the experiments run on the executor's workers, each alone
+        device = mpi.spread(devices.resolve(options["device"]), distributed)
         return cls(
             shots=options["shots"],
             seed=device.agreed(secrets.randbits(64)) if seed is None else seed,

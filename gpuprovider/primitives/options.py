@@ -47,8 +47,8 @@ class PrimitiveOptions:
     """What a primitive runs with.
 
     ``backend_options`` are :class:`~gpuprovider.GPUSimulator` options (``device``,
-    ``precision``, ``fusion_enable``, ``enable_truncation``, ``method``; ``noise_model`` is
-    refused with the reason); ``seed`` makes runs reproducible.
+    ``precision``, ``fusion_enable``, ``enable_truncation``, ``method``, ``distributed``;
+    ``noise_model`` is refused with the reason); ``seed`` makes runs reproducible.
     """
 
     seed: Seed = None
@@ -56,7 +56,7 @@ class PrimitiveOptions:
 
 
 BACKEND_OPTIONS = ("device", "precision", "fusion_enable", "enable_truncation", "method",
-                   "noise_model")
+                   "noise_model", "distributed")
 """The GPUSimulator options a primitive takes (shots and seeds are the primitive's own)."""
 
 RUN_OPTION_SEED = "seed_simulator"

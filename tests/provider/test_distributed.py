@@ -83,6 +83,9 @@ def test_every_rank_returns_the_single_process_result(ranks, single_process, tmp
         for name, expected in single_process.items():
             got = results[name]
             where = f"{ranks} ranks, rank {rank}, circuit {name!r}"
+            if name == "estimator":
+                _assert_same(got["saved"], expected["saved"], where)
+                continue
             assert got["counts"] == expected["counts"], where
             assert got["memory"] == expected["memory"], where
             _assert_same(got["saved"], expected["saved"], where)
@@ -90,6 +93,8 @@ def test_every_rank_returns_the_single_process_result(ranks, single_process, tmp
             assert got["metadata"] == per_rank[0][name]["metadata"], where
     # Each circuit has dense gates on the global qubits: they were exchanged.
     for name, results in per_rank[0].items():
+        if name == "estimator":
+            continue
         assert results["metadata"]["swaps"] > 0, name
         assert results["metadata"]["bytes_exchanged"] > 0, name
 

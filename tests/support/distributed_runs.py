@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 from qiskit import QuantumCircuit
+from qiskit.circuit import ParameterVector
 from qiskit.circuit.library import UnitaryGate
 from qiskit.quantum_info import SparsePauliOp, random_unitary
 
@@ -124,6 +125,23 @@ def _plain(value: Any) -> Any:
     return np.asarray(value)
 
 
+def estimator_values(distributed: str | bool) -> np.ndarray:
+    """EstimatorV2's values of an observable with X, Y and Z on the global qubits over a
+    parameter sweep of a 7-qubit circuit."""
+    from gpuprovider.primitives.estimator import EstimatorV2
+
+    angles = ParameterVector("a", 7)
+    circuit = QuantumCircuit(7)
+    for qubit in range(7):
+        circuit.ry(angles[qubit], qubit)
+    _random_gates(circuit, 20, np.random.default_rng(8))
+    values = np.random.default_rng(9).uniform(-np.pi, np.pi, (3, 7))
+    estimator = EstimatorV2(options={"backend_options": {"device": "CPU",
+                                                         "distributed": distributed}})
+    result = estimator.run([(circuit, _observable(7), values)]).result()
+    return np.asarray(result[0].data.evs)
+
+
 def run_all(distributed: str | bool) -> dict[str, dict[str, Any]]:
     """Each circuit's counts, memory, saved values and distributed-run metadata. Every job
     is submitted before the first result is asked for: they must not interleave."""
@@ -144,6 +162,7 @@ def run_all(distributed: str | bool) -> dict[str, dict[str, Any]]:
                       if label not in ("counts", "memory")},
             "metadata": result.results[0].metadata.get("distributed"),
         }
+    results["estimator"] = {"saved": {"evs": estimator_values(distributed)}}
     return results
 
 
