@@ -23,6 +23,8 @@ from dataclasses import replace
 from functools import cache
 from typing import Any
 
+import numpy as np
+
 from .admission import Turnstile
 from .device import Device, DeviceReport
 from .exceptions import InvalidOptionError
@@ -66,7 +68,7 @@ def validate_distributed(value: Any) -> str | bool:
     """``value`` as one of :data:`DISTRIBUTED_CHOICES`, or InvalidOptionError naming it."""
     if isinstance(value, str) and value.lower() == "auto":
         return "auto"
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
+    if isinstance(value, (bool, np.bool_)):
         return bool(value)
     raise InvalidOptionError(f"distributed={value!r} must be 'auto', True or False")
 
@@ -80,7 +82,7 @@ def spread(device: Device, choice: str | bool) -> Device:
             mpi4py, not a power of two of ranks, not a host-memory device); the message
             says which.
     """
-    if choice is False:
+    if choice is False or device.policy.global_qubits:  # not at all, or already spread
         return device
     comm, why = world()
     if comm is None:
@@ -88,6 +90,8 @@ def spread(device: Device, choice: str | bool) -> Device:
             raise InvalidOptionError(f"distributed=True: {why}")
         return device
     ranks = comm.Get_size()
+    if ranks == 1:
+        return device
     reason = ""
     if ranks & (ranks - 1):
         reason = f"{ranks} ranks is not a power of two"
