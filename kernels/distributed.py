@@ -14,11 +14,16 @@ looks. Moving data is the exception, and the planner avoids it
 global and a local qubit before a dense gate on a global qubit, renames the later ops and
 never swaps back before it must). Per operation:
 
-- **Gates on local qubits** run on the rank's slice with the CPU kernels. Tile passes are
-  planned over the local qubits only, so they too run on the slice as they are.
+- **Gates on local qubits** run on the rank's slice with the CPU kernels.
 - **Diagonals and controls on global qubits** move no data: the rank's bits fix the global
   qubits' values, so a diagonal becomes the part of it those bits select and a gate whose
-  global controls the rank does not satisfy does nothing there.
+  global controls the rank does not satisfy does nothing there. A matrix or permutation that
+  does not mix a global qubit (a ``cx`` or ``crx`` controlled there) is the block the rank's
+  bits select.
+- **Tile passes** have tiles of local qubits only (the planner's doing); their rows'
+  conditions and diagonals on global qubits are decided per rank
+  (:func:`~gpuprovider.kernels.tiles.for_slice`, cached per pass), and the pass runs on the
+  slice.
 - **A SWAP of a global and a local qubit** is the *index-bit swap*: rank ``r`` and its
   partner ``r ^ 2**b`` exchange the halves of their slices whose local bit differs from
   their own global bit (``Sendrecv`` in chunks of :data:`EXCHANGE_CHUNK` amplitudes). A SWAP
