@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import TracebackType
-from typing import final
+from typing import Any, final
 
 from .exceptions import CapacityError, JobCancelledError
 
@@ -137,4 +138,53 @@ class MemoryAdmission:
                 return
             self._held.remove(reservation)
             self._reserved -= reservation.num_bytes
+            self._condition.notify_all()
+
+
+class Turnstile:
+    """Jobs admitted one at a time, in the order their tickets were taken.
+
+    A device spread over MPI ranks needs it (:mod:`gpuprovider.mpi`): every rank must run the
+    same collective operations in the same order, so two jobs may not interleave theirs.
+    Tickets are taken when jobs are submitted, which every rank does in the same order.
+    """
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._issued = 0
+        self._serving = 0
+        self._given_up: set[int] = set()
+
+    def ordered(self, admit: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        """``admit`` (a job's ``control -> context manager``) entered only on this ticket's
+        turn (taken now), the turn passing on when its context is left."""
+        with self._condition:
+            ticket = self._issued
+            self._issued += 1
+
+        @contextmanager
+        def admitted(control: Any) -> Iterator[Any]:
+            self._wait(ticket, control.cancel_requested.is_set)
+            try:
+                with admit(control) as reservation:
+                    yield reservation
+            finally:
+                self._pass(ticket)
+
+        return admitted
+
+    def _wait(self, ticket: int, cancelled: Callable[[], bool]) -> None:
+        with self._condition:
+            while self._serving != ticket:
+                if cancelled():
+                    self._given_up.add(ticket)
+                    raise JobCancelledError("the job was cancelled while waiting for its turn")
+                self._condition.wait(POLL_SECONDS)
+
+    def _pass(self, ticket: int) -> None:
+        with self._condition:
+            self._serving = ticket + 1
+            while self._serving in self._given_up:
+                self._given_up.remove(self._serving)
+                self._serving += 1
             self._condition.notify_all()

@@ -116,7 +116,9 @@ class GPUSimulator(BackendV2):
     ``noise_model`` (None, a qiskit-aer ``NoiseModel``: :mod:`gpuprovider.compile.noise`,
     or the device noise :meth:`from_backend` builds), ``executor`` (None, or an executor whose
     workers run the experiments in batches: :mod:`gpuprovider.fanout`) and ``max_job_size``
-    (None: experiments per batch chosen from the executor's workers).
+    (None: experiments per batch chosen from the executor's workers) and ``distributed``
+    ("auto": under ``mpiexec`` with a power of two of ranks, each state is spread over them;
+    True or False: :mod:`gpuprovider.mpi`).
     """
 
     def __init__(
@@ -238,7 +240,7 @@ class GPUSimulator(BackendV2):
             for circuit, circuit_compiled, sweep in zip(circuits, compiled, sweeps)
         ]
         steps = [experiment.steps(config.shots) for experiment in experiments]
-        job_id = str(uuid.uuid4())
+        job_id = execution.device.agreed(str(uuid.uuid4()))
         executor = merged["executor"]
         if executor is not None:
             return self._fan_out(job_id, executor, merged, circuits, sweeps, steps, execution)
@@ -259,6 +261,7 @@ class GPUSimulator(BackendV2):
         cut = fanout.batches(circuits, sweeps, steps, size)
         worker_options = {name: value for name, value in merged.items()
                           if name not in ("executor", "max_job_size", "seed_simulator")}
+        worker_options["distributed"] = False  # workers run alone (mpi4py.futures' too)
 
         def work(control: JobControl) -> Result:
             start = time.perf_counter()

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .admission import MemoryAdmission
+from .admission import MemoryAdmission, Turnstile
 from .exceptions import DeviceUnavailableError
 from .kernels.interface import KernelSet
 from .kernels.policy import CPU_POLICY, GPU_POLICY, DevicePolicy
@@ -56,6 +56,11 @@ class Device:
         load_small_kernels: returns the kernel set for states of fewer than the policy's
             ``small_state_qubits`` qubits (None: :attr:`kernels` runs every state). It acts
             on the same states as the main set.
+        agree: for a device spread over MPI ranks (:mod:`gpuprovider.mpi`), returns rank
+            0's value of what every rank passes it (a drawn seed, a job id); None: one
+            process.
+        turnstile: makes jobs run one at a time in submission order (the ranks of a spread
+            device share one); None: jobs run at once.
     """
 
     policy: DevicePolicy
@@ -63,6 +68,8 @@ class Device:
     load_kernels: Callable[[], KernelSet]
     free_memory: Callable[[], int]
     load_small_kernels: Callable[[], KernelSet] | None = None
+    agree: Callable[[Any], Any] | None = None
+    turnstile: Turnstile | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _report: DeviceReport | None = field(default=None, repr=False)
     _kernels: KernelSet | None = field(default=None, repr=False)
@@ -141,7 +148,17 @@ class Device:
         """A device with the same probe, kernels and memory and a policy changed by
         ``changes`` (a tuning experiment or a test). It has an admission of its own."""
         return Device(replace(self.policy, **changes), self.probe, self.load_kernels,
-                      self.free_memory, self.load_small_kernels)
+                      self.free_memory, self.load_small_kernels, self.agree, self.turnstile)
+
+    def ordered(self, admit: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        """A job's admission ``admit``, with a turnstile also waiting for the jobs submitted
+        before it to finish (:class:`~gpuprovider.admission.Turnstile`)."""
+        return admit if self.turnstile is None else self.turnstile.ordered(admit)
+
+    def agreed(self, value: Any) -> Any:
+        """``value`` as every rank of the device holds it: rank 0's (``value`` itself on a
+        device of one process)."""
+        return value if self.agree is None else self.agree(value)
 
     def max_qubits(self, precision: str, states: int = 1) -> int:
         """Most qubits whose ``states`` statevectors fit in the device's total memory."""

@@ -86,6 +86,8 @@ class Outcome:
     error_patterns: bool = False
     """True when shots ran as grouped trajectories (:mod:`gpuprovider.compile.mixtures`)."""
     time_taken: float = 0.0
+    device_metadata: dict[str, Any] = field(default_factory=dict)
+    """What the kernels report of the run (``KernelSet.stream_metadata``)."""
 
 
 def total_steps(program: Program, shots: int) -> int:
@@ -556,7 +558,8 @@ class _Run:
                        self.recorder.values(order), sampled=self.sampled,
                        branches=self.branches,
                        method="statevector" if self.density is None else "density_matrix",
-                       error_patterns=self.error_patterns)
+                       error_patterns=self.error_patterns,
+                       device_metadata=self.kernels.stream_metadata(self.stream))
 
 
 def _flip_probability(rows: np.ndarray, op: MeasureOp) -> tuple[int, np.uint64, np.ndarray]:

@@ -182,8 +182,11 @@ class Execution:
         """:meth:`plan` of ``program`` bound to each row of ``values`` (one column per
         parameter of ``parameters``), ``extra(row)`` ops appended: planned once and replayed
         for the other sets (:mod:`~gpuprovider.compile.recipe`) where the plan is only the
-        tile passes (no density-matrix program to plan alongside), else set by set."""
-        replay = program.is_sampled or self.config.method == "statevector"
+        tile passes (no density-matrix program to plan alongside) and the state is not
+        spread over MPI ranks (whose planner splits gates on global qubits without recording
+        how), else set by set."""
+        replay = (program.is_sampled or self.config.method == "statevector") and \
+            not self.device.policy.global_qubits
         return planned_sets(program, parameters, values, self.plan, extra, replay, counts)
 
     def _planned(self, program: Program) -> Program:
@@ -217,6 +220,6 @@ class Execution:
             return admission.reserve(job_bytes, control.cancel_requested)
 
         job = GPUJob(self.backend, job_id or str(uuid.uuid4()), work, total_steps=total_steps,
-                     admit=admit)
+                     admit=self.device.ordered(admit))
         job.submit()
         return job

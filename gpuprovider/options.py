@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from . import device as devices
+from . import mpi
 from .compile.noise import NoiseSpec, read_noise_model
 from .exceptions import InvalidOptionError
 from .kernels.precision import PRECISIONS
@@ -27,6 +28,7 @@ DEFAULTS: dict[str, Any] = {
     "noise_model": None,
     "executor": None,
     "max_job_size": None,
+    "distributed": "auto",
 }
 
 MAX_SHOTS = 2**62
@@ -153,6 +155,7 @@ _VALIDATORS = {
     "noise_model": _noise_model,
     "executor": _executor,
     "max_job_size": _max_job_size,
+    "distributed": mpi.validate_distributed,
 }
 
 
@@ -197,10 +200,13 @@ class RunConfig:
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> RunConfig:
         seed = options["seed_simulator"]
-        device = devices.resolve(options["device"])
+        distributed = options["distributed"]
+        if options.get("executor") is not None and distributed == "auto":
+            distributed = False  # the experiments run on the executor's workers, each alone
+        device = mpi.spread(devices.resolve(options["device"]), distributed)
         return cls(
             shots=options["shots"],
-            seed=secrets.randbits(64) if seed is None else seed,
+            seed=device.agreed(secrets.randbits(64)) if seed is None else seed,
             memory=options["memory"],
             precision=options["precision"],
             device=device,

@@ -183,6 +183,7 @@ def experiment_result(
             "passes": outcome.program.passes,
             "gates": outcome.program.gates,
             **saves_metadata,
+            **outcome.device_metadata,
         },
     )
 

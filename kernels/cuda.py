@@ -609,6 +609,11 @@ def new_stream() -> Any:
     return cuda.stream()
 
 
+def stream_metadata(stream: Any) -> dict[str, Any]:
+    """Nothing: a run on one GPU has no more to report."""
+    return {}
+
+
 def allocate(num_qubits: int, dtype: np.dtype, stream: Any = None) -> CudaState:
     """A new state |0...0> on ``stream`` (None: a new stream)."""
     stream = cuda.stream() if stream is None else stream

@@ -18,6 +18,11 @@ def new_stream() -> None:
     return None
 
 
+def stream_metadata(stream: Any) -> dict[str, Any]:
+    """Nothing: a run in one process's memory has no more to report."""
+    return {}
+
+
 def allocate(num_qubits: int, dtype: np.dtype, stream: Any = None) -> np.ndarray:
     """A new state |0...0> of ``num_qubits`` qubits (``stream`` is ignored)."""
     state = np.zeros(1 << num_qubits, dtype=dtype)

@@ -67,6 +67,10 @@ class KernelSet(Protocol):
     def new_stream(self) -> Any:
         """A stream for one run's states (on the GPU a non-blocking CUDA stream)."""
 
+    def stream_metadata(self, stream: Any) -> dict[str, Any]:
+        """What a run's ``stream`` adds to its experiment's metadata (a distributed state's
+        exchanges); empty where a run has nothing to add."""
+
     def allocate(self, num_qubits: int, dtype: np.dtype, stream: Any = None) -> Any:
         """A new state |0...0> on ``stream`` (None: a new stream)."""
 

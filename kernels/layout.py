@@ -24,6 +24,25 @@ def permutation_matrix(permutation: np.ndarray, phases: np.ndarray) -> np.ndarra
     return dense
 
 
+def kept_bits(permutation: np.ndarray) -> list[int]:
+    """The argument qubits ``j`` a permutation never changes: bit ``j`` of every row ``r``
+    equals bit ``j`` of ``permutation[r]`` (a CX's control). On such a qubit the
+    permutation moves no amplitude, so a distributed state needs no exchange for it."""
+    rows = np.arange(permutation.size, dtype=np.int64)
+    changed = np.bitwise_or.reduce(rows ^ np.asarray(permutation, dtype=np.int64))
+    return [j for j in range(permutation.size.bit_length() - 1) if not (changed >> j) & 1]
+
+
+def unmixed_bits(matrix: np.ndarray) -> list[int]:
+    """The argument qubits ``j`` a dense matrix never changes: every entry whose row and
+    column differ in bit ``j`` is zero (a control, or a diagonal on that qubit times a gate on
+    the others). The matrix is then a block per value of those bits."""
+    rows = np.arange(matrix.shape[0], dtype=np.int64)
+    differ = rows[:, None] ^ rows[None, :]
+    changed = np.bitwise_or.reduce(differ[matrix != 0], initial=0)
+    return [j for j in range(matrix.shape[0].bit_length() - 1) if not (changed >> j) & 1]
+
+
 def controlled_layout(
     controls, control_state: int, targets
 ) -> tuple[np.ndarray, np.ndarray, int]:

@@ -68,6 +68,16 @@ class PlanPolicy:
     dtype: np.dtype | None = None
     """The states' dtype (:meth:`DevicePolicy.plan_policy` sets it); ``planned`` encodes the
     tile passes' numbers in it."""
+    global_qubits: int = 0
+    """Highest qubits of a state spread over ranks (:mod:`gpuprovider.kernels.distributed`):
+    dense gates on them are preceded by index-bit swaps, and tiles leave them out (gates keep
+    their controls and diagonals there)."""
+    distributed_min_qubits: int = 0
+    """States of fewer qubits are not spread: they have no global qubits."""
+
+    def global_qubits_for(self, num_qubits: int) -> int:
+        """How many of a state's qubits are global."""
+        return self.global_qubits if num_qubits >= self.distributed_min_qubits else 0
 
     def tile_for(self, num_qubits: int) -> tuple[int, int]:
         """``(tile qubits, lane qubits)`` for a state: a small state is one tile without
@@ -124,6 +134,10 @@ class DevicePolicy:
     tile_matrix_max_qubits: int | None = None
     """Widest dense matrix a tile pass (and a one-thread-per-group gather) applies; None: any
     that fits the tile. Wider ones run on their own (:attr:`max_matrix_qubits` bounds them)."""
+    global_qubits: int = 0
+    """log2 of the ranks a state is spread over (0: one process holds each state)."""
+    distributed_min_qubits: int = 0
+    """States of fewer qubits are not spread: every rank holds the whole state."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tile_qubits", _frozen(self.tile_qubits))
@@ -145,6 +159,8 @@ class DevicePolicy:
             min_qubits=self.plan_min_qubits,
             matrix_max_qubits=self.tile_matrix_max_qubits,
             dtype=np.dtype(dtype),
+            global_qubits=self.global_qubits,
+            distributed_min_qubits=self.distributed_min_qubits,
         )
 
 

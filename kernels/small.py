@@ -31,6 +31,7 @@ from .host_states import (  # noqa: F401 - the KernelSet's state operations
     record_marker,
     release,
     reset_all,
+    stream_metadata,
     synchronize,
     to_host,
 )

@@ -53,7 +53,7 @@ encoded, so applying it never packs arrays (a GPU uploads it in one copy, the da
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Protocol
 
@@ -337,6 +337,48 @@ def encode_tile_pass(tile_qubits: Sequence[int], gates: Iterable[TileGate],
         widest_gather=int(gathers.max(initial=1)),
         permuted_bits=permuted_bits,
     )
+
+
+def for_slice(tile_pass: TilePass, local_qubits: int, rank: int) -> TilePass:
+    """The pass as it runs on one rank's slice of a state spread over ranks
+    (:mod:`gpuprovider.kernels.distributed`): qubits from ``local_qubits`` up are global, bit
+    ``q - local_qubits`` of ``rank``, and lie outside every tile. A condition on them is
+    decided by the rank (a row it excludes gets a condition no chunk meets), and a
+    diagonal's global qubits add their fixed bits to its ``DATA_START`` (their pairs then
+    name a tile qubit, whose bit of a chunk's base is 0). The pass itself when it names no
+    global qubit."""
+    global_mask = ~((1 << local_qubits) - 1)
+    rank_bits = rank << local_qubits
+    buffer = tile_pass.buffer.copy()
+    bounds = tile_pass.bounds
+    table = buffer[bounds[TABLE]:bounds[TABLE + 1]].reshape(-1, TABLE_FIELDS)
+    ints = buffer[bounds[INTS]:bounds[INTS + 1]]
+    tile_bits = tile_pass.tile_qubits.size
+    changed = False
+    for row in table:
+        mask = int(row[CONDITION_MASK])
+        if mask & global_mask:
+            changed = True
+            if (rank_bits & mask & global_mask) != (int(row[CONDITION_VALUE]) & global_mask):
+                row[CONDITION_MASK], row[CONDITION_VALUE] = 0, 1
+            else:
+                row[CONDITION_MASK] = mask & ~global_mask
+                row[CONDITION_VALUE] = int(row[CONDITION_VALUE]) & ~global_mask
+        if row[KIND] != DIAGONAL:
+            continue
+        h = int(row[DIAGONAL_SPLIT])
+        pairs = (int(row[DIAGONAL_INTS]) + (1 << h) + (1 << (tile_bits - h))
+                 + (1 << int(row[DIAGONAL_HIGH])))
+        for j in range(int(row[DIAGONAL_OUTSIDE])):
+            qubit, bit = int(ints[pairs + 2 * j]), int(ints[pairs + 2 * j + 1])
+            if qubit >= local_qubits:
+                changed = True
+                row[DATA_START] += ((rank >> (qubit - local_qubits)) & 1) << bit
+                ints[pairs + 2 * j] = tile_pass.tile_qubits[0]
+    if not changed:
+        return tile_pass
+    buffer.flags.writeable = False
+    return replace(tile_pass, buffer=buffer)
 
 
 # --- the decoder: plain functions each device compiles (Numba njit, CUDA device) --------------

@@ -46,7 +46,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..kernels.layout import basis_offsets
+from ..kernels.layout import basis_offsets, kept_bits, unmixed_bits
 from ..kernels.policy import PlanPolicy
 from ..kernels.tiles import encode_tile_pass
 from .merge import merged
@@ -59,6 +59,7 @@ from .program import (
     MeasureOp,
     Op,
     PermutationOp,
+    PrepareOp,
     Program,
     ResetOp,
     SaveDensityMatrixOp,
@@ -163,30 +164,107 @@ def _put_back(where: list[int], out: list[Op], dtype: np.dtype) -> None:
 
 
 def relabel_swaps(ops: list[Op], num_qubits: int, dtype: np.dtype,
-                  put_back: bool = False) -> list[Op]:
+                  put_back: bool = False, local_qubits: int | None = None) -> list[Op]:
     """``ops`` without SWAP gates: later ops name the swapped positions instead. Where an op
     cannot be renamed (a statevector save, a preparation), SWAPs put the qubits back first;
-    with ``put_back`` also at the end (for ops that other ops follow)."""
+    with ``put_back`` also at the end (for ops that other ops follow).
+
+    With ``local_qubits`` (a state spread over ranks: positions from ``local_qubits`` up are
+    global), a dense gate on a global position is first given the data there by a SWAP with
+    a local position (an index-bit swap), and later ops are renamed: the local position
+    whose qubit a dense gate needs last (:func:`_swap_partner`), never swapped back."""
     in_place = list(range(num_qubits))
     where = list(in_place)  # where[q]: the position holding qubit q
     out: list[Op] = []
-    for op in ops:
+    for index, op in enumerate(ops):
         if is_swap(op):
             a, b = (int(q) for q in op.qubits)
             where[a], where[b] = where[b], where[a]
             continue
-        if where == in_place:  # nothing moved: nothing to rename
+        renamed = op if where == in_place else _renamed(op, where)
+        if renamed is None:
+            _put_back(where, out, dtype)
             out.append(op)
             continue
-        renamed = _renamed(op, where)
-        if renamed is not None:
-            out.append(renamed)
-            continue
-        _put_back(where, out, dtype)
-        out.append(op)
+        if local_qubits is not None:
+            renamed = _localised(op, renamed, ops, index, where, local_qubits, out, dtype)
+        out.append(renamed)
     if put_back:
         _put_back(where, out, dtype)
     return out
+
+
+# --- 1b. global qubits of a distributed state ---------------------------------------------------
+
+SWAP_LOOKAHEAD = 4096
+"""How many later ops :func:`_swap_partner` reads to choose the local qubit to swap out."""
+
+
+def _dense_targets(op: Op) -> tuple[int, ...]:
+    """The qubits ``op`` moves amplitudes between (they must be local on a spread state)."""
+    if isinstance(op, PermutationOp) and not is_swap(op):
+        kept = kept_bits(op.permutation)
+        return tuple(int(q) for j, q in enumerate(op.qubits) if j not in kept)
+    if isinstance(op, MatrixOp):
+        kept = unmixed_bits(op.matrix)
+        return tuple(int(q) for j, q in enumerate(op.qubits) if j not in kept)
+    if isinstance(op, PrepareOp):
+        return tuple(int(q) for q in op.qubits)
+    if isinstance(op, ControlledOp):
+        return tuple(int(q) for q in op.targets)
+    return ()
+
+
+def _touched(op: Op) -> tuple[int, ...]:
+    if isinstance(op, ControlledOp):
+        return tuple(int(q) for q in op.controls) + tuple(int(q) for q in op.targets)
+    qubits = getattr(op, "qubits", None)
+    return () if qubits is None or np.ndim(qubits) == 0 else tuple(int(q) for q in qubits)
+
+
+def _swap_partner(candidates: list[int], holder: list[int], ops: list[Op], start: int) -> int:
+    """The candidate position whose qubit the ops from ``start`` need as a dense target
+    last (or never), ``holder[p]`` being the qubit at position ``p``: Belady's choice, which
+    keeps the swaps few. SWAP gates ahead rename the qubits followed."""
+    followed = {holder[p]: p for p in candidates}  # qubit name -> candidate position
+    for op in ops[start:start + SWAP_LOOKAHEAD]:
+        if len(followed) <= 1:
+            break
+        if is_swap(op):
+            a, b = (int(q) for q in op.qubits)
+            pa, pb = followed.pop(a, None), followed.pop(b, None)
+            if pa is not None:
+                followed[b] = pa
+            if pb is not None:
+                followed[a] = pb
+            continue
+        for qubit in _dense_targets(op):
+            if len(followed) > 1:
+                followed.pop(qubit, None)
+    return max(followed.values())
+
+
+def _localised(op: Op, renamed: Op, ops: list[Op], index: int, where: list[int],
+               local_qubits: int, out: list[Op], dtype: np.dtype) -> Op:
+    """``op`` (``ops[index]``, at ``renamed`` positions) with its dense targets on local
+    positions: a SWAP appended to ``out`` for each global one (``where`` updated)."""
+    globals_needed = [q for q in _dense_targets(renamed) if q >= local_qubits]
+    if not globals_needed:
+        return renamed
+    busy = set(_touched(renamed))
+    candidates = [p for p in range(local_qubits) if p not in busy]
+    if len(candidates) < len(globals_needed):
+        return renamed  # wider than a slice: the kernels run it on the gathered state
+    for position in globals_needed:
+        holder = [0] * len(where)
+        for qubit, held_at in enumerate(where):
+            holder[held_at] = qubit
+        partner = _swap_partner(candidates, holder, ops, index + 1)
+        candidates.remove(partner)
+        out.append(_swap_op(partner, position, dtype))
+        a, b = holder[partner], holder[position]
+        where[a], where[b] = where[b], where[a]
+    return _renamed(op, where)
 
 
 # --- 2. grouping into tile passes ---------------------------------------------------------------
@@ -238,11 +316,39 @@ def controlled_diagonal(matrix: np.ndarray, controls: int, control_state: int) -
     return full
 
 
+def split_on_globals(gate: _Gate, local_qubits: int) -> list[_Gate] | None:
+    """A dense ``gate`` that does not mix its global qubits (:func:`unmixed_bits`: a control
+    on them, or a diagonal there) as one controlled gate per value of those qubits (identity
+    blocks left out), or as a diagonal when it mixes no qubit: gates a tile on local qubits
+    takes. None when it mixes a global qubit."""
+    qubits = gate.qubits
+    fixed = [j for j in unmixed_bits(gate.values) if qubits[j] >= local_qubits]
+    kept = [j for j in range(len(qubits)) if j not in fixed]
+    if any(qubits[j] >= local_qubits for j in kept):
+        return None
+    if not kept:
+        return [_Gate("diagonal", qubits, np.ascontiguousarray(np.diagonal(gate.values)),
+                      sources=gate.sources)]
+    mask = sum(1 << j for j in fixed)
+    gates = []
+    for value in range(1 << len(fixed)):
+        rows = np.flatnonzero((np.arange(1 << len(qubits)) & mask) ==
+                              sum(((value >> k) & 1) << j for k, j in enumerate(fixed)))
+        block = np.ascontiguousarray(gate.values[np.ix_(rows, rows)])
+        if not np.array_equal(block, np.eye(rows.size, dtype=block.dtype)):
+            gates.append(_Gate("controlled", tuple(qubits[j] for j in kept), block,
+                               tuple(qubits[j] for j in fixed), value,
+                               sources=gate.sources if not gates else 0))
+    return gates
+
+
 def group_into_tiles(gates: list[_Gate], num_qubits: int, tile: int, low_qubits: int,
-                     lanes: int = 0) -> list[tuple[list[int], list[_Gate]]]:
+                     lanes: int = 0, tile_range: int | None = None
+                     ) -> list[tuple[list[int], list[_Gate]]]:
     """Split ``gates`` (in program order) into tile passes: ``(tile qubits in local order,
     gates)`` each, the gates in an order equivalent to the program's. The first ``lanes``
-    local positions hold qubits that no gate of the pass needs in the tile."""
+    local positions hold qubits that no gate of the pass needs in the tile. Tiles hold
+    qubits below ``tile_range`` only (None: any; a spread state's local qubits)."""
     low = 0 if lanes else min(low_qubits, tile)
     passes = []
     remaining = gates
@@ -265,7 +371,8 @@ def group_into_tiles(gates: list[_Gate], num_qubits: int, tile: int, low_qubits:
                 blocked_any[q] = True
                 if gate.kind != "diagonal":
                     blocked_dense[q] = True
-        spare = [q for q in range(num_qubits) if q not in needed]
+        spare = [q for q in range(num_qubits if tile_range is None else tile_range)
+                 if q not in needed]
         lane_qubits = spare[:lanes]
         others = sorted(needed | set(spare[lanes:lanes + tile - lanes - len(needed)]))
         passes.append((lane_qubits + others, chosen))
@@ -379,15 +486,20 @@ def fuse(gates: list[_Gate], policy: PlanPolicy,
 def plan_ops(ops: list[Op], num_qubits: int, dtype: np.dtype, policy: PlanPolicy,
              put_back: bool = False) -> list[Op]:
     """``ops`` with SWAPs relabelled and every run of gates turned into tile passes; with
-    ``put_back``, every qubit is in its own position again at the end."""
-    tile, lanes = policy.tile_for(num_qubits)
+    ``put_back``, every qubit is in its own position again at the end. On a state spread over
+    ranks (``policy.global_qubits_for``), dense gates get their global qubits by index-bit
+    swaps first, and tiles hold only local qubits (a gate's controls and diagonal qubits may
+    be global: each rank's kernels read them from its bits)."""
+    global_qubits = policy.global_qubits_for(num_qubits)
+    local_qubits = num_qubits - global_qubits
+    tile, lanes = policy.tile_for(local_qubits)
     planned: list[Op] = []
     run: list[_Gate] = []
     final_measurements: list[MeasureOp] = []
 
     def flush() -> None:
         for tile_qubits, gates in group_into_tiles(run, num_qubits, tile, policy.low_qubits,
-                                                   lanes):
+                                                   lanes, local_qubits):
             fused = fuse(gates, policy, frozenset(tile_qubits[lanes:]))
             planned.append(TileOp(encode_tile_pass(tile_qubits, fused, dtype),
                                   gates=sum(gate.sources for gate in fused),
@@ -396,14 +508,22 @@ def plan_ops(ops: list[Op], num_qubits: int, dtype: np.dtype, policy: PlanPolicy
         planned.extend(final_measurements)
         final_measurements.clear()
 
-    for op in relabel_swaps(ops, num_qubits, dtype, put_back):
+    room = tile - (lanes or min(policy.low_qubits, tile))
+    for op in relabel_swaps(ops, num_qubits, dtype, put_back,
+                            local_qubits if global_qubits else None):
         if isinstance(op, MeasureOp) and op.final:
             # No later op acts on its qubit and the engine samples it at the end: the gates
             # after it may join the run before it.
             final_measurements.append(op)
             continue
-        gate = _as_gate(op, policy, tile - (lanes or min(policy.low_qubits, tile)))
-        if gate is None:
+        gate = _as_gate(op, policy, room)
+        if gate is not None and gate.kind == "dense" and \
+                max(gate.needs_tile) >= local_qubits:
+            split = split_on_globals(gate, local_qubits)
+            if split is not None:
+                run.extend(split)
+                continue
+        if gate is None or max(gate.needs_tile, default=0) >= local_qubits:
             flush()
             planned.append(op)
         else:

@@ -47,9 +47,9 @@ class PrimitiveOptions:
     """What a primitive runs with.
 
     ``backend_options`` are :class:`~gpuprovider.GPUSimulator` options (``device``,
-    ``precision``, ``fusion_enable``, ``enable_truncation``, ``method``, ``executor`` and
-    ``max_job_size``, which spread the pubs over an executor's workers; ``noise_model`` is
-    refused with the reason); ``seed`` makes runs reproducible.
+    ``precision``, ``fusion_enable``, ``enable_truncation``, ``method``, ``distributed``,
+    ``executor`` and ``max_job_size``, which spread the pubs over an executor's workers;
+    ``noise_model`` is refused with the reason); ``seed`` makes runs reproducible.
     """
 
     seed: Seed = None
@@ -57,7 +57,7 @@ class PrimitiveOptions:
 
 
 BACKEND_OPTIONS = ("device", "precision", "fusion_enable", "enable_truncation", "method",
-                   "noise_model", "executor", "max_job_size")
+                   "noise_model", "distributed", "executor", "max_job_size")
 """The GPUSimulator options a primitive takes (shots and seeds are the primitive's own)."""
 
 RUN_OPTION_SEED = "seed_simulator"

@@ -1,0 +1,178 @@
+"""Runs a set of small circuits and writes what each rank got: launched under ``mpiexec`` by
+``tests/provider/test_distributed.py`` (``python distributed_runs.py OUT_DIR``), and imported
+by it for the single-process run to compare with.
+
+Every circuit acts on the highest qubits (the global ones of a spread state): dense gates,
+diagonals and controls there, mid-circuit measurement, reset and ``if_test`` on them, an
+``initialize`` of every qubit, and saves of the statevector, probabilities and expectation
+values with X, Y and Z on them.
+"""
+
+from __future__ import annotations
+
+import pickle
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from qiskit import QuantumCircuit
+from qiskit.circuit import ParameterVector
+from qiskit.circuit.library import UnitaryGate
+from qiskit.quantum_info import SparsePauliOp, random_unitary
+
+from gpuprovider import GPUSimulator
+from gpuprovider import device as devices
+
+SHOTS = 600
+SEED = 11
+
+
+def _random_gates(circuit: QuantumCircuit, count: int, rng: np.random.Generator) -> None:
+    """Dense, permutation, diagonal and controlled gates on random qubits, the highest drawn
+    as often as the others."""
+    n = circuit.num_qubits
+    for _ in range(count):
+        kind = int(rng.integers(8))
+        angle = float(rng.uniform(0, 2 * np.pi))
+        a, b, c = (int(q) for q in rng.choice(n, 3, replace=False))
+        if kind == 0:
+            circuit.h(a)
+        elif kind == 1:
+            circuit.ry(angle, a)
+        elif kind == 2:
+            circuit.cx(a, b)
+        elif kind == 3:
+            circuit.rzz(angle, a, b)
+        elif kind == 4:
+            circuit.cp(angle, a, b)
+        elif kind == 5:
+            circuit.swap(a, b)
+        elif kind == 6:
+            circuit.ccx(a, b, c)
+        else:
+            circuit.append(UnitaryGate(random_unitary(4, seed=int(rng.integers(1 << 30)))),
+                           [a, b])
+
+
+def _observable(n: int) -> SparsePauliOp:
+    """Terms with X, Y and Z on the highest qubits (a label's first letter is qubit n-1)."""
+    labels = ["X" + "I" * (n - 1), "Y" + "Z" * (n - 2) + "X", "Z" * n,
+              "I" * (n - 3) + "XYZ", "XX" + "I" * (n - 4) + "YY"]
+    return SparsePauliOp(labels, [0.5, -0.3, 0.7, 0.2, 1.1])
+
+
+def circuits() -> dict[str, QuantumCircuit]:
+    """The circuits, by name."""
+    rng = np.random.default_rng(5)
+    made = {}
+
+    gates = QuantumCircuit(9)
+    _random_gates(gates, 60, rng)
+    gates.save_statevector("sv")
+    gates.save_expectation_value(_observable(9), range(9), "ev")
+    gates.save_probabilities([0, 7, 8], "p")
+    gates.measure_all()
+    made["gates"] = gates
+
+    dynamic = QuantumCircuit(7, 3)
+    _random_gates(dynamic, 25, rng)
+    dynamic.measure(6, 0)
+    with dynamic.if_test((dynamic.clbits[0], 1)):
+        dynamic.x(5)
+        dynamic.h(0)
+    dynamic.reset(6)
+    dynamic.measure(1, 1)
+    _random_gates(dynamic, 15, rng)
+    dynamic.save_expectation_value(_observable(7), range(7), "ev")
+    dynamic.measure(5, 2)
+    made["dynamic"] = dynamic
+
+    prepared = QuantumCircuit(8)
+    vector = rng.normal(size=256) + 1j * rng.normal(size=256)
+    prepared.initialize(vector / np.linalg.norm(vector), range(8))
+    prepared.append(UnitaryGate(random_unitary(8, seed=3)), [7, 6, 0])
+    prepared.save_statevector("sv")
+    prepared.measure_all()
+    made["prepared"] = prepared
+
+    qft = QuantumCircuit(10)
+    for target in reversed(range(10)):
+        qft.h(target)
+        for control in range(target):
+            qft.cp(np.pi / 2 ** (target - control), control, target)
+    _random_gates(qft, 30, rng)
+    for control, target in ((9, 0), (8, 3), (9, 8), (2, 9)):
+        qft.crx(float(rng.uniform(0, 2 * np.pi)), control, target)
+        qft.h(target)
+    qft.append(UnitaryGate(random_unitary(4, seed=9)).control(2, ctrl_state=2), [8, 9, 1, 2])
+    qft.save_statevector("sv")
+    qft.save_probabilities([9, 8, 1], "p")
+    qft.measure_all()
+    made["planned"] = qft
+    return made
+
+
+PLANNED = {"planned"}
+"""Circuits run on a device that plans every state (the CPU plans 12 qubits and more)."""
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _plain(entry) for key, entry in value.items()}
+    if isinstance(value, list):
+        return [_plain(entry) for entry in value]
+    return np.asarray(value)
+
+
+def estimator_values(distributed: str | bool) -> np.ndarray:
+    """EstimatorV2's values of an observable with X, Y and Z on the global qubits over a
+    parameter sweep of a 7-qubit circuit."""
+    from gpuprovider.primitives.estimator import EstimatorV2
+
+    angles = ParameterVector("a", 7)
+    circuit = QuantumCircuit(7)
+    for qubit in range(7):
+        circuit.ry(angles[qubit], qubit)
+    _random_gates(circuit, 20, np.random.default_rng(8))
+    values = np.random.default_rng(9).uniform(-np.pi, np.pi, (3, 7))
+    estimator = EstimatorV2(options={"backend_options": {"device": "CPU",
+                                                         "distributed": distributed}})
+    result = estimator.run([(circuit, _observable(7), values)]).result()
+    return np.asarray(result[0].data.evs)
+
+
+def run_all(distributed: str | bool) -> dict[str, dict[str, Any]]:
+    """Each circuit's counts, memory, saved values and distributed-run metadata. Every job
+    is submitted before the first result is asked for: they must not interleave."""
+    planner = devices.CPU.with_policy(plan_min_qubits=0)
+    jobs = {}
+    for name, circuit in circuits().items():
+        device = planner if name in PLANNED else "CPU"
+        backend = GPUSimulator(device=device, distributed=distributed)
+        jobs[name] = backend.run(circuit, shots=SHOTS, seed_simulator=SEED, memory=True)
+    results = {}
+    for name, job in jobs.items():
+        result = job.result()
+        data = result.data(0)
+        results[name] = {
+            "counts": result.get_counts(0),
+            "memory": result.get_memory(0),
+            "saved": {label: _plain(value) for label, value in data.items()
+                      if label not in ("counts", "memory")},
+            "metadata": result.results[0].metadata.get("distributed"),
+        }
+    results["estimator"] = {"saved": {"evs": estimator_values(distributed)}}
+    return results
+
+
+def main(out: str) -> None:
+    from mpi4py import MPI
+
+    results = run_all("auto")
+    rank = MPI.COMM_WORLD.Get_rank()
+    Path(out, f"rank{rank}.pkl").write_bytes(pickle.dumps(results))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
