@@ -182,7 +182,10 @@ def relabel_swaps(ops: list[Op], num_qubits: int, dtype: np.dtype,
             where[a], where[b] = where[b], where[a]
             continue
         renamed = op if where == in_place else _renamed(op, where)
-        if renamed is None:
+        if renamed is None or (local_qubits is not None and renamed is not op
+                               and isinstance(op, MeasureOp) and op.final):
+            # A spread state is sampled in its natural order, so that its shots are the
+            # single process's for the same seed (the draw walks the amplitudes in order).
             _put_back(where, out, dtype)
             out.append(op)
             continue

@@ -110,10 +110,24 @@ def circuits() -> dict[str, QuantumCircuit]:
     qft.save_probabilities([9, 8, 1], "p")
     qft.measure_all()
     made["planned"] = qft
+
+    early = QuantumCircuit(10, 10)
+    for q in range(10):
+        early.ry(0.4 + 0.2 * q, q)
+    for q in range(9):
+        early.cx(q, q + 1)
+    early.measure(range(4), range(4))  # final: later swaps may move these qubits' data
+    for q in (9, 8):
+        early.ry(0.9, q)
+        early.h(q)
+    early.append(UnitaryGate(random_unitary(4, seed=12)), [9, 5])
+    early.cx(8, 4)
+    early.measure(range(4, 10), range(4, 10))
+    made["early_final"] = early
     return made
 
 
-PLANNED = {"planned"}
+PLANNED = {"planned", "early_final"}
 """Circuits run on a device that plans every state (the CPU plans 12 qubits and more)."""
 
 
