@@ -6,11 +6,13 @@ With ``distributed="auto"`` (the default) a CPU run spreads its states over the 
 ``R > 1`` is a power of two and mpi4py is importable: rank ``r`` holds the amplitudes whose
 highest ``log2 R`` index bits spell ``r``. ``distributed=False`` keeps a whole state on every
 rank (independent runs); ``distributed=True`` asks for the spread and says why it cannot be
-had. Every rank must make the same calls in the same order (the usual MPI program): each
-rank's job then runs the same collective operations and returns the same Result; the seed
-and the job id are rank 0's. Jobs on spread devices run one at a time, in the order they
-were submitted (:class:`~gpuprovider.admission.Turnstile`), so that their collective
-operations never interleave. Cancelling a job must then happen on every rank alike.
+had. A program that has imported ``mpi4py.futures`` (an MPI pool, whose ranks run separate
+tasks) is not spread unless it asks with True. Every rank must make the same calls in the
+same order (the usual MPI program): each rank's job then runs the same collective operations
+and returns the same Result; the seed and the job id are rank 0's. Jobs on spread devices run
+one at a time, in the order they were submitted (:class:`~gpuprovider.admission.Turnstile`),
+so that their collective operations never interleave. Cancelling a job must then happen on
+every rank alike.
 
 The launcher is recognised by the variables it sets (:data:`RANKS_VARIABLES`) before mpi4py
 is imported, so ``import gpuprovider`` and a run outside MPI never load an MPI library.
@@ -19,6 +21,7 @@ is imported, so ``import gpuprovider`` and a run outside MPI never load an MPI l
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import replace
 from functools import cache
 from typing import Any
@@ -83,6 +86,10 @@ def spread(device: Device, choice: str | bool) -> Device:
             says which.
     """
     if choice is False or device.policy.global_qubits:  # not at all, or already spread
+        return device
+    if choice == "auto" and "mpi4py.futures" in sys.modules:
+        # An MPI pool's ranks run tasks, not one program together: a spread run would wait
+        # for ranks that never join it.
         return device
     comm, why = world()
     if comm is None:

@@ -109,6 +109,19 @@ def test_distributed_option_is_validated():
         GPUSimulator(distributed=value)
 
 
+def test_an_mpi_pool_is_not_spread(monkeypatch):
+    """Under mpi4py.futures the ranks run separate tasks: "auto" must not wait for them (and
+    must not even look for MPI)."""
+    import types
+
+    from gpuprovider import mpi
+
+    monkeypatch.setenv("PMI_SIZE", "4")
+    monkeypatch.setitem(sys.modules, "mpi4py.futures", types.ModuleType("mpi4py.futures"))
+    monkeypatch.setattr(mpi, "world", lambda: pytest.fail("looked for the MPI world"))
+    assert mpi.spread(devices.CPU, "auto") is devices.CPU
+
+
 def test_a_single_process_is_not_spread():
     result = GPUSimulator(device="CPU", distributed=True).run(
         _hadamards(7, [6, 5]), shots=10, seed_simulator=1).result()
