@@ -22,8 +22,6 @@ from testkit import ALPHA, homogeneity_pvalue
 NUMBA_ONLY = devices.CPU.with_policy(small_state_qubits=0)
 """The CPU with every state on the Numba kernels."""
 KERNEL_SETS = {"numpy-small": devices.CPU, "numba": NUMBA_ONLY}
-MAX_MOVED_SHOTS = 10
-"""Of 2000: a probability that differs between the sets by more than rounding moves far more."""
 
 
 def test_small_states_run_on_the_numpy_kernels():
@@ -50,11 +48,12 @@ def test_every_instruction_kind_on_both_kernel_sets(kernel_set, precision, toler
 @given(case=dynamic_circuits(raw=True, max_qubits=4))
 def test_dynamic_circuits_give_the_same_counts_on_both_kernel_sets(precision, case):
     """Branching draws from the outcome probabilities both sets compute: equal to rounding,
-    so the same seed gives the same counts, except where one set computes a probability as
-    exactly 1 (or 0) and the other within rounding of it (0.9999999999999999 after a reset:
-    the long profile found such circuits): NumPy's binomial draws no random numbers for the
-    first and some for the second, so later draws shift. That moves a few shots, never more
-    than MAX_MOVED_SHOTS, and leaves both samples of one distribution."""
+    so the same seed mostly gives the same counts. Not always: where one set computes a
+    probability as exactly 1 (or a binomial's 1/2) and the other within rounding of it
+    (0.9999999999999999; the long profile found such circuits), NumPy's binomial takes
+    another path (no draw at all; or the mirrored draw for p > 1/2), and every later draw
+    differs. Then the two are independent samples of one distribution: a homogeneity test
+    (each set's distribution is checked against the exact one by the other property tests)."""
     counts = [
         GPUSimulator(device=device, precision=precision)
         .run(case.circuit, shots=2000, seed_simulator=11).result().get_counts()
@@ -62,9 +61,6 @@ def test_dynamic_circuits_give_the_same_counts_on_both_kernel_sets(precision, ca
     ]
     assert sum(counts[0].values()) == sum(counts[1].values()) == 2000
     if counts[0] != counts[1]:
-        moved = sum(abs(counts[0].get(key, 0) - counts[1].get(key, 0))
-                    for key in set(counts[0]) | set(counts[1])) // 2
-        assert moved <= MAX_MOVED_SHOTS, case.describe()
         assert homogeneity_pvalue(counts[0], counts[1]) > ALPHA, case.describe()
 
 
