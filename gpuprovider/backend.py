@@ -19,7 +19,7 @@ from . import __version__, batched, fanout
 from . import device as devices
 from .compile.device_noise import device_noise
 from .compile.program import Program
-from .compile.sweep import Sweep, parse_parameter_binds
+from .compile.sweep import Sweep, experiment_count, parse_parameter_binds
 from .engine import total_steps
 from .exceptions import InvalidCircuitError
 from .execution import CompiledCircuit, Execution
@@ -63,7 +63,7 @@ class _Experiment:
 
     @property
     def count(self) -> int:
-        return 1 if self.sweep is None else len(self.sweep)
+        return experiment_count(self.sweep)
 
     def programs(self, check: Callable[[], None]) -> Iterator[Program]:
         """The program of each experiment, bound and planned one at a time (or from a
@@ -256,7 +256,7 @@ class GPUSimulator(BackendV2):
         """The job that runs the experiments in batches on ``executor``'s workers
         (:mod:`gpuprovider.fanout`); it holds no memory of this process's device."""
         config = execution.config
-        experiments = sum(1 if sweep is None else len(sweep) for sweep in sweeps)
+        experiments = sum(experiment_count(sweep) for sweep in sweeps)
         size = merged["max_job_size"] or fanout.default_job_size(executor, experiments)
         cut = fanout.batches(circuits, sweeps, steps, size)
         worker_options = {name: value for name, value in merged.items()

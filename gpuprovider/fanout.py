@@ -28,7 +28,7 @@ from qiskit import QuantumCircuit
 from qiskit.circuit import Parameter
 from qiskit.result.models import ExperimentResult
 
-from .compile.sweep import Sweep
+from .compile.sweep import Sweep, experiment_count
 from .job import JobControl
 from .kernels.interface import COMPLETE
 from .options import experiment_seed
@@ -60,7 +60,7 @@ def batches(circuits: Sequence[QuantumCircuit], sweeps: Sequence[Sweep | None],
     bindings take alike)."""
     pieces: list[tuple[int, int, int]] = []  # (circuit, first binding, bindings)
     for index, sweep in enumerate(sweeps):
-        count = 1 if sweep is None else len(sweep)
+        count = experiment_count(sweep)
         for start in range(0, count, max_job_size):
             pieces.append((index, start, min(max_job_size, count - start)))
     cut: list[Batch] = []
@@ -75,7 +75,7 @@ def batches(circuits: Sequence[QuantumCircuit], sweeps: Sequence[Sweep | None],
             binds = tuple({parameter: list(values[start:start + length])
                            for parameter, values in sweeps[index].columns.items()}
                           for index, start, length in pending)
-        per_experiment = [steps[index] // max(1, _count(sweeps[index]))
+        per_experiment = [steps[index] // experiment_count(sweeps[index])
                           for index, _, _ in pending]
         cut.append(Batch(tuple(circuits[index] for index, _, _ in pending), binds, first, size,
                          sum(share * piece[2] for share, piece in zip(per_experiment, pending))))
@@ -89,10 +89,6 @@ def batches(circuits: Sequence[QuantumCircuit], sweeps: Sequence[Sweep | None],
     if pending:
         close()
     return cut
-
-
-def _count(sweep: Sweep | None) -> int:
-    return 1 if sweep is None else len(sweep)
 
 
 def default_job_size(executor: Any, experiments: int) -> int:

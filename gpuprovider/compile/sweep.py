@@ -33,6 +33,11 @@ class Sweep:
             yield self[j]
 
 
+def experiment_count(sweep: Sweep | None) -> int:
+    """How many experiments a circuit with ``sweep`` gives (one without a sweep)."""
+    return 1 if sweep is None else len(sweep)
+
+
 def _values(where: str, parameter: Parameter, values: Any) -> tuple[float, ...]:
     try:
         column = tuple(values)
