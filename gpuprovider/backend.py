@@ -259,9 +259,7 @@ class GPUSimulator(BackendV2):
         experiments = sum(experiment_count(sweep) for sweep in sweeps)
         size = merged["max_job_size"] or fanout.default_job_size(executor, experiments)
         cut = fanout.batches(circuits, sweeps, steps, size)
-        worker_options = {name: value for name, value in merged.items()
-                          if name not in ("executor", "max_job_size", "seed_simulator")}
-        worker_options["distributed"] = False  # workers run alone (mpi4py.futures' too)
+        worker_options = fanout.worker_options(merged)
 
         def work(control: JobControl) -> Result:
             start = time.perf_counter()

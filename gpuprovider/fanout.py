@@ -91,6 +91,17 @@ def batches(circuits: Sequence[QuantumCircuit], sweeps: Sequence[Sweep | None],
     return cut
 
 
+RUN_HERE = ("executor", "max_job_size", "seed_simulator")
+"""Options that shape the fan-out itself; a worker's run is given its seed per batch."""
+
+
+def worker_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The options a worker runs a batch with: ``options`` without the fan-out's own, and
+    never spread over MPI ranks (a worker runs alone, an mpi4py.futures pool's too)."""
+    return {**{name: value for name, value in options.items() if name not in RUN_HERE},
+            "distributed": False}
+
+
 def default_job_size(executor: Any, experiments: int) -> int:
     """Experiments per batch when ``max_job_size`` is None."""
     workers = getattr(executor, "_max_workers", None) or os.cpu_count() or 1

@@ -159,9 +159,8 @@ class SimulatorPrimitive:
         executor = options.executor
         sizes = [len(task.bindings) for task in tasks]
         size = options.max_job_size or fanout.default_job_size(executor, sum(sizes))
-        worker_options = {name: options[name] for name in BACKEND_OPTIONS
-                          if name not in ("executor", "max_job_size")}
-        worker_options["distributed"] = False  # workers run alone (mpi4py.futures' too)
+        worker_options = fanout.worker_options({name: options[name]
+                                                for name in BACKEND_OPTIONS})
         seed = execution.config.seed
         calls = [((type(self), worker_options, seed, self._first_pub + group.start,
                    [tasks[index].pub for index in group]), sum(sizes[index] for index in group))
