@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from qiskit import QuantumCircuit
+from qiskit import QuantumCircuit, transpile
 from qiskit.circuit.library import QFTGate, quantum_volume
 
 from gpuprovider import GPUSimulator
@@ -42,8 +42,6 @@ def main() -> None:
 
     comm = MPI.COMM_WORLD
     backend = GPUSimulator(device="CPU")
-    from qiskit import transpile
-
     program = transpile(circuit(args.circuit, args.qubits), backend, optimization_level=0)
     comm.Barrier()
     start = time.perf_counter()
