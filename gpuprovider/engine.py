@@ -24,15 +24,18 @@ the host has enqueued.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
+from . import draws
 from .compile.classical import ClassicalState
 from .compile.mixtures import MixturePlan, Pattern, shared_chunks
 from .compile.program import (
     DEFAULT_BRANCH_STATES,
+    MARGINAL_SAMPLING_MAX_QUBITS,
     SAVE_OPS,
     BranchOp,
     JumpOp,
@@ -46,6 +49,7 @@ from .compile.program import (
     SwitchOp,
 )
 from .kernels.interface import KernelSet, Marker
+from .kernels.layout import draw_sorted
 from .recorder import PerShot, SaveRecorder, save_value
 from .shots import WORD_BITS, clbits_row, set_clbit, words_of
 
@@ -98,8 +102,8 @@ def total_steps(program: Program, shots: int) -> int:
 
 MULTINOMIAL_MAX_BINS = 1 << 24
 """Final measurements with at most as many outcomes as shots (and at most this many) are
-counted by one multinomial draw over their probabilities: one pass over the state and work
-in the outcomes, whatever the shots. Others are sampled in chunks of
+counted by one multinomial draw over their marginal (:func:`gpuprovider.draws.multinomial`:
+work in the outcomes for many shots per outcome). Others are sampled in chunks of
 :data:`SAMPLE_CHUNK_SHOTS` shots (work in the shots). Either way no per-shot array is held
 unless the run keeps every shot's memory."""
 SAMPLE_CHUNK_SHOTS = 1 << 20
@@ -136,7 +140,7 @@ class _Run:
         self.control = control
         self.max_states = max(2, max_states)
         self.sampled = program.is_sampled
-        self.finals = [op for op in program.measurements if op.final]
+        self.finals = [op for op in (density or program).measurements if op.final]
         self.words = words_of(program.num_clbits)
         self.keep_memory = keep_memory
         self.recorder = SaveRecorder(self.sampled)
@@ -146,7 +150,10 @@ class _Run:
         """... and how many of its shots gave each."""
         self.memory: list[np.ndarray] = []
         """Per finished branch, when memory is kept: every shot's row."""
-        self.final_qubits = sorted({op.qubit for op in self.finals})
+        self.final_qubits = list(dict.fromkeys(
+            op.qubit for op in sorted(self.finals, key=lambda op: op.clbit)))
+        """The finally measured qubits by their first clbit: an outcome's bit ``k`` is
+        ``final_qubits[k]`` (see :data:`MARGINAL_SAMPLING_MAX_QUBITS`)."""
         self.pending: list[_Branch] = []
         self.live = 0
         self.branches = 0
@@ -249,7 +256,8 @@ class _Run:
         try:
             for op in self.density.ops:
                 self.control.check()
-                op.apply(self.kernels, state)
+                if not isinstance(op, MeasureOp):  # final: drawn from the diagonal
+                    op.apply(self.kernels, state)
             self._finish(_Branch(state, self.shots, self.program.new_classical_state()))
         finally:
             self._release(state)
@@ -276,9 +284,26 @@ class _Run:
         """Basis-state indices drawn by ``uniforms`` (one per shot)."""
         if self.density is None:
             return self.kernels.sample(state, uniforms)
-        cumulative = np.cumsum(self._diagonal(state))
-        indices = np.searchsorted(cumulative, uniforms * cumulative[-1], side="right")
-        return np.minimum(indices, cumulative.size - 1).astype(np.int64)
+        return draw_sorted(self._diagonal(state), uniforms)
+
+    def _final_sampler(self, state: Any) -> Callable[[np.ndarray], np.ndarray]:
+        """Draws of the final measurements' outcomes (indices over ``final_qubits``), sorted,
+        one per uniform: from their marginal when they are few
+        (:data:`MARGINAL_SAMPLING_MAX_QUBITS`), else from the whole state."""
+        qubits = self.final_qubits
+        if qubits == list(range(self.program.num_qubits)):  # the marginal is the state
+            return lambda uniforms: self._sample(state, uniforms)
+        if len(qubits) <= MARGINAL_SAMPLING_MAX_QUBITS:
+            probabilities = np.clip(self._marginal(state, qubits), 0, None)
+            return lambda uniforms: draw_sorted(probabilities, uniforms)
+
+        def over_qubits(uniforms: np.ndarray) -> np.ndarray:
+            indices = self._sample(state, uniforms)
+            values = np.zeros(indices.size, dtype=np.int64)
+            for position, qubit in enumerate(qubits):
+                values |= ((indices >> qubit) & 1) << position
+            return values
+        return over_qubits
 
     def _apply_chunks(self, plan: MixturePlan, pattern: Pattern, state: Any, start: int,
                       stop: int) -> None:
@@ -320,15 +345,14 @@ class _Run:
         if self.keep_memory:  # counted once, from the whole memory, at the end
             if self.finals:
                 self.control.check()
-                indices = self._sample(branch.state, self.rng.random(branch.shots))
-                self.memory.append(self._read_out_shots(self._with_finals(base, indices)))
+                outcomes = self._final_sampler(branch.state)(self.rng.random(branch.shots))
+                self.memory.append(self._read_out_shots(self._with_finals(base, outcomes)))
             else:
                 self.memory.append(np.repeat(base, branch.shots, axis=0))
         elif self.finals:
             self.control.check()
             outcomes, counts = self._final_counts(branch)
-            self._tally(*self._read_out_counts(
-                self._with_finals(base, outcomes, self.final_qubits), counts))
+            self._tally(*self._read_out_counts(self._with_finals(base, outcomes), counts))
         else:
             self._tally(base, np.array([branch.shots], dtype=np.int64))
         self.recorder.finish(branch.per_shot, branch.shots)
@@ -367,14 +391,12 @@ class _Run:
         self.rows.append(rows)
         self.counts.append(counts.astype(np.int64))
 
-    def _with_finals(self, base: np.ndarray, outcomes: np.ndarray,
-                     qubits: list[int] | None = None) -> np.ndarray:
-        """``base`` once per outcome, with the final measurements' clbits set from it:
-        ``outcomes`` are state indices, or with ``qubits`` indices over those qubits."""
+    def _with_finals(self, base: np.ndarray, outcomes: np.ndarray) -> np.ndarray:
+        """``base`` once per outcome (an index over ``final_qubits``), with the final
+        measurements' clbits set from it."""
         rows = np.repeat(base, len(outcomes), axis=0)
         for op in self.finals:
-            bit = op.qubit if qubits is None else qubits.index(op.qubit)
-            set_clbit(rows, op.clbit, (outcomes >> bit) & 1)
+            set_clbit(rows, op.clbit, (outcomes >> self.final_qubits.index(op.qubit)) & 1)
         return rows
 
     def _final_counts(self, branch: _Branch) -> tuple[np.ndarray, np.ndarray]:
@@ -384,18 +406,16 @@ class _Run:
         bins = 1 << len(qubits)
         if bins <= min(branch.shots, MULTINOMIAL_MAX_BINS):
             probabilities = np.clip(self._marginal(branch.state, qubits), 0, None)
-            counts = self.rng.multinomial(branch.shots, probabilities / probabilities.sum())
+            counts = draws.multinomial(self.rng, branch.shots, probabilities)
             outcomes = np.flatnonzero(counts)
             return outcomes.astype(np.int64), counts[outcomes]
         found: dict[int, int] = {}
         left = branch.shots
+        draw = self._final_sampler(branch.state)
         while left:
             self.control.check()
             chunk = min(left, SAMPLE_CHUNK_SHOTS)
-            indices = self._sample(branch.state, self.rng.random(chunk))
-            values = np.zeros(chunk, dtype=np.int64)
-            for position, qubit in enumerate(qubits):
-                values |= ((indices >> qubit) & 1) << position
+            values = draw(self.rng.random(chunk))
             for value, count in zip(*np.unique(values, return_counts=True)):
                 found[int(value)] = found.get(int(value), 0) + int(count)
             left -= chunk
@@ -410,7 +430,7 @@ class _Run:
         kernels = self.kernels
         to_zero = clbit is None
         p_one = min(1.0, max(0.0, kernels.probability_of_one(branch.state, qubit)))
-        ones = int(self.rng.binomial(branch.shots, p_one))
+        ones = draws.binomial(self.rng, branch.shots, p_one)
         if 0 < ones < branch.shots:
             if self.live + 1 >= self.max_states:  # keep one state for trajectories
                 self._trajectories(branch)
@@ -480,7 +500,7 @@ class _Run:
         the most shots keeps the branch (returned first); every other outcome that received
         shots gets a copy of the state, returned with it (not yet pending). None when the
         copies would pass the state cap: the branch then ran its shots as trajectories."""
-        counts = self.rng.multinomial(branch.shots, probabilities)
+        counts = draws.multinomial(self.rng, branch.shots, probabilities)
         chosen = np.flatnonzero(counts).tolist()
         keep = max(chosen, key=lambda outcome: counts[outcome])
         if len(chosen) > 1 and self.live + len(chosen) - 1 >= self.max_states:
@@ -608,7 +628,8 @@ def density_matrix_amplitudes(density: Program, kernels: KernelSet, dtype: np.dt
     try:
         for op in density.ops:
             control.check()
-            op.apply(kernels, state)
+            if not isinstance(op, MeasureOp):
+                op.apply(kernels, state)
         return np.asarray(kernels.to_host(state))
     finally:
         kernels.release(state)

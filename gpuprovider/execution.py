@@ -169,12 +169,16 @@ class Execution:
         """The program the device runs for a bound ``program``: tile passes, or with
         ``fusion_enable=False`` every op on its own (one-qubit gates merged). A noisy
         program the density-matrix method takes also carries its density-matrix program,
-        planned the same way, unless the method is "statevector"."""
+        planned the same way but with every qubit in its own position at the end, unless the
+        method is "statevector"."""
         ran = self._planned(program)
         if program.is_sampled or self.config.method == "statevector":
             return ran
         density = density_program(program, self.dtype)
-        return ran if density is None else replace(ran, density=self._planned(density))
+        if density is None:
+            return ran
+        # Back in natural order at the end: the diagonal is read there.
+        return replace(ran, density=self._planned(density, put_back=True))
 
     def plan_sets(self, program: Program, parameters: Sequence[Parameter], values: np.ndarray,
                   extra: Callable[[int], list] | None = None,
@@ -189,10 +193,10 @@ class Execution:
             not self.device.policy.global_qubits
         return planned_sets(program, parameters, values, self.plan, extra, replay, counts)
 
-    def _planned(self, program: Program) -> Program:
+    def _planned(self, program: Program, put_back: bool = False) -> Program:
         if not self.config.fusion_enable:
             return merged(program)
-        return planned(program, self._plan_policy)
+        return planned(program, self._plan_policy, put_back)
 
     def run(self, program: Program, shots: int, rng: np.random.Generator,
             control: RunControl, max_states: int, keep_memory: bool = False) -> Outcome:

@@ -5,6 +5,21 @@ from __future__ import annotations
 import numpy as np
 
 
+def inverse_cdf(probabilities: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
+    """The index each of ``uniforms`` (in [0, 1)) draws from ``probabilities`` (non-negative,
+    not necessarily normalised) by inverse transform, int64. A target that rounding puts at
+    the very end goes to the last index with any probability."""
+    cumulative = np.cumsum(probabilities)
+    indices = np.searchsorted(cumulative, uniforms * cumulative[-1], side="right")
+    last = int(np.count_nonzero(cumulative < cumulative[-1]))
+    return np.minimum(indices, last).astype(np.int64)
+
+
+def draw_sorted(probabilities: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
+    """:func:`inverse_cdf` of the sorted ``uniforms``: the indices in sorted order."""
+    return inverse_cdf(probabilities, np.sort(uniforms))
+
+
 def basis_offsets(qubits) -> np.ndarray:
     """Index offset in the full state of each basis state ``m`` of ``qubits`` (argument
     order): bit ``j`` of ``m`` sets bit ``qubits[j]`` of the offset."""

@@ -35,6 +35,7 @@ from .host_states import (  # noqa: F401 - the KernelSet's state operations
     synchronize,
     to_host,
 )
+from .layout import draw_sorted
 from .policy import CPU_POLICY
 from .tables import qubit_key, spelled_table
 
@@ -120,12 +121,7 @@ def project(state: np.ndarray, qubit: int, outcome: int, probability: float,
 
 def sample(state: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
     """Basis indices drawn from |amplitude|**2, one per uniform in [0, 1), in sorted order."""
-    cumulative = np.cumsum(probabilities(state))
-    targets = np.sort(uniforms) * cumulative[-1]
-    indices = np.searchsorted(cumulative, targets, side="right")
-    # A target at the very end (rounding) goes to the last amplitude with any probability.
-    last = int(np.flatnonzero(cumulative < cumulative[-1]).size)
-    return np.minimum(indices, last).astype(np.int64)
+    return draw_sorted(probabilities(state), uniforms)
 
 
 def marginal_probabilities(state: np.ndarray, qubits: np.ndarray) -> np.ndarray:

@@ -75,8 +75,9 @@ def density_unsupported(program: Program) -> str | None:
 
 def density_program(program: Program, dtype: np.dtype) -> Program | None:
     """``program`` as the unitary-and-channel ops of its density matrix on ``2n`` qubits,
-    the channels' superoperators in ``dtype`` (final measurements left out: they are drawn
-    from the diagonal), or None when it does not qualify (:func:`density_unsupported`)."""
+    the channels' superoperators in ``dtype``, then its final measurements (on the row
+    qubits: the engine draws them from the diagonal), or None when it does not qualify
+    (:func:`density_unsupported`)."""
     if density_unsupported(program) is not None:
         return None
     n = program.num_qubits
@@ -99,6 +100,7 @@ def density_program(program: Program, dtype: np.dtype) -> Program | None:
             position = op.end
             continue
         position += 1
+    ops.extend(op for op in source if isinstance(op, MeasureOp) and op.final)
     ops = [replace(op, matrix=op.matrix.astype(dtype))
            if isinstance(op, MatrixOp) and op.matrix.dtype != dtype else op for op in ops]
     return replace(program, num_qubits=2 * n, ops=ops, has_control_flow=False, mixtures=None)

@@ -6,7 +6,8 @@ state. The planner runs on the host, once per circuit, for any device:
 
 1. **SWAPs become a relabelling.** A SWAP moves no data: later ops name the other qubit
    instead. Measurements, resets and saves of probabilities or expectation values are
-   renamed too; before a statevector save the qubits are swapped back into place.
+   renamed too; before a statevector save the qubits are swapped back into place. Final
+   measurements move to the end and name where their qubits are there.
 2. **Cache blocking.** Runs of gates (final measurements, which no later op touches and the
    engine samples at the end, do not end a run) are grouped into *tile passes*: a greedy
    scan takes every gate whose tile qubits fit in one tile of ``m`` qubits, deferring those
@@ -52,6 +53,7 @@ from ..kernels.tiles import encode_tile_pass
 from .merge import merged
 from .mixtures import plan_mixtures
 from .program import (
+    MARGINAL_SAMPLING_MAX_QUBITS,
     SWAP_PERMUTATION,
     ControlledOp,
     DiagonalOp,
@@ -67,6 +69,7 @@ from .program import (
     SavePauliValuesOp,
     SaveProbabilitiesOp,
     TileOp,
+    ZeroStateOp,
     dense_numbers,
     diagonal_matrix,
     is_swap,
@@ -129,8 +132,10 @@ def _renamed(op: Op, where: list[int]) -> Op | None:
     def moved(qubits: np.ndarray) -> np.ndarray:
         return np.array([where[int(q)] for q in qubits], dtype=np.int64)
 
-    if isinstance(op, (MatrixOp, DiagonalOp, PermutationOp)):
+    if isinstance(op, (MatrixOp, DiagonalOp, PermutationOp, PrepareOp)):
         return replace(op, qubits=moved(op.qubits))
+    if isinstance(op, ZeroStateOp):  # |0...0> in any order
+        return op
     if isinstance(op, ControlledOp):
         return replace(op, controls=moved(op.controls), targets=moved(op.targets))
     if isinstance(op, (MeasureOp, ResetOp)):
@@ -154,46 +159,60 @@ def _swap_op(a: int, b: int, dtype: np.dtype) -> PermutationOp:
                          np.ones(4, dtype=dtype))
 
 
-def _put_back(where: list[int], out: list[Op], dtype: np.dtype) -> None:
-    """Append the SWAPs that return every qubit to its own position (``where`` updated)."""
-    for qubit in range(len(where)):
-        if where[qubit] != qubit:
-            holder = where.index(qubit)
-            out.append(_swap_op(where[qubit], qubit, dtype))
-            where[holder], where[qubit] = where[qubit], qubit
+def _move_to(layout: list[int], where: list[int], out: list[Op], dtype: np.dtype) -> None:
+    """Append the SWAPs that put every qubit ``q`` at position ``layout[q]`` (``where``
+    updated)."""
+    for qubit, target in enumerate(layout):
+        if where[qubit] != target:
+            holder = where.index(target)
+            out.append(_swap_op(where[qubit], target, dtype))
+            where[holder], where[qubit] = where[qubit], target
 
 
 def relabel_swaps(ops: list[Op], num_qubits: int, dtype: np.dtype,
                   put_back: bool = False, local_qubits: int | None = None) -> list[Op]:
     """``ops`` without SWAP gates: later ops name the swapped positions instead. Where an op
-    cannot be renamed (a statevector save, a preparation), SWAPs put the qubits back first;
-    with ``put_back`` also at the end (for ops that other ops follow).
+    cannot be renamed (a save of the statevector or amplitudes, a Kraus channel), SWAPs put
+    the qubits back first;
+    with ``put_back`` also at the end (for ops that other ops follow). Final measurements
+    come last, naming their qubits' positions at the end, where the engine samples them.
 
     With ``local_qubits`` (a state spread over ranks: positions from ``local_qubits`` up are
     global), a dense gate on a global position is first given the data there by a SWAP with
     a local position (an index-bit swap), and later ops are renamed: the local position
-    whose qubit a dense gate needs last (:func:`_swap_partner`), never swapped back."""
+    whose qubit a dense gate needs last (:func:`_swap_partner`), not swapped back. Only when
+    more qubits are finally measured than are drawn from their marginal
+    (:data:`~.program.MARGINAL_SAMPLING_MAX_QUBITS`) do SWAPs at the end put every qubit
+    where the single process has it, so that both draw the same shots for a seed."""
     in_place = list(range(num_qubits))
     where = list(in_place)  # where[q]: the position holding qubit q
+    gates_layout = list(in_place)  # ... in the single process: SWAP gates move no data
+    finals: list[MeasureOp] = []
     out: list[Op] = []
     for index, op in enumerate(ops):
         if is_swap(op):
             a, b = (int(q) for q in op.qubits)
             where[a], where[b] = where[b], where[a]
+            gates_layout[a], gates_layout[b] = gates_layout[b], gates_layout[a]
+            continue
+        if isinstance(op, MeasureOp) and op.final:
+            finals.append(op)  # later index-bit swaps may still move its qubit
             continue
         renamed = op if where == in_place else _renamed(op, where)
-        if renamed is None or (local_qubits is not None and renamed is not op
-                               and isinstance(op, MeasureOp) and op.final):
-            # A spread state is sampled in its natural order, so that its shots are the
-            # single process's for the same seed (the draw walks the amplitudes in order).
-            _put_back(where, out, dtype)
+        if renamed is None:
+            _move_to(in_place, where, out, dtype)
+            gates_layout = list(in_place)
             out.append(op)
             continue
         if local_qubits is not None:
             renamed = _localised(op, renamed, ops, index, where, local_qubits, out, dtype)
         out.append(renamed)
     if put_back:
-        _put_back(where, out, dtype)
+        _move_to(in_place, where, out, dtype)
+    elif local_qubits is not None and \
+            len({op.qubit for op in finals}) > MARGINAL_SAMPLING_MAX_QUBITS:
+        _move_to(gates_layout, where, out, dtype)
+    out.extend(replace(op, qubit=where[op.qubit]) for op in finals)
     return out
 
 
@@ -535,12 +554,13 @@ def plan_ops(ops: list[Op], num_qubits: int, dtype: np.dtype, policy: PlanPolicy
     return planned
 
 
-def planned(program: Program, policy: PlanPolicy) -> Program:
+def planned(program: Program, policy: PlanPolicy, put_back: bool = False) -> Program:
     """``program`` as a device with ``policy`` runs it (``DevicePolicy.plan_policy(dtype)``):
     its one-qubit gates merged (:func:`~gpuprovider.compile.merge.merged`), then planned into
     tile passes, unless it has control flow or fewer qubits than ``policy.min_qubits`` (then
     op by op). A program whose only randomness is mixtures of unitaries keeps its ops and gets
     a :class:`~gpuprovider.compile.mixtures.MixturePlan` (chunks planned as tile passes).
+    With ``put_back``, every qubit is in its own position at the end (see :func:`plan_ops`).
 
     Raises:
         ValueError: ``policy`` names no dtype.
@@ -554,4 +574,5 @@ def planned(program: Program, policy: PlanPolicy) -> Program:
         return program if mixtures is None else replace(program, mixtures=mixtures)
     if not program.ops or program.num_qubits < policy.min_qubits:
         return program
-    return replace(program, ops=plan_ops(program.ops, program.num_qubits, policy.dtype, policy))
+    return replace(program, ops=plan_ops(program.ops, program.num_qubits, policy.dtype, policy,
+                                         put_back))

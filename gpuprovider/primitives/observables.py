@@ -10,6 +10,7 @@ import numpy as np
 from qiskit.quantum_info import SparseObservable
 
 from ..compile.program import Program, SavePauliValuesOp
+from ..draws import binomials
 from ..kernels.layout import group_by_x_mask
 
 MAX_SHOTS_PER_TERM = 1 << 53
@@ -134,7 +135,7 @@ def shot_estimate(coefficients: np.ndarray, exact: np.ndarray, is_identity: np.n
     scale = float(np.abs(c).sum()) / precision**2
     shots = np.minimum(np.ceil(np.abs(c) * scale), MAX_SHOTS_PER_TERM).astype(np.int64)
     p_plus = np.clip((1.0 + exact[measured]) / 2.0, 0.0, 1.0)
-    means = 2.0 * rng.binomial(shots, p_plus) / shots - 1.0
+    means = 2.0 * binomials(rng, shots, p_plus) / shots - 1.0
     variances = np.where(shots > 1, (1.0 - means**2) * shots / np.maximum(shots - 1, 1), 1.0)
     estimate += float(np.dot(c, means))
     return estimate, math.sqrt(float(np.sum(c**2 * variances / shots)))

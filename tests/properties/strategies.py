@@ -64,7 +64,7 @@ __all__ = [
     "random_unitaries", "custom_gate", "opaque_standard", "EXPRESSIONS", "KINDS", "UNITARY_KINDS",
     "CONTROLLED_FORMS",
     "angles", "circuits", "parameterized_circuits", "large_circuits", "measured_circuits",
-    "dynamic_circuits", "qasm3_circuits", "observables", "embedded_circuits",
+    "dynamic_circuits", "qasm3_circuits", "observables", "embedded_circuits", "spread_circuits",
     "Gate", "Instruction", "QuantumCircuit", "QuantumRegister", "ClassicalRegister",
     "DiagonalGate", "GlobalPhaseGate", "Initialize", "MCMTGate", "MCPhaseGate", "MCXGate",
     "PauliGate", "StatePreparation", "UCGate", "UnitaryGate", "SparsePauliOp",
@@ -780,3 +780,63 @@ def embedded_circuits(draw, min_total: int = 36, max_total: int = 40,
             f"\nwide.compose(qc, qubits={list(map(int, active))}, inplace=True)")
     return Case(wide, code, extra={"total": total, "active": [int(q) for q in active]},
                 reference=small)
+
+
+SPREAD_ACTIONS = ("measure", "measure_then_rest", "reset", "if_test", "save_statevector",
+                  "save_probabilities", "nothing")
+
+
+@st.composite
+def spread_circuits(draw, min_qubits: int = 6, max_qubits: int = 8) -> Case:
+    """For a state spread over ranks (its highest qubits global): 1-4 segments of gates of
+    every unitary kind (the highest qubits drawn as often as the others, SWAPs often), each
+    followed by one of: measurements of 1-3 random qubits into random clbits (final ones
+    where nothing later touches the qubit, while later index-bit swaps may move its data),
+    the same followed by an ``h`` on every other qubit (the measured ones are then the
+    only local qubits free to swap with the global ones), a reset, a measurement and an
+    ``if_test`` on its clbit, a save of the statevector or of some qubits' probabilities, or
+    nothing; then measurements of random qubits into random clbits."""
+    import gpuprovider.instructions  # noqa: F401 - QuantumCircuit.save_statevector & co.
+
+    n = draw(st.integers(min_qubits, max_qubits))
+    builder = Builder.new(n, _global_phase_code(draw), clbits=n)
+    circuit = builder.circuit
+
+    def measure(qubits: Sequence[int]) -> None:
+        for qubit, clbit in zip(qubits, draw(st.permutations(range(n)))):
+            circuit.measure(qubit, clbit)
+            builder.line(f"qc.measure({qubit}, {clbit})")
+
+    for segment in range(draw(st.integers(1, 4))):
+        for _ in range(draw(st.integers(1, 5))):
+            if draw(st.integers(0, 2)) == 0:
+                kind_standard(draw, builder, names=("swap", "h", "cx", "ry", "cp", "ccx"))
+            else:
+                _fill(draw, builder, UNITARY_KINDS, 1)
+        action = draw(st.sampled_from(SPREAD_ACTIONS))
+        qubits = _qubits(draw, builder, draw(st.integers(1, min(3, n))))
+        if action in ("measure", "measure_then_rest"):
+            measure(qubits)
+        if action == "measure_then_rest":
+            rest = [qubit for qubit in draw(st.permutations(range(n))) if qubit not in qubits]
+            circuit.h(rest)
+            builder.line(f"qc.h({rest})")
+        elif action == "reset":
+            for qubit in qubits:
+                circuit.reset(qubit)
+                builder.line(f"qc.reset({qubit})")
+        elif action == "if_test":
+            clbit = draw(st.integers(0, n - 1))
+            circuit.measure(qubits[0], clbit)
+            with circuit.if_test((circuit.clbits[clbit], 1)):
+                circuit.h(qubits[-1])
+            builder.line(f"qc.measure({qubits[0]}, {clbit})\n"
+                         f"with qc.if_test((qc.clbits[{clbit}], 1)):\n    qc.h({qubits[-1]})")
+        elif action == "save_statevector":
+            circuit.save_statevector(label=f"sv{segment}")
+            builder.line(f"qc.save_statevector(label='sv{segment}')")
+        elif action == "save_probabilities":
+            circuit.save_probabilities(qubits, label=f"p{segment}")
+            builder.line(f"qc.save_probabilities({qubits}, label='p{segment}')")
+    measure(_qubits(draw, builder, draw(st.integers(1, n))))
+    return Case(circuit, builder.code)

@@ -10,6 +10,7 @@ import pickle
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import Phase, given, settings
+from hypothesis import strategies as st
 from qiskit import QuantumCircuit
 
 from gpuprovider import GPUSimulator
@@ -27,6 +30,8 @@ from gpuprovider.compile.plan import planned
 from gpuprovider.compile.program import PermutationOp, TileOp
 from gpuprovider.exceptions import InvalidOptionError, JobCancelledError
 from gpuprovider.mpi import MIN_LOCAL_QUBITS
+from properties.harness import PROFILE
+from properties.strategies import spread_circuits
 from support import distributed_runs
 
 HELPER = Path(distributed_runs.__file__)
@@ -50,11 +55,12 @@ def single_process():
     return distributed_runs.run_all(distributed=False)
 
 
-def _launch(ranks: int, out: Path) -> list[dict]:
+def _launch(ranks: int, out: Path, *arguments: str) -> list:
+    """Each rank's results of ``distributed_runs.py OUT *arguments`` under ``mpiexec``."""
     mpiexec = str(MPIEXEC) if MPIEXEC.exists() else shutil.which("mpiexec")
     environment = {**os.environ, "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([mpiexec, "-n", str(ranks), sys.executable, str(HELPER), str(out)],
-                          capture_output=True, text=True, timeout=LAUNCH_SECONDS,
+    done = subprocess.run([mpiexec, "-n", str(ranks), sys.executable, str(HELPER), str(out),
+                           *arguments], capture_output=True, text=True, timeout=LAUNCH_SECONDS,
                           env=environment)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return [pickle.loads((out / f"rank{rank}.pkl").read_bytes()) for rank in range(ranks)]
@@ -97,6 +103,46 @@ def test_every_rank_returns_the_single_process_result(ranks, single_process, tmp
             continue
         assert results["metadata"]["swaps"] > 0, name
         assert results["metadata"]["bytes_exchanged"] > 0, name
+
+
+def _drawn(strategy: st.SearchStrategy, count: int) -> list:
+    """``count`` examples of ``strategy`` (the profile's seed and size), drawn up front so
+    that one ``mpiexec`` launch runs them all (a failure names the example; no shrinking)."""
+    drawn = []
+
+    @settings(PROFILE, max_examples=count, phases=[Phase.generate])
+    @given(strategy)
+    def collect(example) -> None:
+        drawn.append(example)
+
+    collect()
+    return drawn
+
+
+@pytest.mark.skipif(bool(_launcher()), reason=_launcher() or "MPI runs can be made")
+@pytest.mark.parametrize("ranks", [2, 4])
+def test_drawn_circuits_on_spread_states_equal_one_process(ranks):
+    """Gates of every kind with measurements, resets, ``if_test`` and saves between them, and
+    final measurements that later index-bit swaps could move: every rank gets the single
+    process's counts, memory (same seed) and saved values, and the states were spread."""
+    batch = _drawn(spread_circuits(), PROFILE.max_examples)
+    circuits = [case.circuit for case in batch]
+    expected = distributed_runs.run_batch(circuits, distributed=False)
+    with tempfile.TemporaryDirectory() as folder:
+        circuits_file = Path(folder, "batch.pkl")
+        circuits_file.write_bytes(pickle.dumps(circuits))
+        per_rank = _launch(ranks, Path(folder), str(circuits_file))
+    for rank, results in enumerate(per_rank):
+        for index, (got, want) in enumerate(zip(results, expected)):
+            where = f"{ranks} ranks, rank {rank}, circuit {index}:{batch[index]!r}"
+            assert got["counts"] == want["counts"], where
+            assert got["memory"] == want["memory"], where
+            _assert_same(got["saved"], want["saved"], where)
+    spread = [results["metadata"] for results in per_rank[0] if results["metadata"]]
+    assert all(metadata["ranks"] == ranks for metadata in spread)
+    # Idle qubits are left out and states of fewer than MIN_LOCAL_QUBITS + g qubits are not
+    # spread; circuits of SWAPs and measurements alone need no state at all.
+    assert len(spread) >= len(batch) / 2 and sum(m["swaps"] for m in spread) > 0
 
 
 # --- without MPI ------------------------------------------------------------------------------

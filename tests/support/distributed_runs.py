@@ -1,6 +1,7 @@
 """Runs a set of small circuits and writes what each rank got: launched under ``mpiexec`` by
 ``tests/provider/test_distributed.py`` (``python distributed_runs.py OUT_DIR``), and imported
-by it for the single-process run to compare with.
+by it for the single-process run to compare with; ``python distributed_runs.py OUT_DIR BATCH``
+runs the pickled list of circuits in the file ``BATCH`` instead (:func:`run_batch`).
 
 Every circuit acts on the highest qubits (the global ones of a spread state): dense gates,
 diagonals and controls there, mid-circuit measurement, reset and ``if_test`` on them, an
@@ -165,28 +166,47 @@ def run_all(distributed: str | bool) -> dict[str, dict[str, Any]]:
         device = planner if name in PLANNED else "CPU"
         backend = GPUSimulator(device=device, distributed=distributed)
         jobs[name] = backend.run(circuit, shots=SHOTS, seed_simulator=SEED, memory=True)
-    results = {}
-    for name, job in jobs.items():
-        result = job.result()
-        data = result.data(0)
-        results[name] = {
-            "counts": result.get_counts(0),
-            "memory": result.get_memory(0),
-            "saved": {label: _plain(value) for label, value in data.items()
-                      if label not in ("counts", "memory")},
-            "metadata": result.results[0].metadata.get("distributed"),
-        }
+    results = {name: _outcome(job.result()) for name, job in jobs.items()}
     results["estimator"] = {"saved": {"evs": estimator_values(distributed)}}
     return results
 
 
-def main(out: str) -> None:
+def _outcome(result) -> dict[str, Any]:
+    data = result.data(0)
+    return {
+        "counts": result.get_counts(0),
+        "memory": result.get_memory(0),
+        "saved": {label: _plain(value) for label, value in data.items()
+                  if label not in ("counts", "memory")},
+        "metadata": result.results[0].metadata.get("distributed"),
+    }
+
+
+def run_batch(batch: list[QuantumCircuit], distributed: str | bool) -> list[dict[str, Any]]:
+    """Each circuit's counts, memory, saved values and metadata, one job after another: the
+    even ones on a device that plans every state, the odd ones op by op."""
+    planner = devices.CPU.with_policy(plan_min_qubits=0)
+    outcomes = []
+    for index, circuit in enumerate(batch):
+        backend = GPUSimulator(device=planner if index % 2 == 0 else "CPU",
+                               distributed=distributed)
+        outcomes.append(_outcome(backend.run(circuit, shots=SHOTS, seed_simulator=SEED + index,
+                                             memory=True).result()))
+    return outcomes
+
+
+def main(out: str, batch: str | None = None) -> None:
+    """Write this rank's results to ``OUT/rank{r}.pkl``: of :func:`run_all`, or of
+    :func:`run_batch` on the pickled circuits in the file ``batch``."""
     from mpi4py import MPI
 
-    results = run_all("auto")
+    if batch is None:
+        results: Any = run_all("auto")
+    else:
+        results = run_batch(pickle.loads(Path(batch).read_bytes()), "auto")
     rank = MPI.COMM_WORLD.Get_rank()
     Path(out, f"rank{rank}.pkl").write_bytes(pickle.dumps(results))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(*sys.argv[1:])
