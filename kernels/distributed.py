@@ -8,11 +8,12 @@ n-1`` are *global*: global qubit ``n-g+b`` is bit ``b`` of the rank. Every rank 
 program with the same seed, so every rank calls the same operations in the same order, and
 each operation is collective.
 
-The state is always in its natural order: qubit ``q`` is index bit ``q`` whenever the engine
-looks. Moving data is the exception, and the planner avoids it
+Index bits are positions: the planner decides which qubit each one holds
 (:func:`~gpuprovider.compile.plan.relabel_swaps` with local qubits: it inserts a SWAP of a
-global and a local qubit before a dense gate on a global qubit, renames the later ops and
-never swaps back before it must). Per operation:
+global and a local qubit before a dense gate on a global qubit and renames the later ops,
+final measurements included; it swaps back only before an op that reads the whole state in
+order, such as a statevector save, and before the final draw when more qubits are measured
+than are drawn from their marginal). Moving data is the exception. Per operation:
 
 - **Gates on local qubits** run on the rank's slice with the CPU kernels.
 - **Diagonals and controls on global qubits** move no data: the rank's bits fix the global

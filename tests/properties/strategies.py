@@ -64,7 +64,8 @@ __all__ = [
     "random_unitaries", "custom_gate", "opaque_standard", "EXPRESSIONS", "KINDS", "UNITARY_KINDS",
     "CONTROLLED_FORMS",
     "angles", "circuits", "parameterized_circuits", "large_circuits", "measured_circuits",
-    "dynamic_circuits", "qasm3_circuits", "observables", "embedded_circuits", "spread_circuits",
+    "dynamic_circuits", "qasm3_circuits", "observables", "embedded_circuits",
+    "interleaved_circuits",
     "Gate", "Instruction", "QuantumCircuit", "QuantumRegister", "ClassicalRegister",
     "DiagonalGate", "GlobalPhaseGate", "Initialize", "MCMTGate", "MCPhaseGate", "MCXGate",
     "PauliGate", "StatePreparation", "UCGate", "UnitaryGate", "SparsePauliOp",
@@ -782,13 +783,14 @@ def embedded_circuits(draw, min_total: int = 36, max_total: int = 40,
                 reference=small)
 
 
-SPREAD_ACTIONS = ("measure", "measure_then_rest", "reset", "if_test", "save_statevector",
-                  "save_probabilities", "nothing")
+INTERLEAVED_ACTIONS = ("measure", "measure_then_rest", "reset", "if_test",
+                       "save_statevector", "save_probabilities", "nothing")
 
 
 @st.composite
-def spread_circuits(draw, min_qubits: int = 6, max_qubits: int = 8) -> Case:
-    """For a state spread over ranks (its highest qubits global): 1-4 segments of gates of
+def interleaved_circuits(draw, min_qubits: int = 6, max_qubits: int = 8) -> Case:
+    """Circuits whose qubits the planner moves (SWAPs relabelled, index-bit swaps of a state
+    spread over ranks, whose highest qubits are global): 1-4 segments of gates of
     every unitary kind (the highest qubits drawn as often as the others, SWAPs often), each
     followed by one of: measurements of 1-3 random qubits into random clbits (final ones
     where nothing later touches the qubit, while later index-bit swaps may move its data),
@@ -813,14 +815,15 @@ def spread_circuits(draw, min_qubits: int = 6, max_qubits: int = 8) -> Case:
                 kind_standard(draw, builder, names=("swap", "h", "cx", "ry", "cp", "ccx"))
             else:
                 _fill(draw, builder, UNITARY_KINDS, 1)
-        action = draw(st.sampled_from(SPREAD_ACTIONS))
+        action = draw(st.sampled_from(INTERLEAVED_ACTIONS))
         qubits = _qubits(draw, builder, draw(st.integers(1, min(3, n))))
         if action in ("measure", "measure_then_rest"):
             measure(qubits)
         if action == "measure_then_rest":
             rest = [qubit for qubit in draw(st.permutations(range(n))) if qubit not in qubits]
-            circuit.h(rest)
-            builder.line(f"qc.h({rest})")
+            if rest:
+                circuit.h(rest)
+                builder.line(f"qc.h({rest})")
         elif action == "reset":
             for qubit in qubits:
                 circuit.reset(qubit)

@@ -31,7 +31,7 @@ from gpuprovider.compile.program import PermutationOp, TileOp
 from gpuprovider.exceptions import InvalidOptionError, JobCancelledError
 from gpuprovider.mpi import MIN_LOCAL_QUBITS
 from properties.harness import PROFILE
-from properties.strategies import spread_circuits
+from properties.strategies import interleaved_circuits
 from support import distributed_runs
 
 HELPER = Path(distributed_runs.__file__)
@@ -125,7 +125,7 @@ def test_drawn_circuits_on_spread_states_equal_one_process(ranks):
     """Gates of every kind with measurements, resets, ``if_test`` and saves between them, and
     final measurements that later index-bit swaps could move: every rank gets the single
     process's counts, memory (same seed) and saved values, and the states were spread."""
-    batch = _drawn(spread_circuits(), PROFILE.max_examples)
+    batch = _drawn(interleaved_circuits(), PROFILE.max_examples)
     circuits = [case.circuit for case in batch]
     expected = distributed_runs.run_batch(circuits, distributed=False)
     with tempfile.TemporaryDirectory() as folder:
@@ -190,15 +190,54 @@ def _hadamards(num_qubits: int, order: list[int]) -> QuantumCircuit:
     return circuit
 
 
-def _global_swaps(circuit: QuantumCircuit, global_qubits: int) -> int:
-    """How many index-bit swaps the planner puts in ``circuit``'s program."""
+def _spread_plan(circuit: QuantumCircuit, global_qubits: int) -> list:
+    """The planned ops of ``circuit`` on a state with ``global_qubits`` global qubits."""
     policy = devices.CPU.with_policy(plan_min_qubits=0, global_qubits=global_qubits,
                                      distributed_min_qubits=0).policy
-    program = planned(lower_circuit(circuit, np.dtype(np.complex128)),
-                      policy.plan_policy(np.complex128))
+    return planned(lower_circuit(circuit, np.dtype(np.complex128)),
+                   policy.plan_policy(np.complex128)).ops
+
+
+def _global_swaps(circuit: QuantumCircuit, global_qubits: int) -> int:
+    """How many index-bit swaps the planner puts in ``circuit``'s program."""
     local = circuit.num_qubits - global_qubits
     return sum(isinstance(op, PermutationOp) and int(op.qubits.max()) >= local
-               for op in program.ops)
+               for op in _spread_plan(circuit, global_qubits))
+
+
+def test_final_measurements_need_no_swap_back():
+    """Measured qubits sit wherever the swaps left them: a dense gate on a global qubit
+    before the measurement costs one swap, and SWAP gates none."""
+    n = 10
+    dense = QuantumCircuit(n)
+    dense.h(range(n))
+    dense.measure_all()
+    assert _global_swaps(dense, 1) == 1
+    assert _global_swaps(dense, 2) == 2
+    swapped = QuantumCircuit(n)
+    swapped.x(0)
+    swapped.swap(0, n - 1)
+    swapped.measure_all()
+    assert _global_swaps(swapped, 1) == 0
+
+
+def test_wide_final_measurements_are_drawn_in_the_single_process_layout(monkeypatch):
+    """Past MARGINAL_SAMPLING_MAX_QUBITS measured qubits the draw walks the whole state in
+    index order, so the spread state ends in the layout the single process has (the SWAP
+    gates' relabelling): here qubit q where SWAP gates put it."""
+    from gpuprovider.compile import plan
+
+    monkeypatch.setattr(plan, "MARGINAL_SAMPLING_MAX_QUBITS", 3)
+    n = 8
+    circuit = QuantumCircuit(n)
+    circuit.h(range(n))
+    circuit.swap(0, n - 1)
+    circuit.swap(1, 2)
+    circuit.measure_all()
+    ops = _spread_plan(circuit, 2)
+    where = {op.clbit: op.qubit for op in ops if getattr(op, "final", False)}
+    assert where == {0: n - 1, 1: 2, 2: 1, **{q: q for q in range(3, n - 1)}, n - 1: 0}
+    assert _global_swaps(circuit, 2) == 4  # two in for the h, two back for the draw
 
 
 def test_the_planner_swaps_each_global_qubit_in_once():
