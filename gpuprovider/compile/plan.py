@@ -173,9 +173,9 @@ def relabel_swaps(ops: list[Op], num_qubits: int, dtype: np.dtype,
                   put_back: bool = False, local_qubits: int | None = None) -> list[Op]:
     """``ops`` without SWAP gates: later ops name the swapped positions instead. Where an op
     cannot be renamed (a save of the statevector or amplitudes, a Kraus channel), SWAPs put
-    the qubits back first;
-    with ``put_back`` also at the end (for ops that other ops follow). Final measurements
-    come last, naming their qubits' positions at the end, where the engine samples them.
+    the qubits back first; with ``put_back`` also at the end (for ops that other ops follow).
+    Final measurements come last, naming their qubits' positions at the end, where the
+    engine samples them.
 
     With ``local_qubits`` (a state spread over ranks: positions from ``local_qubits`` up are
     global), a dense gate on a global position is first given the data there by a SWAP with

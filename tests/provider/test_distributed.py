@@ -31,7 +31,7 @@ from gpuprovider.compile.program import PermutationOp, TileOp
 from gpuprovider.exceptions import InvalidOptionError, JobCancelledError
 from gpuprovider.mpi import MIN_LOCAL_QUBITS
 from properties.harness import PROFILE
-from properties.strategies import interleaved_circuits
+from properties.strategies import interleaved_circuits, observables, parameterized_circuits
 from support import distributed_runs
 
 HELPER = Path(distributed_runs.__file__)
@@ -119,26 +119,44 @@ def _drawn(strategy: st.SearchStrategy, count: int) -> list:
     return drawn
 
 
+@st.composite
+def _estimator_pubs(draw) -> tuple:
+    """A parameterised circuit on 6-8 qubits, an observable on them and its bindings."""
+    case = draw(parameterized_circuits(min_qubits=6, max_qubits=8, max_gates=10))
+    observable = draw(observables(case.circuit.num_qubits))
+    return case.circuit, observable, case.values()
+
+
 @pytest.mark.skipif(bool(_launcher()), reason=_launcher() or "MPI runs can be made")
 @pytest.mark.parametrize("ranks", [2, 4])
 def test_drawn_circuits_on_spread_states_equal_one_process(ranks):
     """Gates of every kind with measurements, resets, ``if_test`` and saves between them, and
-    final measurements that later index-bit swaps could move: every rank gets the single
-    process's counts, memory (same seed) and saved values, and the states were spread."""
+    final measurements that later index-bit swaps could move, through ``run`` and SamplerV2;
+    parameter sweeps with observables through EstimatorV2: every rank gets the single
+    process's counts, memory (same seed), saved values and expectation values, and the
+    states were spread."""
     batch = _drawn(interleaved_circuits(), PROFILE.max_examples)
-    circuits = [case.circuit for case in batch]
-    expected = distributed_runs.run_batch(circuits, distributed=False)
+    pubs = _drawn(_estimator_pubs(), max(2, PROFILE.max_examples // 3))
+    drawn = {"circuits": [case.circuit for case in batch], "estimator": pubs,
+             "sampler": [case.circuit for case in batch[::3]]}
+    expected = distributed_runs.run_drawn(drawn, distributed=False)
     with tempfile.TemporaryDirectory() as folder:
-        circuits_file = Path(folder, "batch.pkl")
-        circuits_file.write_bytes(pickle.dumps(circuits))
-        per_rank = _launch(ranks, Path(folder), str(circuits_file))
+        drawn_file = Path(folder, "drawn.pkl")
+        drawn_file.write_bytes(pickle.dumps(drawn))
+        per_rank = _launch(ranks, Path(folder), str(drawn_file))
     for rank, results in enumerate(per_rank):
-        for index, (got, want) in enumerate(zip(results, expected)):
+        for index, (got, want) in enumerate(zip(results["run"], expected["run"])):
             where = f"{ranks} ranks, rank {rank}, circuit {index}:{batch[index]!r}"
             assert got["counts"] == want["counts"], where
             assert got["memory"] == want["memory"], where
             _assert_same(got["saved"], want["saved"], where)
-    spread = [results["metadata"] for results in per_rank[0] if results["metadata"]]
+        for index, (got, want) in enumerate(zip(results["estimator"], expected["estimator"])):
+            circuit, observable, values = pubs[index]
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-10, err_msg=(
+                f"{ranks} ranks, rank {rank}, estimator pub {index}: {observable}, "
+                f"values {values.tolist()}\n{circuit.draw(fold=-1)}"))
+        assert results["sampler"] == expected["sampler"], f"{ranks} ranks, rank {rank}"
+    spread = [results["metadata"] for results in per_rank[0]["run"] if results["metadata"]]
     assert all(metadata["ranks"] == ranks for metadata in spread)
     # Idle qubits are left out and states of fewer than MIN_LOCAL_QUBITS + g qubits are not
     # spread; circuits of SWAPs and measurements alone need no state at all.

@@ -1,7 +1,7 @@
 """Runs a set of small circuits and writes what each rank got: launched under ``mpiexec`` by
 ``tests/provider/test_distributed.py`` (``python distributed_runs.py OUT_DIR``), and imported
 by it for the single-process run to compare with; ``python distributed_runs.py OUT_DIR BATCH``
-runs the pickled list of circuits in the file ``BATCH`` instead (:func:`run_batch`).
+runs the pickled draws in the file ``BATCH`` instead (:func:`run_drawn`).
 
 Every circuit acts on the highest qubits (the global ones of a spread state): dense gates,
 diagonals and controls there, mid-circuit measurement, reset and ``if_test`` on them, an
@@ -195,15 +195,37 @@ def run_batch(batch: list[QuantumCircuit], distributed: str | bool) -> list[dict
     return outcomes
 
 
+def run_primitives(estimator_pubs: list[tuple], sampler_circuits: list[QuantumCircuit],
+                   distributed: str | bool) -> dict[str, list]:
+    """EstimatorV2's exact values of each ``(circuit, observable, parameter values)`` pub
+    and SamplerV2's counts of each circuit (a seeded run per list)."""
+    from gpuprovider.primitives import EstimatorV2, SamplerV2
+
+    options = {"backend_options": {"device": "CPU", "distributed": distributed}}
+    estimator = EstimatorV2(options=options)
+    values = [np.asarray(result.data.evs) for result in estimator.run(estimator_pubs).result()]
+    sampler = SamplerV2(default_shots=SHOTS, seed=SEED, options=options)
+    counts = [result.join_data().get_counts()
+              for result in sampler.run(sampler_circuits).result()]
+    return {"estimator": values, "sampler": counts}
+
+
+def run_drawn(drawn: dict[str, list], distributed: str | bool) -> dict[str, list]:
+    """:func:`run_batch` of ``drawn["circuits"]`` and :func:`run_primitives` of
+    ``drawn["estimator"]`` and ``drawn["sampler"]``."""
+    return {"run": run_batch(drawn["circuits"], distributed),
+            **run_primitives(drawn["estimator"], drawn["sampler"], distributed)}
+
+
 def main(out: str, batch: str | None = None) -> None:
     """Write this rank's results to ``OUT/rank{r}.pkl``: of :func:`run_all`, or of
-    :func:`run_batch` on the pickled circuits in the file ``batch``."""
+    :func:`run_drawn` on the pickled draws in the file ``batch``."""
     from mpi4py import MPI
 
     if batch is None:
         results: Any = run_all("auto")
     else:
-        results = run_batch(pickle.loads(Path(batch).read_bytes()), "auto")
+        results = run_drawn(pickle.loads(Path(batch).read_bytes()), "auto")
     rank = MPI.COMM_WORLD.Get_rank()
     Path(out, f"rank{rank}.pkl").write_bytes(pickle.dumps(results))
 
