@@ -279,12 +279,13 @@ def _pauli_groups_range(state, run, x_masks, split_bits, term_starts, z_masks, u
     LLVM fully unrolls a loop of a constant 16 trips into scalar code, and keeps Numba's
     negative-index check on a signed ``base + l`` (each 2-3x slower, measured 2026-12-02).
 
-    A group of one term sums its pairs in spans of ``span`` amplitudes, the lowest set bit of
+    The pair loops run in spans of ``span`` amplitudes, the lowest set bit of
     ``xl``'s run bits (or a whole lane block when they are 0): ``m ^ xl`` keeps a span
     contiguous, and LLVM's wide loop (8 lanes x 4 accumulators, AVX-512) needs 32 trips, where
     a run of 16 took its 4-lane remainder loop. Each span's sum starts from 0.0 and is then
     added, so the spans' multiply-adds do not wait for each other (1.1-1.3x at 16-20 qubits on
-    the development machine, 2026-12-03).
+    the development machine, 2026-12-03). A group of several terms stores its pair products
+    span by span, then sums each term's over whole lane blocks.
     """
     chunk_qubits = PAULI_CHUNK_QUBITS
     chunk = 1 << chunk_qubits
@@ -323,10 +324,10 @@ def _pauli_groups_range(state, run, x_masks, split_bits, term_starts, z_masks, u
                 imag = use_imag[t]
                 fused = t1 - t0 == 1  # else one pair loop per kind for all the group's terms
                 if not fused and (t == t0 or imag != use_imag[t - 1]):
-                    for r in range(0, chunk, run):
+                    for r in range(0, chunk, span):
                         p1 = np.uint64(r)
                         p0 = np.uint64(r ^ x_runs)
-                        for l in range(run):
+                        for l in range(span):
                             u = np.uint64(l)
                             pair[p1 + u] = _pair_product(partner[p1 + u], re0[p0 + u],
                                                          im0[p0 + u], imag)
