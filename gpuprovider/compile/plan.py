@@ -161,8 +161,11 @@ def _swap_op(a: int, b: int, dtype: np.dtype) -> PermutationOp:
 
 def _move_to(layout: list[int], where: list[int], out: list[Op], dtype: np.dtype) -> None:
     """Append the SWAPs that put every qubit ``q`` at position ``layout[q]`` (``where``
-    updated)."""
-    for qubit, target in enumerate(layout):
+    updated): the highest positions first, so that each global position of a spread state
+    costs one index-bit swap at most."""
+    wanted = {position: qubit for qubit, position in enumerate(layout)}
+    for target in reversed(range(len(layout))):
+        qubit = wanted[target]
         if where[qubit] != target:
             holder = where.index(target)
             out.append(_swap_op(where[qubit], target, dtype))

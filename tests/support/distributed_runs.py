@@ -125,6 +125,21 @@ def circuits() -> dict[str, QuantumCircuit]:
     early.cx(8, 4)
     early.measure(range(4, 10), range(4, 10))
     made["early_final"] = early
+
+    # More measured qubits than MARGINAL_SAMPLING_MAX_QUBITS: drawn from the whole state,
+    # which the spread run first puts in the single process's layout (SWAP gates relabelled).
+    wide = QuantumCircuit(18, 17)
+    for q in range(18):
+        wide.ry(0.3 + 0.1 * q, q)
+    for q in range(17):
+        wide.cx(q, q + 1)
+    wide.swap(0, 17)
+    wide.swap(3, 9)
+    wide.h([17, 16])
+    wide.append(UnitaryGate(random_unitary(4, seed=14)), [17, 2])
+    measured = [q for q in rng.permutation(18).tolist() if q != 5]
+    wide.measure(measured, range(17))
+    made["wide_final"] = wide
     return made
 
 
