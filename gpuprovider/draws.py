@@ -12,6 +12,9 @@ probability changes a draw only when a uniform lies within that rounding of a CD
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
+from itertools import accumulate
+
 import numpy as np
 
 from .kernels.layout import inverse_cdf
@@ -25,6 +28,9 @@ SHOTS_PER_LEAF = 64
 outcomes instead of drawing each shot."""
 CHUNK_SHOTS = 1 << 20
 """Shots drawn one by one are drawn this many at a time."""
+FEW_SHOTS = 32
+"""Draws of at most this many shots run in plain Python (a trajectory's Kraus split or
+collapse is one shot: NumPy's per-call cost would dominate)."""
 
 
 def binomials(rng: np.random.Generator, n: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -53,6 +59,10 @@ def binomials(rng: np.random.Generator, n: np.ndarray, p: np.ndarray) -> np.ndar
 def binomial(rng: np.random.Generator, n: int, p: float) -> int:
     """``Binomial(n, p)``: one uniform per shot up to :data:`PER_SHOT_MAX` shots, else the
     inverted CDF at one uniform."""
+    if n == 1:
+        return int(rng.random() < p)
+    if n <= FEW_SHOTS:
+        return sum(u < p for u in rng.random(n).tolist())
     if n <= PER_SHOT_MAX:
         return int(np.count_nonzero(rng.random(n) < p))
     return int(binomials(rng, np.array([n]), np.array([p]))[0])
@@ -63,6 +73,8 @@ def multinomial(rng: np.random.Generator, n: int, probabilities: np.ndarray) -> 
     necessarily normalised), int64: each shot by its own uniform, or for many shots per
     outcome (:data:`SHOTS_PER_LEAF`) down a binary tree of :func:`binomials`, one uniform per
     node."""
+    if n <= FEW_SHOTS:
+        return _few(rng, n, probabilities)
     probabilities = np.clip(np.asarray(probabilities, dtype=np.float64), 0.0, None)
     bins = probabilities.size
     if n <= max(PER_SHOT_MAX, SHOTS_PER_LEAF * bins):
@@ -84,3 +96,16 @@ def multinomial(rng: np.random.Generator, n: int, probabilities: np.ndarray) -> 
         left = binomials(rng, counts, p_left)
         counts = np.stack([left, counts - left], axis=1).ravel()
     return counts[:bins]
+
+
+def _few(rng: np.random.Generator, n: int, probabilities: np.ndarray) -> np.ndarray:
+    """:func:`multinomial` of a few shots, each by its own uniform (as
+    :func:`~gpuprovider.kernels.layout.inverse_cdf` draws them)."""
+    cumulative = list(accumulate(max(0.0, value) for value in np.asarray(
+        probabilities, dtype=np.float64).tolist()))
+    total = cumulative[-1]
+    last = bisect_left(cumulative, total)  # the last outcome with any probability
+    counts = np.zeros(len(cumulative), dtype=np.int64)
+    for u in ([rng.random()] if n == 1 else rng.random(n).tolist()):
+        counts[min(bisect_right(cumulative, u * total), last)] += 1
+    return counts

@@ -82,3 +82,20 @@ def test_the_draws_follow_their_distributions():
     assert abs(values.mean() - n * p) < 5 * sigma / np.sqrt(values.size)
     assert stats.chi2.sf(values.var(ddof=1) * (values.size - 1) / sigma**2,
                          values.size - 1) > ALPHA / 2
+
+
+@examples()
+@given(seed=SEEDS, n=st.integers(0, draws.FEW_SHOTS),
+       weights=st.lists(st.sampled_from([0.0, 0.2, 0.5, 1.0]), min_size=1, max_size=6))
+def test_few_shot_draws_are_the_per_shot_inverse_cdf(seed, n, weights):
+    """The plain-Python path for a few shots draws what the NumPy path would."""
+    from gpuprovider.kernels.layout import inverse_cdf
+
+    probabilities = np.array(weights)
+    if probabilities.sum() == 0:
+        probabilities[-1] = 1.0
+    got = draws.multinomial(np.random.default_rng(seed), n, probabilities)
+    uniforms = np.random.default_rng(seed).random(n)
+    np.testing.assert_array_equal(
+        got, np.bincount(inverse_cdf(probabilities, uniforms), minlength=probabilities.size))
+    assert draws.binomial(np.random.default_rng(seed), n, 0.5) == int(np.sum(uniforms < 0.5))
