@@ -29,8 +29,8 @@ outcomes instead of drawing each shot."""
 CHUNK_SHOTS = 1 << 20
 """Shots drawn one by one are drawn this many at a time."""
 FEW_SHOTS = 32
-"""Draws of at most this many shots run in plain Python (a trajectory's Kraus split or
-collapse is one shot: NumPy's per-call cost would dominate)."""
+"""Multinomial draws of at most this many shots run in plain Python (a trajectory's Kraus
+split is one shot: NumPy's per-call cost would dominate)."""
 
 
 def binomials(rng: np.random.Generator, n: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -59,10 +59,8 @@ def binomials(rng: np.random.Generator, n: np.ndarray, p: np.ndarray) -> np.ndar
 def binomial(rng: np.random.Generator, n: int, p: float) -> int:
     """``Binomial(n, p)``: one uniform per shot up to :data:`PER_SHOT_MAX` shots, else the
     inverted CDF at one uniform."""
-    if n == 1:
+    if n == 1:  # a trajectory's collapse: no NumPy call
         return int(rng.random() < p)
-    if n <= FEW_SHOTS:
-        return sum(u < p for u in rng.random(n).tolist())
     if n <= PER_SHOT_MAX:
         return int(np.count_nonzero(rng.random(n) < p))
     return int(binomials(rng, np.array([n]), np.array([p]))[0])

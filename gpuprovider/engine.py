@@ -254,10 +254,7 @@ class _Run:
         (:mod:`gpuprovider.compile.density`)."""
         state = self._allocate(dtype, self.density.num_qubits)
         try:
-            for op in self.density.ops:
-                self.control.check()
-                if not isinstance(op, MeasureOp):  # final: drawn from the diagonal
-                    op.apply(self.kernels, state)
+            apply_density(self.density, self.kernels, state, self.control)
             self._finish(_Branch(state, self.shots, self.program.new_classical_state()))
         finally:
             self._release(state)
@@ -620,16 +617,24 @@ def run_program(
     return outcome
 
 
+def apply_density(density: Program, kernels: KernelSet, state: Any,
+                  control: RunControl | None = None) -> None:
+    """Apply a density-matrix program's ops to ``state``; its final measurements are not
+    ops to apply (the engine draws them from the diagonal)."""
+    for op in density.ops:
+        if control is not None:
+            control.check()
+        if not isinstance(op, MeasureOp):
+            op.apply(kernels, state)
+
+
 def density_matrix_amplitudes(density: Program, kernels: KernelSet, dtype: np.dtype,
                               control: RunControl) -> np.ndarray:
     """The amplitudes (on the host) of a density-matrix program's state
     (:mod:`gpuprovider.compile.density`) run from ``|0><0|``."""
     state = kernels.allocate(density.num_qubits, dtype, kernels.new_stream())
     try:
-        for op in density.ops:
-            control.check()
-            if not isinstance(op, MeasureOp):
-                op.apply(kernels, state)
+        apply_density(density, kernels, state, control)
         return np.asarray(kernels.to_host(state))
     finally:
         kernels.release(state)

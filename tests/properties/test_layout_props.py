@@ -13,7 +13,12 @@ from hypothesis import given
 from gpuprovider import GPUSimulator
 from gpuprovider import device as devices
 from properties.harness import examples
-from properties.strategies import interleaved_circuits, seeds
+from properties.strategies import (
+    interleaved_circuits,
+    measured_circuits,
+    parameterized_circuits,
+    seeds,
+)
 
 PLANNING = devices.CPU.with_policy(plan_min_qubits=0)
 """The CPU with every state planned (it plans 12 qubits and more by default)."""
@@ -37,3 +42,16 @@ def test_a_planned_run_draws_the_op_by_op_shots(case, seed):
     for label, value in planned[2].items():
         np.testing.assert_allclose(value, op_by_op[2][label], atol=1e-10,
                                    err_msg=f"{label}\n{case.describe()}")
+
+
+@examples()
+@given(case=measured_circuits(parameterized_circuits(min_qubits=2, max_qubits=6, max_gates=8)),
+       seed=seeds)
+def test_a_planned_parameterised_run_draws_the_op_by_op_shots(case, seed):
+    """Parameter expressions (bound per set) through the same comparison, SWAPs drawn among
+    the gates, every binding."""
+    for j in range(len(case.bindings)):
+        circuit = case.bound(j)
+        planned = _run(GPUSimulator(device=PLANNING), circuit, seed)
+        op_by_op = _run(GPUSimulator(device="CPU", fusion_enable=False), circuit, seed)
+        assert planned[:2] == op_by_op[:2], f"binding {j}\n{case.describe()}"

@@ -200,7 +200,7 @@ def test_the_density_matrix_program_gives_the_exact_noisy_density_matrix(fusion,
     from gpuprovider.compile.merge import merged
     from gpuprovider.compile.noise import read_noise_model
     from gpuprovider.compile.plan import planned
-    from gpuprovider.compile.program import MeasureOp
+    from gpuprovider.engine import apply_density
     from gpuprovider.kernels import cpu
 
     circuit, errors, _ = case
@@ -212,9 +212,7 @@ def test_the_density_matrix_program_gives_the_exact_noisy_density_matrix(fusion,
     assert density is not None, str(circuit.draw())
     density = planned(density, cpu.POLICY.plan_policy(dtype)) if fusion else merged(density)
     state = cpu.allocate(density.num_qubits, dtype)
-    for op in density.ops:
-        if not isinstance(op, MeasureOp):  # final measurements: the engine reads the diagonal
-            op.apply(cpu, state)
+    apply_density(density, cpu, state)
     n = program.num_qubits
     rho = cpu.to_host(state).reshape(1 << n, 1 << n).T  # amplitude i + 2^n j is rho[i, j]
     expected = _exact_rho(circuit, errors).data
