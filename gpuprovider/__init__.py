@@ -19,6 +19,7 @@ _EXPORTS = {
     "GPUJob": "gpuprovider.job",
     "Device": "gpuprovider.device",
     "SaveStatevector": "gpuprovider.instructions",
+    "GPUPool": "gpuprovider.gpu_pool",
 }
 
 __all__ = [*_EXPORTS, "__version__"]
@@ -26,6 +27,7 @@ __all__ = [*_EXPORTS, "__version__"]
 if TYPE_CHECKING:
     from .backend import GPUSimulator
     from .device import Device
+    from .gpu_pool import GPUPool
     from .instructions import SaveStatevector
     from .job import GPUJob
     from .provider import GPUProvider

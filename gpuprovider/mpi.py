@@ -2,9 +2,12 @@
 spreads each state over them (:mod:`gpuprovider.kernels.distributed`).
 
 A program started by an MPI launcher (``mpiexec -n R python script.py``) runs once per rank.
-With ``distributed="auto"`` (the default) a CPU run spreads its states over the ranks when
+With ``distributed="auto"`` (the default) a run spreads its states over the ranks when
 ``R > 1`` is a power of two and mpi4py is importable: rank ``r`` holds the amplitudes whose
-highest ``log2 R`` index bits spell ``r``. ``distributed=False`` keeps a whole state on every
+highest ``log2 R`` index bits spell ``r``, in host memory on CPU ranks, on the rank's GPU on
+GPU ranks (each rank uses the first GPU it sees: give each its own with
+``CUDA_VISIBLE_DEVICES``, as ``srun --gpus-per-task=1`` does; ranks of one node that all see
+the same several GPUs get a warning, since they would share the first). ``distributed=False`` keeps a whole state on every
 rank (independent runs); ``distributed=True`` asks for the spread and says why it cannot be
 had. A program that has imported ``mpi4py.futures`` (an MPI pool, whose ranks run separate
 tasks) is not spread unless it asks with True. Every rank must make the same calls in the
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from dataclasses import replace
 from functools import cache
 from typing import Any
@@ -82,8 +86,7 @@ def spread(device: Device, choice: str | bool) -> Device:
 
     Raises:
         InvalidOptionError: ``choice`` is True and the state cannot be spread here (no
-            mpi4py, not a power of two of ranks, not a host-memory device); the message
-            says which.
+            mpi4py, not a power of two of ranks); the message says which.
     """
     if choice is False or device.policy.global_qubits:  # not at all, or already spread
         return device
@@ -102,14 +105,21 @@ def spread(device: Device, choice: str | bool) -> Device:
     reason = ""
     if ranks & (ranks - 1):
         reason = f"{ranks} ranks is not a power of two"
-    elif device.policy.memory_kind != "host":
-        reason = (f"states are spread over CPU ranks only, not the {device.name}; use "
-                  "device='CPU'")
+    elif not _on_every_rank(device.name):
+        reason = (f"not every rank runs on the {device.name} (device='auto' found a GPU on "
+                  "some ranks only?); pass the same device everywhere")
     if reason:
         if choice is True:
             raise InvalidOptionError(f"distributed=True: {reason}")
         return device
     return _spread(device)
+
+
+def _on_every_rank(device_name: str) -> bool:
+    """Whether every rank asks for a spread state on a device of this name (a collective:
+    every rank makes the same runs in the same order)."""
+    comm, _ = world()
+    return len(set(comm.allgather(device_name))) == 1
 
 
 @cache
@@ -119,6 +129,8 @@ def _spread(device: Device) -> Device:
     from .kernels.distributed import DistributedKernels
 
     world_comm, _ = world()
+    if device.policy.memory_kind == "device":
+        _warn_if_gpus_shared(world_comm)
     # Runs' collectives on their job threads and the agreements on the submitting thread
     # each get a communicator of their own, so that they never mix.
     comm, agreement = world_comm.Dup(), world_comm.Dup()
@@ -141,3 +153,21 @@ def _spread(device: Device) -> Device:
         agree=lambda value: agreement.bcast(value, root=0),
         turnstile=TURNSTILE,
     )
+
+
+def _warn_if_gpus_shared(world_comm: Any) -> None:
+    """Warn where several ranks of one node see the same several GPUs: each would use the
+    first (a slice runs on the calling thread's default device)."""
+    from mpi4py import MPI
+
+    from .device import cuda_driver_devices
+
+    node = world_comm.Split_type(MPI.COMM_TYPE_SHARED)
+    node_ranks = node.Get_size()
+    node.Free()
+    visible, _ = cuda_driver_devices()
+    if node_ranks > 1 and visible > 1:
+        warnings.warn(f"{node_ranks} MPI ranks on this node each see {visible} GPUs and would "
+                      "all use the first: give each rank its own GPU with "
+                      "CUDA_VISIBLE_DEVICES (srun --gpus-per-task=1 does)", RuntimeWarning,
+                      stacklevel=3)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .layout import controlled_layout, pauli_groups_layout, popcount
-from .tables import gather_table, qubit_key, spelled_table
+from .layout import controlled_layout
+from .tables import gather_table, pauli_table, qubit_key, spelled_table
 
 
 def num_qubits(states: np.ndarray) -> int:
@@ -81,20 +81,10 @@ def expectation_pauli_groups(states: np.ndarray, x_masks: np.ndarray, term_start
         ValueError: a mask names a qubit the states do not have, or ``term_starts`` does not
             cut ``z_masks`` into ``x_masks.size`` groups (checked before any work).
     """
-    x_masks = np.ascontiguousarray(x_masks, dtype=np.int64)
-    term_starts = np.ascontiguousarray(term_starts, dtype=np.int64)
-    z_masks = np.ascontiguousarray(z_masks, dtype=np.int64)
-    pauli_groups_layout(x_masks, term_starts, z_masks, num_qubits(states))
-    amplitudes = states.astype(np.complex128)
-    index = np.arange(states.shape[-1], dtype=np.int64)
-    values = np.zeros((states.shape[0], z_masks.size), dtype=np.float64)
-    for group, x_mask in enumerate(x_masks.tolist()):
-        start, stop = int(term_starts[group]), int(term_starts[group + 1])
-        if start == stop:
-            continue
-        products = np.conj(amplitudes[:, index ^ x_mask]) * amplitudes
-        zs = z_masks[start:stop]
-        signs = 1.0 - 2.0 * (popcount(index[:, None] & zs[None, :]) & 1)
-        phases = 1j ** (popcount(zs & x_mask) % 4)
+    groups = pauli_table(num_qubits(states), x_masks, term_starts, z_masks)
+    amplitudes = states.astype(np.complex128, copy=False)
+    values = np.zeros((states.shape[0], np.asarray(z_masks).size), dtype=np.float64)
+    for start, stop, partners, signs, phases in groups:
+        products = np.conj(amplitudes[:, partners]) * amplitudes
         values[:, start:stop] = (phases * (products @ signs)).real
     return values

@@ -33,6 +33,7 @@ from . import updates
 from .host_states import (  # noqa: F401 - the KernelSet's state operations
     allocate,
     clone,
+    copy_from_host,
     copy_into,
     from_host,
     new_stream,

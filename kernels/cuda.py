@@ -647,6 +647,12 @@ def copy_into(destination: CudaState, source: CudaState) -> None:
     destination.array.copy_to_device(source.array, stream=destination.stream)
 
 
+def copy_from_host(state: CudaState, amplitudes: np.ndarray) -> None:
+    """Overwrite the state with ``amplitudes`` (host to device, on the state's stream)."""
+    state.array.copy_to_device(np.ascontiguousarray(amplitudes, dtype=state.dtype),
+                               stream=state.stream)
+
+
 def to_host(state: CudaState) -> np.ndarray:
     """A host (NumPy) copy of the state; waits for the stream."""
     host = state.array.copy_to_host(stream=state.stream)

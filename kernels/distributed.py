@@ -1,9 +1,11 @@
 """A statevector spread over MPI ranks: the :class:`~gpuprovider.kernels.interface.KernelSet`
-of a distributed run (:class:`DistributedKernels`), built on the CPU kernels of each rank.
+of a distributed run (:class:`DistributedKernels`), built on the kernel set of each rank's
+device (the CPU's, or one GPU's per rank).
 
 With ``R = 2**g`` ranks, a state of ``n`` qubits is cut by its highest ``g`` index bits: rank
 ``r`` holds the ``2**(n-g)`` amplitudes whose index is ``r << (n - g)`` plus a local index,
-in a NumPy array the CPU kernels act on. Qubits ``0 .. n-g-1`` are *local*, qubits ``n-g ..
+as a state of the rank's kernel set (a NumPy array on CPU ranks, device memory on GPU
+ranks). Qubits ``0 .. n-g-1`` are *local*, qubits ``n-g ..
 n-1`` are *global*: global qubit ``n-g+b`` is bit ``b`` of the rank. Every rank runs the same
 program with the same seed, so every rank calls the same operations in the same order, and
 each operation is collective.
@@ -15,7 +17,7 @@ final measurements included; it swaps back only before an op that reads the whol
 order, such as a statevector save, and before the final draw when more qubits are measured
 than are drawn from their marginal). Moving data is the exception. Per operation:
 
-- **Gates on local qubits** run on the rank's slice with the CPU kernels.
+- **Gates on local qubits** run on the rank's slice with the rank's kernels.
 - **Diagonals and controls on global qubits** move no data: the rank's bits fix the global
   qubits' values, so a diagonal becomes the part of it those bits select and a gate whose
   global controls the rank does not satisfy does nothing there. A matrix or permutation that
@@ -46,18 +48,25 @@ than are drawn from their marginal). Moving data is the exception. Per operation
 Each stream (one per run) counts the exchanges made on its states: index-bit swaps and the
 bytes all ranks sent together (:meth:`DistributedKernels.stream_metadata`). The module imports
 no MPI library: it is handed a communicator (an ``mpi4py`` ``Comm``).
+
+Everything is done through the rank's :class:`~gpuprovider.kernels.interface.KernelSet`; only
+the exchanges and the few updates written in NumPy (a scale by a constant, zeroing a slice,
+the gathered whole) need the amplitudes in host memory. A slice in device memory is staged
+there (:meth:`DistributedKernels._amplitudes`: the whole slice copied to the host, sent and
+received from there, copied back), so any MPI works; CUDA-aware MPI, which would send device
+buffers directly, is not used.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from . import host_states
-from .interface import COMPLETE, KernelSet, Marker
+from .interface import KernelSet, Marker
 from .layout import kept_bits, pauli_groups_layout, unmixed_bits
 from .policy import DevicePolicy
 from .tiles import TilePass, for_slice
@@ -81,14 +90,16 @@ class Exchanges:
     global qubits)."""
     bytes_sent: int = 0
     """Bytes this rank sent."""
+    local: Any = None
+    """The stream of the rank's kernel set its slices run on (a CUDA stream on a GPU)."""
 
 
 @dataclass(eq=False)
 class DistributedState:
     """One rank's part of a distributed state."""
 
-    local: np.ndarray
-    """The rank's ``2**(n-g)`` amplitudes."""
+    local: Any
+    """The rank's ``2**(n-g)`` amplitudes: a state of the rank's kernel set."""
     num_qubits: int
     stream: Exchanges = field(default_factory=Exchanges)
 
@@ -100,8 +111,8 @@ class DistributedKernels:
     Args:
         comm: the communicator (``mpi4py.MPI.Comm``) of ``2**g`` ranks.
         policy: the device policy (its ``global_qubits`` is ``g``).
-        local_kernels: the kernel set for a slice of a given number of qubits (the CPU's,
-            acting on NumPy arrays).
+        local_kernels: the kernel set for a slice of a given number of qubits (the
+            device's: ``policy.memory_kind`` says whether its states are in host memory).
     """
 
     def __init__(self, comm: Any, policy: DevicePolicy,
@@ -115,6 +126,7 @@ class DistributedKernels:
             raise ValueError(f"a distributed state needs a power of two of ranks, not "
                              f"{self.ranks}")
         self._local_kernels = local_kernels
+        self._in_host_memory = policy.memory_kind == "host"
         self._slices: dict[tuple[int, int], tuple[TilePass, TilePass]] = {}
         """Tile passes as this rank runs them, by the pass's id (the pass kept, so that the
         id is not reused while cached)."""
@@ -139,6 +151,33 @@ class DistributedKernels:
             total += part
         return total
 
+    def _amplitudes(self, state: DistributedState) -> np.ndarray:
+        """The slice as a NumPy array: the state itself in host memory, else a host copy
+        (write it back with :meth:`_store`)."""
+        if self._in_host_memory:
+            return state.local
+        return self._kernels(state).to_host(state.local)
+
+    def _store(self, state: DistributedState, amplitudes: np.ndarray) -> None:
+        """Write back the slice :meth:`_amplitudes` returned, where it was a copy."""
+        if amplitudes is not state.local:
+            self._kernels(state).copy_from_host(state.local, amplitudes)
+
+    def _scale(self, state: DistributedState, factor: complex) -> None:
+        """Multiply the slice by ``factor``."""
+        diagonal = np.full(2, factor, dtype=state.local.dtype)
+        self._kernels(state).apply_diagonal(state.local, np.zeros(1, dtype=np.int64), diagonal)
+
+    @contextmanager
+    def _whole(self, state: DistributedState) -> Iterator[tuple[KernelSet, Any]]:
+        """``(kernels, whole)``: the gathered state as a state of the rank's kernel set."""
+        kernels = self._local_kernels(state.num_qubits)
+        whole = kernels.from_host(self.to_host(state), state.stream.local)
+        try:
+            yield kernels, whole
+        finally:
+            kernels.release(whole)
+
     def _sendrecv(self, view: np.ndarray, partner: int, stream: Exchanges) -> None:
         """Swap ``view`` (2-D) with the same view on ``partner``, in chunks."""
         rows, columns = view.shape
@@ -158,12 +197,15 @@ class DistributedKernels:
         local = self._local_qubits(state)
         low, high = min(a, b), max(a, b)
         if low < local:
-            mine = self._bit(state, high)
-            half = state.local.reshape(-1, 2, 1 << low)[:, 1 - mine, :]
+            amplitudes = self._amplitudes(state)
+            half = amplitudes.reshape(-1, 2, 1 << low)[:, 1 - self._bit(state, high), :]
             self._sendrecv(half, self.rank ^ (1 << (high - local)), state.stream)
+            self._store(state, amplitudes)
         elif self._bit(state, low) != self._bit(state, high):
             partner = self.rank ^ (1 << (low - local)) ^ (1 << (high - local))
-            self._sendrecv(state.local.reshape(1, -1), partner, state.stream)
+            amplitudes = self._amplitudes(state)
+            self._sendrecv(amplitudes.reshape(1, -1), partner, state.stream)
+            self._store(state, amplitudes)
         state.stream.swaps += 1
 
     def _free(self, state: DistributedState, targets: np.ndarray, touched: np.ndarray
@@ -210,10 +252,12 @@ class DistributedKernels:
                   ) -> None:
         """Run ``operation(kernels, whole state)`` on the gathered state; keep this rank's
         slice of the result."""
-        whole = self.to_host(state)
-        operation(self._local_kernels(state.num_qubits), whole)
-        size = state.local.size
-        state.local[...] = whole[self.rank * size:(self.rank + 1) * size]
+        with self._whole(state) as (kernels, whole):
+            operation(kernels, whole)
+            result = kernels.to_host(whole)
+        size = 1 << self._local_qubits(state)
+        self._kernels(state).copy_from_host(state.local,
+                                            result[self.rank * size:(self.rank + 1) * size])
 
     def _with_global_controls(self, state: DistributedState, controls: np.ndarray,
                               control_state: int) -> tuple[np.ndarray, int] | None:
@@ -234,8 +278,9 @@ class DistributedKernels:
     # --- streams, states and markers -------------------------------------------------------
 
     def new_stream(self) -> Exchanges:
-        """A run's stream: it counts its states' exchanges."""
-        return Exchanges()
+        """A run's stream: it counts its states' exchanges, and holds the stream of the
+        rank's kernel set that its slices run on."""
+        return Exchanges(local=self._local_kernels(self.global_qubits).new_stream())
 
     def stream_metadata(self, stream: Exchanges) -> dict[str, Any]:
         """The ranks, the global qubits, the index-bit swaps of the run (the most any rank
@@ -249,44 +294,60 @@ class DistributedKernels:
     def allocate(self, num_qubits: int, dtype: np.dtype, stream: Exchanges | None = None
                  ) -> DistributedState:
         """|0...0>: amplitude 1 on rank 0."""
-        local = np.zeros(1 << (num_qubits - self.global_qubits), dtype=dtype)
-        if self.rank == 0:
-            local[0] = 1
-        return DistributedState(local, num_qubits, stream or Exchanges())
+        stream = stream or self.new_stream()
+        local = num_qubits - self.global_qubits
+        state = DistributedState(self._local_kernels(local).allocate(local, dtype, stream.local),
+                                 num_qubits, stream)
+        if self.rank != 0:
+            self._scale(state, 0)
+        return state
 
     def from_host(self, amplitudes: np.ndarray, stream: Exchanges | None = None
                   ) -> DistributedState:
         """This rank's slice of ``amplitudes`` (every rank passes the whole vector)."""
+        stream = stream or self.new_stream()
         num_qubits = amplitudes.size.bit_length() - 1
         size = amplitudes.size >> self.global_qubits
-        return DistributedState(np.array(amplitudes[self.rank * size:(self.rank + 1) * size]),
-                                num_qubits, stream or Exchanges())
+        kernels = self._local_kernels(num_qubits - self.global_qubits)
+        return DistributedState(
+            kernels.from_host(amplitudes[self.rank * size:(self.rank + 1) * size], stream.local),
+            num_qubits, stream)
 
     def to_host(self, state: DistributedState) -> np.ndarray:
         """The whole state, gathered on every rank."""
-        whole = np.empty(state.local.size * self.ranks, dtype=state.local.dtype)
-        self.comm.Allgather(state.local, whole)
+        mine = np.ascontiguousarray(self._amplitudes(state))
+        whole = np.empty(mine.size * self.ranks, dtype=mine.dtype)
+        self.comm.Allgather(mine, whole)
         return whole
 
     def reset_all(self, state: DistributedState) -> None:
-        state.local.fill(0)
-        if self.rank == 0:
-            state.local[0] = 1
+        self._kernels(state).reset_all(state.local)
+        if self.rank != 0:
+            self._scale(state, 0)
 
     def clone(self, state: DistributedState) -> DistributedState:
-        return DistributedState(state.local.copy(), state.num_qubits, state.stream)
+        return DistributedState(self._kernels(state).clone(state.local), state.num_qubits,
+                                state.stream)
 
     def copy_into(self, destination: DistributedState, source: DistributedState) -> None:
-        np.copyto(destination.local, source.local)
+        self._kernels(destination).copy_into(destination.local, source.local)
+
+    def copy_from_host(self, state: DistributedState, amplitudes: np.ndarray) -> None:
+        """Overwrite the state with this rank's slice of ``amplitudes`` (the whole vector)."""
+        size = 1 << self._local_qubits(state)
+        self._kernels(state).copy_from_host(
+            state.local, amplitudes[self.rank * size:(self.rank + 1) * size])
 
     def record_marker(self, state: DistributedState) -> Marker:
-        return COMPLETE
+        return self._kernels(state).record_marker(state.local)
 
     def synchronize(self, state: DistributedState) -> None:
-        host_states.synchronize(state.local)
+        self._kernels(state).synchronize(state.local)
 
     def release(self, state: DistributedState) -> None:
-        state.local = np.zeros(0, dtype=state.local.dtype)
+        if state.local is not None:
+            self._kernels(state).release(state.local)
+            state.local = None
 
     # --- unitary operations ----------------------------------------------------------------
 
@@ -314,7 +375,7 @@ class DistributedKernels:
                 matrix = np.ascontiguousarray(matrix[np.ix_(rows, rows)])
                 qubits = qubits[kept]
                 if not kept:
-                    state.local *= matrix[0, 0]
+                    self._scale(state, matrix[0, 0])
                     return
         self._dense(state, qubits, qubits,
                     lambda kernels, amplitudes, moved: kernels.apply_matrix(amplitudes, moved,
@@ -369,7 +430,7 @@ class DistributedKernels:
             phases = np.ascontiguousarray(phases[rows])
             qubits = qubits[kept]
             if not kept:
-                state.local *= phases[0]
+                self._scale(state, phases[0])
                 return
         self._dense(state, qubits, qubits,
                     lambda kernels, amplitudes, moved: kernels.apply_permutation(
@@ -401,7 +462,7 @@ class DistributedKernels:
             index |= ((rows >> position) & 1) << j
         part = np.ascontiguousarray(diagonal[index])
         if not kept:
-            state.local *= part[0]
+            self._scale(state, part[0])
             return
         self._kernels(state).apply_diagonal(state.local, qubits[kept], part)
 
@@ -415,7 +476,9 @@ class DistributedKernels:
         return float(self._sum(mine))
 
     def _norm(self, state: DistributedState) -> float:
-        return float(np.vdot(state.local, state.local).real)
+        """The slice's squared norm."""
+        return float(np.sum(self._kernels(state).marginal_probabilities(
+            state.local, np.zeros(1, dtype=np.int64))))
 
     def project(self, state: DistributedState, qubit: int, outcome: int, probability: float,
                 to_zero: bool = False) -> None:
@@ -423,13 +486,13 @@ class DistributedKernels:
         if qubit < local:
             self._kernels(state).project(state.local, qubit, outcome, probability, to_zero)
             return
-        if self._bit(state, qubit) == outcome:
-            state.local *= state.local.dtype.type(1.0 / np.sqrt(probability))
-        else:
-            state.local.fill(0)
+        self._scale(state, 1.0 / np.sqrt(probability)
+                    if self._bit(state, qubit) == outcome else 0.0)
         if to_zero and outcome == 1:  # the kept slices move to the ranks with the bit clear
-            self._sendrecv(state.local.reshape(1, -1), self.rank ^ (1 << (qubit - local)),
+            amplitudes = self._amplitudes(state)
+            self._sendrecv(amplitudes.reshape(1, -1), self.rank ^ (1 << (qubit - local)),
                            state.stream)
+            self._store(state, amplitudes)
 
     def sample(self, state: DistributedState, uniforms: np.ndarray) -> np.ndarray:
         """Sorted basis indices: each rank samples the targets that fall in its share of the
@@ -445,7 +508,7 @@ class DistributedKernels:
             scaled = np.clip((mine - starts[self.rank]) / totals[self.rank], 0.0,
                              np.nextafter(1.0, 0.0))
             found = self._kernels(state).sample(state.local, scaled).astype(np.int64)
-            found += self.rank * state.local.size
+            found += self.rank << self._local_qubits(state)
         return np.concatenate(self.comm.allgather(found))
 
     def probabilities(self, state: DistributedState) -> np.ndarray:
@@ -501,9 +564,8 @@ class DistributedKernels:
             zs = [int(z) for z in z_masks[t0:t1]]
             bits = np.flatnonzero([(x >> q) & 1 for q in range(state.num_qubits)])
             if not self._fits(state, bits, bits):  # on the whole state, counted on rank 0
-                whole = self.to_host(state)
-                values = self._local_kernels(state.num_qubits).expectation_paulis(
-                    whole, x, z_masks[t0:t1])
+                with self._whole(state) as (whole_kernels, whole):
+                    values = whole_kernels.expectation_paulis(whole, x, z_masks[t0:t1])
                 mine[t0:t1] = np.asarray(values, dtype=np.float64) if self.rank == 0 else 0.0
                 continue
             wanted, free = self._free(state, bits, bits)

@@ -51,6 +51,11 @@ def copy_into(destination: np.ndarray, source: np.ndarray) -> None:
     np.copyto(destination, source)
 
 
+def copy_from_host(state: np.ndarray, amplitudes: np.ndarray) -> None:
+    """Overwrite the state with ``amplitudes`` (same size and dtype)."""
+    np.copyto(state, amplitudes)
+
+
 def to_host(state: np.ndarray) -> np.ndarray:
     """A host (NumPy) copy of the state."""
     return state.copy()

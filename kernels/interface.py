@@ -89,6 +89,9 @@ class KernelSet(Protocol):
     def copy_into(self, destination: Any, source: Any) -> None:
         """Overwrite ``destination`` with ``source`` (same size and dtype)."""
 
+    def copy_from_host(self, state: Any, amplitudes: np.ndarray) -> None:
+        """Overwrite the state with ``amplitudes`` (a NumPy vector of its size and dtype)."""
+
     def record_marker(self, state: Any) -> Marker:
         """A marker after everything enqueued on the state's stream so far."""
 

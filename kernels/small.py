@@ -25,6 +25,7 @@ from . import batch
 from .host_states import (  # noqa: F401 - the KernelSet's state operations
     allocate,
     clone,
+    copy_from_host,
     copy_into,
     from_host,
     new_stream,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -170,3 +171,10 @@ def random_values(circuit: QuantumCircuit, shape: tuple[int, ...], seed: int) ->
 def random_observable(num_qubits: int, terms: int, rng: np.random.Generator) -> SparsePauliOp:
     labels = ["".join(rng.choice(list("IXYZ"), num_qubits)) for _ in range(terms)]
     return SparsePauliOp(labels, rng.normal(size=terms)).simplify()
+
+
+def visible_gpu(seconds: float = 0.0) -> str | None:
+    """The ``CUDA_VISIBLE_DEVICES`` a (worker) process sees, after ``seconds`` (so that
+    calls overlap)."""
+    time.sleep(seconds)
+    return os.environ.get("CUDA_VISIBLE_DEVICES")

@@ -869,6 +869,15 @@ def test_copy_into_overwrites_destination(case, num_qubits, dtype):
     np.testing.assert_array_equal(case.host(destination), host)
 
 
+def test_copy_from_host_overwrites_the_state_and_keeps_no_reference(case, num_qubits, dtype):
+    host = random_state(num_qubits, dtype, seed=93)
+    state = case.module.allocate(num_qubits, dtype)
+    case.module.copy_from_host(state, host)
+    np.testing.assert_array_equal(case.host(state), host)
+    host[:] = 0
+    assert np.count_nonzero(case.host(state)) > 0
+
+
 # --- the policies -------------------------------------------------------------------------------
 
 

@@ -55,10 +55,12 @@ def single_process():
     return distributed_runs.run_all(distributed=False)
 
 
-def _launch(ranks: int, out: Path, *arguments: str) -> list:
-    """Each rank's results of ``distributed_runs.py OUT *arguments`` under ``mpiexec``."""
+def _launch(ranks: int, out: Path, *arguments: str, **variables: str) -> list:
+    """Each rank's results of ``distributed_runs.py OUT *arguments`` under ``mpiexec``, with
+    the environment ``variables`` set."""
     mpiexec = str(MPIEXEC) if MPIEXEC.exists() else shutil.which("mpiexec")
-    environment = {**os.environ, "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    environment = {**os.environ, "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+                   **variables}
     done = subprocess.run([mpiexec, "-n", str(ranks), sys.executable, str(HELPER), str(out),
                            *arguments], capture_output=True, text=True, timeout=LAUNCH_SECONDS,
                           env=environment)
@@ -79,12 +81,15 @@ def _assert_same(got, expected, where: str) -> None:
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-10, err_msg=where)
 
 
+@pytest.mark.parametrize("memory", ["host", "device"])
 @pytest.mark.parametrize("ranks", [2, 4])
-def test_every_rank_returns_the_single_process_result(ranks, single_process, tmp_path):
+def test_every_rank_returns_the_single_process_result(ranks, memory, single_process, tmp_path):
+    """On CPU ranks, and on ranks whose slices are opaque device-memory states (the CPU
+    kernels boxed: the exchanges are staged through host memory, as on GPU ranks)."""
     reason = _launcher()
     if reason:
         pytest.skip(reason)
-    per_rank = _launch(ranks, tmp_path)
+    per_rank = _launch(ranks, tmp_path, *(["--device-memory"] if memory == "device" else []))
     for rank, results in enumerate(per_rank):
         for name, expected in single_process.items():
             got = results[name]
@@ -103,6 +108,21 @@ def test_every_rank_returns_the_single_process_result(ranks, single_process, tmp
             continue
         assert results["metadata"]["swaps"] > 0, name
         assert results["metadata"]["bytes_exchanged"] > 0, name
+
+
+@pytest.mark.skipif(bool(_launcher()), reason=_launcher() or "MPI runs can be made")
+def test_gpu_ranks_of_the_cuda_kernels_return_the_single_process_result(tmp_path):
+    """The CUDA kernel set itself on 2 ranks (under Numba's CUDA simulator: its kernels run
+    on the host; the slices are device arrays, staged through host memory for the
+    exchanges) gives the CPU's single-process counts, memory and statevector."""
+    expected = distributed_runs.run_small("CPU", distributed=False)
+    per_rank = _launch(2, tmp_path, "--simulated-gpu", NUMBA_ENABLE_CUDASIM="1")
+    for rank, results in enumerate(per_rank):
+        got = results["small"]
+        assert got["counts"] == expected["counts"], rank
+        assert got["memory"] == expected["memory"], rank
+        _assert_same(got["saved"], expected["saved"], f"rank {rank}")
+        assert got["metadata"]["ranks"] == 2 and got["metadata"]["swaps"] > 0
 
 
 def _drawn(strategy: st.SearchStrategy, count: int) -> list:
@@ -184,6 +204,24 @@ def test_an_mpi_pool_is_not_spread(monkeypatch):
     monkeypatch.setitem(sys.modules, "mpi4py.futures", types.ModuleType("mpi4py.futures"))
     monkeypatch.setattr(mpi, "world", lambda: pytest.fail("looked for the MPI world"))
     assert mpi.spread(devices.CPU, "auto") is devices.CPU
+
+
+def test_ranks_on_different_devices_do_not_spread(monkeypatch):
+    """device="auto" can find a GPU on some ranks only: no rank spreads (a spread run on
+    some ranks would wait for the others), and True says why."""
+    from gpuprovider import mpi
+
+    class World:
+        def Get_size(self) -> int:
+            return 2
+
+        def allgather(self, value):
+            return [value, "GPU" if value == "CPU" else "CPU"]
+
+    monkeypatch.setattr(mpi, "world", lambda: (World(), ""))
+    assert mpi.spread(devices.CPU, "auto") is devices.CPU
+    with pytest.raises(InvalidOptionError, match="not every rank runs on the CPU"):
+        mpi.spread(devices.CPU, True)
 
 
 def test_a_single_process_is_not_spread():

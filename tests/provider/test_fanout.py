@@ -13,10 +13,10 @@ from qiskit import QuantumCircuit
 from qiskit.circuit import Parameter
 from qiskit.providers import JobError, JobStatus
 from qiskit.quantum_info import SparsePauliOp
-from testkit import random_circuit, wait_until
+from testkit import random_circuit, visible_gpu, wait_until
 
-from gpuprovider import GPUSimulator
-from gpuprovider.exceptions import InvalidOptionError
+from gpuprovider import GPUPool, GPUSimulator
+from gpuprovider.exceptions import DeviceUnavailableError, InvalidOptionError
 from gpuprovider.fanout import batches
 from gpuprovider.compile.sweep import parse_parameter_binds
 
@@ -105,6 +105,40 @@ def test_process_pool_gives_the_local_result():
     with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as executor:
         fanned = backend.run(circuits, parameter_binds=binds, executor=executor).result()
     _same_results(local, fanned)
+
+
+def test_a_gpu_pool_gives_each_worker_one_gpu_and_the_local_result():
+    circuits, binds = _families()
+    backend = GPUSimulator(device="CPU", seed_simulator=4, shots=100)
+    local = backend.run(circuits, parameter_binds=binds).result()
+    with GPUPool(gpus=[1, 0]) as pool:
+        assert pool._max_workers == 2
+        seen = [pool.submit(visible_gpu, 0.5) for _ in range(4)]
+        assert sorted(future.result(timeout=120) for future in seen) == ["0", "0", "1", "1"]
+        fanned = backend.run(circuits, parameter_binds=binds, executor=pool).result()
+    _same_results(local, fanned)
+
+
+def test_a_gpu_pool_cancels_queued_calls_and_refuses_bad_gpus():
+    with GPUPool(gpus=1) as pool:
+        running = pool.submit(visible_gpu, 1.0)
+        queued = pool.submit(visible_gpu)
+        assert queued.cancel() is True
+        assert running.result(timeout=120) == "0"
+        assert queued.cancelled()
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        pool.submit(visible_gpu)
+    for gpus in ([], [0, 0], [-1]):
+        with pytest.raises(ValueError, match="distinct ordinals"):
+            GPUPool(gpus=gpus)
+
+
+def test_a_gpu_pool_needs_a_gpu_when_it_counts_them(monkeypatch):
+    from gpuprovider import device
+
+    monkeypatch.setattr(device, "cuda_driver_devices", lambda: (0, "no driver here"))
+    with pytest.raises(DeviceUnavailableError, match="GPUPool found no GPU: no driver here"):
+        GPUPool()
 
 
 def test_batches_cut_experiments_in_order():

@@ -1,7 +1,9 @@
 """Runs a set of small circuits and writes what each rank got: launched under ``mpiexec`` by
 ``tests/provider/test_distributed.py`` (``python distributed_runs.py OUT_DIR``), and imported
 by it for the single-process run to compare with; ``python distributed_runs.py OUT_DIR BATCH``
-runs the pickled draws in the file ``BATCH`` instead (:func:`run_drawn`).
+runs the pickled draws in the file ``BATCH`` instead (:func:`run_drawn`), ``--device-memory``
+the circuits on opaque states (the host staging of GPU ranks) and ``--simulated-gpu`` one
+small circuit on the CUDA kernels (under Numba's CUDA simulator).
 
 Every circuit acts on the highest qubits (the global ones of a spread state): dense gates,
 diagonals and controls there, mid-circuit measurement, reset and ``if_test`` on them, an
@@ -147,6 +149,46 @@ PLANNED = {"planned", "early_final"}
 """Circuits run on a device that plans every state (the CPU plans 12 qubits and more)."""
 
 
+def small_dynamic() -> QuantumCircuit:
+    """Six qubits: dense, controlled and diagonal gates on the global ones, a mid-circuit
+    measurement and a reset of them, a SWAP, a statevector save and final measurements (few
+    gates: under Numba's CUDA simulator every kernel launch takes a while)."""
+    circuit = QuantumCircuit(6, 6)
+    circuit.h(5)
+    circuit.cx(5, 0)
+    circuit.ry(0.3, 4)
+    circuit.cx(4, 1)
+    circuit.rzz(0.7, 5, 2)
+    circuit.h(3)
+    circuit.measure(5, 5)
+    circuit.reset(4)
+    circuit.h(4)
+    circuit.cp(0.4, 4, 5)
+    circuit.swap(5, 1)
+    circuit.save_statevector("sv")
+    circuit.measure(range(5), range(5))
+    return circuit
+
+
+def simulated_gpu():
+    """The CUDA kernel set (``kernels/cuda.py``) as a usable GPU device: under Numba's CUDA
+    simulator (``NUMBA_ENABLE_CUDASIM=1``) its kernels run on the host."""
+    from gpuprovider.device import Device, DeviceReport, host_available_memory
+    from gpuprovider.kernels import cuda
+    from gpuprovider.kernels.policy import GPU_POLICY
+
+    report = DeviceReport("GPU", True, "the CUDA kernels under Numba's CUDA simulator",
+                          "simulated GPU", host_available_memory())
+    return Device(GPU_POLICY, lambda: report, lambda: cuda, host_available_memory)
+
+
+def run_small(device: Any, distributed: str | bool) -> dict[str, Any]:
+    """:func:`small_dynamic`'s counts, memory, saved statevector and metadata on ``device``."""
+    backend = GPUSimulator(device=device, distributed=distributed)
+    return _outcome(backend.run(small_dynamic(), shots=SHOTS, seed_simulator=SEED,
+                                memory=True).result())
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: _plain(entry) for key, entry in value.items()}
@@ -172,13 +214,21 @@ def estimator_values(distributed: str | bool) -> np.ndarray:
     return np.asarray(result[0].data.evs)
 
 
-def run_all(distributed: str | bool) -> dict[str, dict[str, Any]]:
+def run_all(distributed: str | bool, device_memory: bool = False) -> dict[str, dict[str, Any]]:
     """Each circuit's counts, memory, saved values and distributed-run metadata. Every job
-    is submitted before the first result is asked for: they must not interleave."""
-    planner = devices.CPU.with_policy(plan_min_qubits=0)
+    is submitted before the first result is asked for: they must not interleave. With
+    ``device_memory``, on the CPU kernels behind opaque states
+    (:func:`~support.device_memory.boxed_device`: a spread state is then staged through host
+    memory, as on GPU ranks)."""
+    base = devices.CPU
+    if device_memory:
+        from support.device_memory import boxed_device
+
+        base = boxed_device()
+    planner = base.with_policy(plan_min_qubits=0)
     jobs = {}
     for name, circuit in circuits().items():
-        device = planner if name in PLANNED else "CPU"
+        device = planner if name in PLANNED else base
         backend = GPUSimulator(device=device, distributed=distributed)
         jobs[name] = backend.run(circuit, shots=SHOTS, seed_simulator=SEED, memory=True)
     results = {name: _outcome(job.result()) for name, job in jobs.items()}
@@ -233,12 +283,15 @@ def run_drawn(drawn: dict[str, list], distributed: str | bool) -> dict[str, list
 
 
 def main(out: str, batch: str | None = None) -> None:
-    """Write this rank's results to ``OUT/rank{r}.pkl``: of :func:`run_all`, or of
-    :func:`run_drawn` on the pickled draws in the file ``batch``."""
+    """Write this rank's results to ``OUT/rank{r}.pkl``: of :func:`run_all` (with ``batch``
+    "--device-memory", on opaque states), or of :func:`run_drawn` on the pickled draws in the
+    file ``batch``."""
     from mpi4py import MPI
 
-    if batch is None:
-        results: Any = run_all("auto")
+    if batch is None or batch == "--device-memory":
+        results: Any = run_all("auto", device_memory=batch is not None)
+    elif batch == "--simulated-gpu":
+        results = {"small": run_small(simulated_gpu(), "auto")}
     else:
         results = run_drawn(pickle.loads(Path(batch).read_bytes()), "auto")
     rank = MPI.COMM_WORLD.Get_rank()
@@ -246,4 +299,5 @@ def main(out: str, batch: str | None = None) -> None:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests: ``support``
     main(*sys.argv[1:])
