@@ -2,20 +2,20 @@
 spreads each state over them (:mod:`gpuprovider.kernels.distributed`).
 
 A program started by an MPI launcher (``mpiexec -n R python script.py``) runs once per rank.
-With ``distributed="auto"`` (the default) a run spreads its states over the ranks when
-``R > 1`` is a power of two and mpi4py is importable: rank ``r`` holds the amplitudes whose
-highest ``log2 R`` index bits spell ``r``, in host memory on CPU ranks, on the rank's GPU on
-GPU ranks (each rank uses the first GPU it sees: give each its own with
-``CUDA_VISIBLE_DEVICES``, as ``srun --gpus-per-task=1`` does; ranks of one node that all see
-the same several GPUs get a warning, since they would share the first). ``distributed=False`` keeps a whole state on every
+With ``distributed="auto"`` (the default) a run spreads its states over the ranks when ``R >
+1`` is a power of two and mpi4py is importable: rank ``r`` holds the amplitudes whose highest
+``log2 R`` index bits spell ``r``, in host memory on CPU ranks, on the rank's GPU on GPU ranks
+(each rank uses the first GPU it sees: give each its own with ``CUDA_VISIBLE_DEVICES``, as
+``srun --gpus-per-task=1`` does; ranks of one node that all see the same several GPUs get a
+warning, since they would share the first). ``distributed=False`` keeps a whole state on every
 rank (independent runs); ``distributed=True`` asks for the spread and says why it cannot be
 had. A program that has imported ``mpi4py.futures`` (an MPI pool, whose ranks run separate
-tasks) is not spread unless it asks with True. Every rank must make the same calls in the
-same order (the usual MPI program): each rank's job then runs the same collective operations
-and returns the same Result; the seed and the job id are rank 0's. Jobs on spread devices run
-one at a time, in the order they were submitted (:class:`~gpuprovider.admission.Turnstile`),
-so that their collective operations never interleave. Cancelling a job must then happen on
-every rank alike.
+tasks) is not spread unless it asks with True. Every rank must make the same calls in the same
+order (the usual MPI program): each rank's job then runs the same collective operations and
+returns the same Result; the seed and the job id are rank 0's. Jobs on spread devices run one
+at a time, in the order they were submitted (:class:`~gpuprovider.admission.Turnstile`), so
+that their collective operations never interleave. Cancelling a job must then happen on every
+rank alike.
 
 The launcher is recognised by the variables it sets (:data:`RANKS_VARIABLES`) before mpi4py
 is imported, so ``import gpuprovider`` and a run outside MPI never load an MPI library.
