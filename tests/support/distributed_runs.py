@@ -7,8 +7,9 @@ small circuit on the CUDA kernels (under Numba's CUDA simulator).
 
 Every circuit acts on the highest qubits (the global ones of a spread state): dense gates,
 diagonals and controls there, mid-circuit measurement, reset and ``if_test`` on them, an
-``initialize`` of every qubit, and saves of the statevector, probabilities and expectation
-values with X, Y and Z on them.
+``initialize`` of every qubit, saves of the statevector, probabilities and expectation
+values with X, Y and Z on them, and a noisy circuit (as trajectories and as a density
+matrix).
 """
 
 from __future__ import annotations
@@ -149,6 +150,44 @@ PLANNED = {"planned", "early_final"}
 """Circuits run on a device that plans every state (the CPU plans 12 qubits and more)."""
 
 
+NOISY_METHODS = ("statevector", "density_matrix")
+"""Trajectories, and the density matrix (what "automatic" picks for the noisy circuit)."""
+NOISY_SHOTS = 100
+"""Fewer shots: a trajectory's gates on global qubits swap in and back (a noisy program is
+not planned)."""
+
+
+def noisy() -> QuantumCircuit:
+    """Six qubits with gates on the global ones, a mid-circuit measurement and a reset, for
+    :func:`noise_model`."""
+    rng = np.random.default_rng(7)
+    circuit = QuantumCircuit(6, 6)
+    for _ in range(2):
+        for q in range(6):
+            circuit.ry(float(rng.uniform(0, 3)), q)
+        for q in range(5):
+            circuit.cx(q, q + 1)
+    circuit.cx(5, 0)
+    circuit.h(5)
+    circuit.measure(5, 5)
+    circuit.reset(4)
+    circuit.h(4)
+    circuit.measure(range(5), range(5))
+    return circuit
+
+
+def noise_model():
+    """Thermal relaxation (a Kraus channel) on the one-qubit gates, depolarizing (a mixture
+    of unitaries) on ``cx`` and a readout error on every qubit."""
+    from qiskit_aer import noise
+
+    model = noise.NoiseModel()
+    model.add_all_qubit_quantum_error(noise.thermal_relaxation_error(50, 60, 3), ["ry", "h"])
+    model.add_all_qubit_quantum_error(noise.depolarizing_error(0.05, 2), ["cx"])
+    model.add_all_qubit_readout_error(noise.ReadoutError([[0.95, 0.05], [0.1, 0.9]]))
+    return model
+
+
 def small_dynamic() -> QuantumCircuit:
     """Six qubits: dense, controlled and diagonal gates on the global ones, a mid-circuit
     measurement and a reset of them, a SWAP, a statevector save and final measurements (few
@@ -231,6 +270,11 @@ def run_all(distributed: str | bool, device_memory: bool = False) -> dict[str, d
         device = planner if name in PLANNED else base
         backend = GPUSimulator(device=device, distributed=distributed)
         jobs[name] = backend.run(circuit, shots=SHOTS, seed_simulator=SEED, memory=True)
+    for method in NOISY_METHODS:
+        backend = GPUSimulator(device=base, distributed=distributed, method=method,
+                               noise_model=noise_model())
+        jobs[f"noisy {method}"] = backend.run(noisy(), shots=NOISY_SHOTS, seed_simulator=SEED,
+                                              memory=True)
     results = {name: _outcome(job.result()) for name, job in jobs.items()}
     results["estimator"] = {"saved": {"evs": estimator_values(distributed)}}
     return results
