@@ -45,12 +45,27 @@ def circuit(num_qubits: int, depth: int, seed: int):
     return built
 
 
-def noise_model(p1: float, p2: float, readout: float):
-    from qiskit_aer.noise import NoiseModel, ReadoutError, depolarizing_error
+def noise_model(p1: float, p2: float, readout: float, channel: str = "depolarizing"):
+    """Depolarizing errors (mixtures of Paulis), or with ``channel="thermal"`` Kraus channels:
+    thermal relaxation (T1 50, T2 60, gate time ``p1 * 1e4``) on one-qubit gates and
+    amplitude damping (``p2``) on each qubit of a ``cx``."""
+    from qiskit_aer.noise import (
+        NoiseModel,
+        ReadoutError,
+        amplitude_damping_error,
+        depolarizing_error,
+        thermal_relaxation_error,
+    )
 
     model = NoiseModel()
-    model.add_all_qubit_quantum_error(depolarizing_error(p1, 1), ["sx", "rz"])
-    model.add_all_qubit_quantum_error(depolarizing_error(p2, 2), ["cx"])
+    if channel == "thermal":
+        model.add_all_qubit_quantum_error(thermal_relaxation_error(50, 60, p1 * 1e4),
+                                          ["sx", "rz"])
+        model.add_all_qubit_quantum_error(
+            amplitude_damping_error(p2).tensor(amplitude_damping_error(p2)), ["cx"])
+    else:
+        model.add_all_qubit_quantum_error(depolarizing_error(p1, 1), ["sx", "rz"])
+        model.add_all_qubit_quantum_error(depolarizing_error(p2, 2), ["cx"])
     model.add_all_qubit_readout_error(ReadoutError([[1 - readout, readout],
                                                     [readout, 1 - readout]]))
     return model
@@ -59,16 +74,16 @@ def noise_model(p1: float, p2: float, readout: float):
 def run_one(name: str, args: argparse.Namespace) -> dict:
     """Time one simulator (after a 10-shot warm-up) in this process, for ``args.shots``
     shots (peers: ``args.peer_shots`` when given)."""
-    model = noise_model(args.p1, args.p2, args.readout)
+    model = noise_model(args.p1, args.p2, args.readout, args.channel)
     built = circuit(args.qubits, args.depth, args.seed)
     if name == "gpuprovider":
         from gpuprovider import GPUSimulator
 
-        simulator = GPUSimulator(device=args.device, noise_model=model)
+        simulator = GPUSimulator(device=args.device, noise_model=model, method=args.method)
     else:
         from qiskit_aer import AerSimulator
 
-        simulator = AerSimulator(noise_model=model,
+        simulator = AerSimulator(noise_model=model, method=args.method,
                                  shot_branching_enable=name == "aer-shot-branching")
     simulator.run(built, shots=10, seed_simulator=1).result()
     shots = args.shots if name == "gpuprovider" or not args.peer_shots else args.peer_shots
@@ -92,6 +107,10 @@ def main() -> None:
     parser.add_argument("--peer-shots", type=int, default=None,
                         help="shots the peers run, their time scaled to --shots")
     parser.add_argument("--device", default="CPU")
+    parser.add_argument("--channel", choices=("depolarizing", "thermal"), default="depolarizing",
+                        help="thermal: Kraus channels (thermal relaxation, amplitude damping)")
+    parser.add_argument("--method", default="automatic",
+                        help="both simulators' method (statevector: trajectories)")
     parser.add_argument("--one", choices=SIMULATORS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -99,9 +118,9 @@ def main() -> None:
         return
     ops = circuit(args.qubits, args.depth, args.seed).count_ops()
     errors = (ops.get("sx", 0) + ops.get("rz", 0)) * args.p1 + ops.get("cx", 0) * args.p2
-    print(f"{args.qubits} qubits, depth {args.depth}, {args.shots} shots, depolarizing "
-          f"{args.p1} (1q) / {args.p2} (cx), readout {args.readout}; expected gate errors "
-          f"per shot {errors:.2f}")
+    print(f"{args.qubits} qubits, depth {args.depth}, {args.shots} shots, {args.channel} "
+          f"{args.p1} (1q) / {args.p2} (cx), readout {args.readout}, method {args.method}; "
+          f"expected gate errors per shot {errors:.2f}")
     rows = []
     for name in SIMULATORS:
         done = subprocess.run([sys.executable, __file__, *sys.argv[1:], "--one", name],

@@ -36,9 +36,10 @@ qubits and sizes and from only two facts about their numbers, :func:`~.program.i
 :func:`is_diagonal_matrix`. A new decision on numbers belongs in
 :func:`~gpuprovider.compile.recipe.signature` too.
 
-Programs with control flow are left as they are (their jump targets are op indices), except
-that a program whose only randomness is mixtures of unitaries is also planned chunk by chunk
-(:mod:`gpuprovider.compile.mixtures`).
+Programs with control flow are planned segment by segment (:func:`plan_segments`: the ops
+between control ops and jump targets, every qubit back in place at each segment's end, the
+jump targets renumbered); a program whose only randomness is mixtures of unitaries is also
+planned chunk by chunk (:mod:`gpuprovider.compile.mixtures`).
 """
 
 from __future__ import annotations
@@ -55,10 +56,13 @@ from .mixtures import plan_mixtures
 from .program import (
     MARGINAL_SAMPLING_MAX_QUBITS,
     SWAP_PERMUTATION,
+    BranchOp,
     ControlledOp,
     DiagonalOp,
     MatrixOp,
+    JumpOp,
     MeasureOp,
+    NoiseSelectOp,
     Op,
     PermutationOp,
     PrepareOp,
@@ -68,6 +72,7 @@ from .program import (
     SaveExpectationValueOp,
     SavePauliValuesOp,
     SaveProbabilitiesOp,
+    SwitchOp,
     TileOp,
     ZeroStateOp,
     dense_numbers,
@@ -560,9 +565,10 @@ def plan_ops(ops: list[Op], num_qubits: int, dtype: np.dtype, policy: PlanPolicy
 def planned(program: Program, policy: PlanPolicy, put_back: bool = False) -> Program:
     """``program`` as a device with ``policy`` runs it (``DevicePolicy.plan_policy(dtype)``):
     its one-qubit gates merged (:func:`~gpuprovider.compile.merge.merged`), then planned into
-    tile passes, unless it has control flow or fewer qubits than ``policy.min_qubits`` (then
-    op by op). A program whose only randomness is mixtures of unitaries keeps its ops and gets
-    a :class:`~gpuprovider.compile.mixtures.MixturePlan` (chunks planned as tile passes).
+    tile passes (segment by segment where it has control flow: :func:`plan_segments`), unless
+    it has fewer qubits than ``policy.min_qubits`` (then op by op). A program whose only
+    randomness is mixtures of unitaries also gets a
+    :class:`~gpuprovider.compile.mixtures.MixturePlan` (chunks planned as tile passes).
     With ``put_back``, every qubit is in its own position at the end (see :func:`plan_ops`).
 
     Raises:
@@ -574,8 +580,72 @@ def planned(program: Program, policy: PlanPolicy, put_back: bool = False) -> Pro
     program = merged(program)
     if program.has_control_flow:
         mixtures = plan_mixtures(program, policy)
-        return program if mixtures is None else replace(program, mixtures=mixtures)
+        if mixtures is not None:
+            program = replace(program, mixtures=mixtures)
+        if program.num_qubits < policy.min_qubits:
+            return program
+        return replace(program, ops=plan_segments(program.ops, program.num_qubits,
+                                                  policy.dtype, policy))
     if not program.ops or program.num_qubits < policy.min_qubits:
         return program
     return replace(program, ops=plan_ops(program.ops, program.num_qubits, policy.dtype, policy,
                                          put_back))
+
+
+CONTROL_OPS = (JumpOp, BranchOp, SwitchOp, NoiseSelectOp)
+"""The ops that choose the next op (by index): segment boundaries."""
+
+
+def _targets(op: Op) -> list[int]:
+    """The op indices a control op may continue at."""
+    if isinstance(op, (JumpOp, BranchOp)):
+        return [op.target]
+    if isinstance(op, SwitchOp):
+        return [*op.cases.values(), op.default]
+    if isinstance(op, NoiseSelectOp):
+        return [*op.targets, op.end]
+    return []
+
+
+def _retargeted(op: Op, new_index: dict[int, int]) -> Op:
+    """A control op continuing at the new indices of its targets."""
+    if isinstance(op, (JumpOp, BranchOp)):
+        return replace(op, target=new_index[op.target])
+    if isinstance(op, SwitchOp):
+        return replace(op, cases={value: new_index[target] for value, target in op.cases.items()},
+                       default=new_index[op.default])
+    if isinstance(op, NoiseSelectOp):
+        return replace(op, targets=tuple(new_index[target] for target in op.targets),
+                       end=new_index[op.end])
+    return op
+
+
+def plan_segments(ops: list[Op], num_qubits: int, dtype: np.dtype, policy: PlanPolicy
+                  ) -> list[Op]:
+    """A program with control flow, planned segment by segment: the ops between control ops
+    and jump targets (which every shot that enters a segment runs in order) are planned by
+    :func:`plan_ops` with every qubit back in its own position at the segment's end, so that
+    the control flow and the next segment see the program's layout; control ops keep their
+    place, their targets renumbered."""
+    starts = {target for op in ops for target in _targets(op)}
+    new_index: dict[int, int] = {}
+    out: list[Op] = []
+    segment: list[Op] = []
+
+    def flush() -> None:
+        if segment:
+            out.extend(plan_ops(segment, num_qubits, dtype, policy, put_back=True))
+            segment.clear()
+
+    for index, op in enumerate(ops):
+        if index in starts or isinstance(op, CONTROL_OPS):
+            flush()
+        if not segment:
+            new_index[index] = len(out)
+        if isinstance(op, CONTROL_OPS):
+            out.append(op)
+        else:
+            segment.append(op)
+    flush()
+    new_index[len(ops)] = len(out)
+    return [_retargeted(op, new_index) for op in out]
