@@ -136,8 +136,11 @@ def _spread(device: Device) -> Device:
     comm, agreement = world_comm.Dup(), world_comm.Dup()
     global_qubits = comm.Get_size().bit_length() - 1
     smallest = global_qubits + MIN_LOCAL_QUBITS
+    # Every spread state is planned: unplanned, each dense gate on a global qubit would swap
+    # its data in and back.
     policy = replace(device.policy, global_qubits=global_qubits,
-                     distributed_min_qubits=smallest, small_state_qubits=smallest)
+                     distributed_min_qubits=smallest, small_state_qubits=smallest,
+                     plan_min_qubits=min(device.policy.plan_min_qubits, smallest))
 
     def probe() -> DeviceReport:
         report = device.report
