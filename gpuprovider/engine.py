@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from . import draws
+from . import draws, trajectories
 from .compile.classical import ClassicalState
 from .compile.mixtures import MixturePlan, Pattern, shared_chunks
 from .compile.program import (
@@ -48,7 +48,7 @@ from .compile.program import (
     StoreOp,
     SwitchOp,
 )
-from .kernels.interface import KernelSet, Marker
+from .kernels.interface import COMPLETE, KernelSet, Marker
 from .kernels.layout import draw_sorted
 from .recorder import PerShot, SaveRecorder, save_value
 from .shots import WORD_BITS, clbits_row, set_clbit, words_of
@@ -197,6 +197,9 @@ class _Run:
             self.error_patterns = True
             self._execute_patterns(dtype)
             return
+        if trajectories.batchable(self.program):
+            self._execute_batched(dtype)
+            return
         self.pending.append(
             _Branch(self._allocate(dtype), self.shots, self.program.new_classical_state())
         )
@@ -248,6 +251,18 @@ class _Run:
         finally:
             for _, state in stack:
                 self._release(state)
+
+    def _execute_batched(self, dtype: np.dtype) -> None:
+        """Run every shot as its own trajectory, a chunk of shots at a time as one batch of
+        states (:mod:`gpuprovider.trajectories`)."""
+        rows = trajectories.run_shots(self.program, dtype, self.shots, self.rng,
+                                      self.control.check, self.control.advance)
+        self.branches = self.shots
+        if self.keep_memory:
+            self.memory.append(rows)
+        else:
+            self._tally(*np.unique(rows, axis=0, return_counts=True))
+        self.control.mark(COMPLETE)
 
     def _execute_density(self, dtype: np.dtype) -> None:
         """Run the program's density matrix once; every shot is drawn from its diagonal

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from qiskit import QuantumCircuit
 from qiskit.quantum_info import DensityMatrix
-from testkit import ALPHA, chi_square_pvalue
+from testkit import ALPHA, chi_square_pvalue, homogeneity_pvalue
 
 from gpuprovider import GPUSimulator
 from properties.harness import examples
@@ -217,3 +217,58 @@ def test_the_density_matrix_program_gives_the_exact_noisy_density_matrix(fusion,
     rho = cpu.to_host(state).reshape(1 << n, 1 << n).T  # amplitude i + 2^n j is rho[i, j]
     expected = _exact_rho(circuit, errors).data
     assert np.allclose(rho, expected, atol=1e-10), (str(circuit.draw()), sorted(errors))
+
+
+@st.composite
+def dynamic_noisy_cases(draw):
+    """Noisy circuits of 2-4 qubits with mid-circuit measurements (into clbits of their own)
+    and resets between the gates, final measurements and a readout error: the forms a batch
+    of trajectories runs (:mod:`gpuprovider.trajectories`)."""
+    circuit, errors, readout = draw(noisy_cases())
+    num_qubits = max(2, circuit.num_qubits)
+    dynamic = QuantumCircuit(num_qubits, num_qubits + 2)
+    middle = 0
+    for instruction in circuit.data:
+        if instruction.operation.name in ("measure", "barrier"):
+            continue
+        qubits = [circuit.find_bit(q).index for q in instruction.qubits]
+        dynamic.append(instruction.operation, qubits)
+        event = draw(st.sampled_from(["none", "none", "measure", "reset"]))
+        qubit = draw(st.integers(0, num_qubits - 1))
+        if event == "measure" and middle < 2:
+            dynamic.measure(qubit, num_qubits + middle)
+            middle += 1
+        elif event == "reset":
+            dynamic.reset(qubit)
+        if dynamic.num_qubits > 1 and draw(st.booleans()):
+            dynamic.cx(0, 1)
+    dynamic.measure(range(num_qubits), range(num_qubits))
+    return dynamic, errors, readout
+
+
+@examples(0.2)
+@given(case=dynamic_noisy_cases())
+def test_batched_trajectories_draw_what_branching_draws(precision, case):
+    """A batch of trajectories (every shot alone) and the branching engine, on noisy circuits
+    with mid-circuit measurements, resets and readout errors: one distribution (a two-sample
+    chi-square test on 4000 shots each)."""
+    from gpuprovider import trajectories
+
+    circuit, errors, readout = case
+    errors.setdefault("h", noise.amplitude_damping_error(0.2))  # at least one Kraus channel
+    circuit.h(0)
+    circuit.data.insert(0, circuit.data.pop())
+    backend = GPUSimulator(device="CPU", precision=precision, method="statevector",
+                           noise_model=_model(errors, readout))
+    batches = []
+    run_shots = trajectories.run_shots
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(trajectories, "run_shots",
+                        lambda *args: batches.append(args) or run_shots(*args))
+        batched = backend.run(circuit, shots=SHOTS, seed_simulator=3).result().get_counts()
+        assert len(batches) == 1, "ran as a batch of trajectories"
+        patched.setattr(trajectories, "MAX_QUBITS", -1)
+        branched = backend.run(circuit, shots=SHOTS, seed_simulator=4).result().get_counts()
+        assert len(batches) == 1, "ran as branches"
+    p_value = homogeneity_pvalue(batched, branched)
+    assert p_value > ALPHA, (str(circuit.draw()), sorted(errors), readout, batched, branched)

@@ -1,0 +1,194 @@
+"""Noisy shots of a small state as one batch of states: every shot its own trajectory.
+
+Branching (:mod:`gpuprovider.engine`) splits a state's shots at each random event; with a
+Kraus channel on every gate, a few hundred shots soon are a few hundred branches, each
+running every op through Python on a handful of amplitudes. Here the shots of a program on
+at most :data:`MAX_QUBITS` qubits run together instead: a chunk of shots is one ``(shots,
+2**n)`` array (:mod:`gpuprovider.kernels.batch`), a gate is one NumPy operation on all of
+them, and each random event draws one uniform per shot: a Kraus channel's outcome (by the
+shot's own ``||K_i psi||^2``), a mixture's term (its shots then run that term's block
+together), a mid-circuit measurement or reset, a readout error, and at the end each shot's
+final measurements from its own state.
+
+Which programs run this way depends on the program alone (never on the device: each MPI rank
+runs it whole, and the counts for a seed do not depend on the device or on how a state would
+be spread): those with a noise channel, on at most :data:`MAX_QUBITS` qubits, whose ops are
+gates, Kraus channels, mixtures, measurements and resets (no other control flow, no saves,
+no planned tile passes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from .compile.program import (
+    UNITARY_OPS,
+    JumpOp,
+    KrausOp,
+    MeasureOp,
+    NoiseSelectOp,
+    Op,
+    PrepareOp,
+    Program,
+    ResetOp,
+)
+from .kernels import batch
+from .shots import set_clbit, words_of
+
+MAX_QUBITS = 9
+"""The widest state whose noisy shots run as a batch (a shot's state is 8 KiB in double)."""
+CHUNK_AMPLITUDES = 1 << 20
+"""Amplitudes of one chunk of shots (16 MiB in double): 2048 shots of 9 qubits at once."""
+_GATES = (*UNITARY_OPS, PrepareOp)
+
+
+def batchable(program: Program) -> bool:
+    """Whether ``program``'s shots run as a batch of trajectories (see the module docstring)."""
+    if program.num_qubits > MAX_QUBITS or program.is_sampled:
+        return False
+    noisy = False
+    for op in program.ops:
+        if isinstance(op, (KrausOp, NoiseSelectOp)):
+            noisy = True
+        elif not isinstance(op, (*_GATES, MeasureOp, ResetOp, JumpOp)):
+            return False
+    return noisy and _jumps_end_blocks(program.ops)
+
+
+def _jumps_end_blocks(ops: list[Op]) -> bool:
+    """Every jump is the one that ends a mixture's term block (the only control flow run
+    here)."""
+    ends = {op.targets[k] - 1 for op in ops if isinstance(op, NoiseSelectOp)
+            for k in range(1, len(op.targets))}
+    return all(index in ends for index, op in enumerate(ops) if isinstance(op, JumpOp))
+
+
+class _Chunk:
+    """One chunk of shots: their states and clbits, and the uniforms they draw."""
+
+    def __init__(self, program: Program, shots: int, dtype: np.dtype,
+                 rng: np.random.Generator, check: Callable[[], None]) -> None:
+        self.program = program
+        self.states = batch.allocate(shots, program.num_qubits, dtype)
+        self.clbits = np.zeros((shots, words_of(program.num_clbits)), dtype=np.uint64)
+        self.rng = rng
+        self.check = check
+        self.index = np.arange(1 << program.num_qubits, dtype=np.int64)
+
+    def run(self, start: int, stop: int, rows: np.ndarray) -> None:
+        """Run ops ``start .. stop`` on the shots ``rows`` (ascending)."""
+        ops = self.program.ops
+        pc = start
+        while pc < stop:
+            self.check()
+            op = ops[pc]
+            if isinstance(op, NoiseSelectOp):
+                self._select(op, rows)
+                pc = op.end
+                continue
+            if isinstance(op, KrausOp):
+                self._on(rows, lambda states, op=op: self._kraus(op, states))
+            elif isinstance(op, MeasureOp):
+                if not op.final:
+                    self._measure(op.qubit, op.clbit, op.readout, rows)
+            elif isinstance(op, ResetOp):
+                self._measure(op.qubit, None, None, rows)
+            else:
+                self._on(rows, lambda states, op=op: op.apply(batch, states))
+            pc += 1
+
+    def _on(self, rows: np.ndarray, update: Callable[[np.ndarray], None]) -> None:
+        if rows.size == len(self.states):
+            update(self.states)
+            return
+        states = self.states[rows]
+        update(states)
+        self.states[rows] = states
+
+    def _choose(self, cumulative: np.ndarray) -> np.ndarray:
+        """Per shot (row of ``cumulative``, rising to about 1), the outcome its uniform falls
+        in."""
+        uniforms = self.rng.random(len(cumulative)) * cumulative[:, -1]
+        chosen = (cumulative <= uniforms[:, None]).sum(axis=1)
+        return np.minimum(chosen, cumulative.shape[1] - 1)
+
+    def _select(self, op: NoiseSelectOp, rows: np.ndarray) -> None:
+        terms = self._choose(np.broadcast_to(np.cumsum(op.probabilities), (rows.size,
+                                                                          op.probabilities.size)))
+        ends = [target - 1 for target in op.targets[1:]] + [op.end]
+        for term, (start, stop) in enumerate(zip(op.targets, ends)):
+            chosen = rows[terms == term]
+            if chosen.size:
+                self.run(start, stop, chosen)
+
+    def _kraus(self, op: KrausOp, states: np.ndarray) -> None:
+        values = batch.expectation_pauli_groups(states, op.x_masks, op.term_starts, op.z_masks)
+        probabilities = np.clip(values @ op.weights.T, 0.0, None)
+        outcomes = self._choose(np.cumsum(probabilities, axis=1))
+        for term in np.unique(outcomes).tolist():
+            chosen = outcomes == term
+            part = states[chosen]
+            batch.apply_matrix(part, op.qubits, op.matrices[term])
+            part /= np.sqrt(probabilities[chosen, term]).astype(part.real.dtype)[:, None]
+            states[chosen] = part
+
+    def _measure(self, qubit: int, clbit: int | None, readout: np.ndarray | None,
+                 rows: np.ndarray) -> None:
+        """Collapse ``qubit`` of each shot; write the outcome to ``clbit`` (through
+        ``readout``), or with ``clbit`` None reset the qubit to 0."""
+        states = self.states[rows]
+        one = ((self.index >> qubit) & 1).astype(bool)
+        weights = np.abs(states) ** 2
+        p_one = weights[:, one].sum(axis=1) / weights.sum(axis=1)
+        outcomes = self._choose(np.stack([1.0 - p_one, np.ones_like(p_one)], axis=1))
+        kept = np.where(outcomes[:, None] == 1, one[None, :], ~one[None, :])
+        states *= kept
+        norms = np.where(outcomes == 1, p_one, 1.0 - p_one)
+        states /= np.sqrt(np.maximum(norms, np.finfo(np.float64).tiny)).astype(
+            states.real.dtype)[:, None]
+        if clbit is None:
+            flipped = outcomes == 1
+            states[flipped] = states[flipped][:, self.index ^ (1 << qubit)]
+        else:
+            if readout is not None:
+                flips = self.rng.random(rows.size) < readout[outcomes, 1 - outcomes]
+                outcomes = outcomes ^ flips
+            clbits = self.clbits[rows]
+            set_clbit(clbits, clbit, outcomes.astype(np.uint64))
+            self.clbits[rows] = clbits
+        self.states[rows] = states
+
+    def finish(self) -> np.ndarray:
+        """Every shot's clbits (rows in shot order) once its final measurements are drawn
+        from its own state (and read out through their readout errors)."""
+        finals = [op for op in self.program.ops if isinstance(op, MeasureOp) and op.final]
+        if finals:
+            weights = np.abs(self.states) ** 2
+            drawn = self._choose(np.cumsum(weights, axis=1))
+            for op in finals:
+                bits = (drawn >> op.qubit) & 1
+                if op.readout is not None:
+                    flips = self.rng.random(bits.size) < op.readout[bits, 1 - bits]
+                    bits = bits ^ flips
+                set_clbit(self.clbits, op.clbit, bits.astype(np.uint64))
+        return self.clbits
+
+
+def run_shots(program: Program, dtype: np.dtype, shots: int, rng: np.random.Generator,
+              check: Callable[[], None], advance: Callable[[int], None]) -> np.ndarray:
+    """``(shots, words)`` uint64: every shot's clbits, in shot order, for a
+    :func:`batchable` program (``check`` raises to stop; ``advance`` counts finished
+    shots)."""
+    per_chunk = max(1, CHUNK_AMPLITUDES >> program.num_qubits)
+    parts = []
+    for first in range(0, shots, per_chunk):
+        count = min(per_chunk, shots - first)
+        chunk = _Chunk(program, count, dtype, rng, check)
+        chunk.run(0, len(program.ops), np.arange(count))
+        parts.append(chunk.finish())
+        advance(count)
+    if not parts:
+        return np.zeros((0, words_of(program.num_clbits)), dtype=np.uint64)
+    return np.concatenate(parts)
