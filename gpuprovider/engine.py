@@ -197,7 +197,7 @@ class _Run:
             self.error_patterns = True
             self._execute_patterns(dtype)
             return
-        if trajectories.batchable(self.program):
+        if self.program.shots_as_batch:
             self._execute_batched(dtype)
             return
         self.pending.append(

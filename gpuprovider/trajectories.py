@@ -10,11 +10,9 @@ shot's own ``||K_i psi||^2``), a mixture's term (its shots then run that term's 
 together), a mid-circuit measurement or reset, a readout error, and at the end each shot's
 final measurements from its own state.
 
-Which programs run this way depends on the program alone (never on the device: each MPI rank
-runs it whole, and the counts for a seed do not depend on the device or on how a state would
-be spread): those with a noise channel, on at most :data:`MAX_QUBITS` qubits, whose ops are
-gates, Kraus channels, mixtures, measurements and resets (no other control flow, no saves,
-no planned tile passes).
+Which programs run this way (:attr:`~gpuprovider.compile.program.Program.shots_as_batch`)
+depends on the program alone, never on the device: each MPI rank runs it whole, and the
+counts for a seed do not depend on the device or on how a state would have been spread.
 """
 
 from __future__ import annotations
@@ -23,46 +21,12 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .compile.program import (
-    UNITARY_OPS,
-    JumpOp,
-    KrausOp,
-    MeasureOp,
-    NoiseSelectOp,
-    Op,
-    PrepareOp,
-    Program,
-    ResetOp,
-)
+from .compile.program import KrausOp, MeasureOp, NoiseSelectOp, Program, ResetOp
 from .kernels import batch
 from .shots import set_clbit, words_of
 
-MAX_QUBITS = 9
-"""The widest state whose noisy shots run as a batch (a shot's state is 8 KiB in double)."""
 CHUNK_AMPLITUDES = 1 << 20
 """Amplitudes of one chunk of shots (16 MiB in double): 2048 shots of 9 qubits at once."""
-_GATES = (*UNITARY_OPS, PrepareOp)
-
-
-def batchable(program: Program) -> bool:
-    """Whether ``program``'s shots run as a batch of trajectories (see the module docstring)."""
-    if program.num_qubits > MAX_QUBITS or program.is_sampled:
-        return False
-    noisy = False
-    for op in program.ops:
-        if isinstance(op, (KrausOp, NoiseSelectOp)):
-            noisy = True
-        elif not isinstance(op, (*_GATES, MeasureOp, ResetOp, JumpOp)):
-            return False
-    return noisy and _jumps_end_blocks(program.ops)
-
-
-def _jumps_end_blocks(ops: list[Op]) -> bool:
-    """Every jump is the one that ends a mixture's term block (the only control flow run
-    here)."""
-    ends = {op.targets[k] - 1 for op in ops if isinstance(op, NoiseSelectOp)
-            for k in range(1, len(op.targets))}
-    return all(index in ends for index, op in enumerate(ops) if isinstance(op, JumpOp))
 
 
 class _Chunk:
@@ -178,8 +142,8 @@ class _Chunk:
 
 def run_shots(program: Program, dtype: np.dtype, shots: int, rng: np.random.Generator,
               check: Callable[[], None], advance: Callable[[int], None]) -> np.ndarray:
-    """``(shots, words)`` uint64: every shot's clbits, in shot order, for a
-    :func:`batchable` program (``check`` raises to stop; ``advance`` counts finished
+    """``(shots, words)`` uint64: every shot's clbits, in shot order, for a program whose
+    ``shots_as_batch`` (``check`` raises to stop; ``advance`` counts finished
     shots)."""
     per_chunk = max(1, CHUNK_AMPLITUDES >> program.num_qubits)
     parts = []

@@ -578,6 +578,8 @@ def planned(program: Program, policy: PlanPolicy, put_back: bool = False) -> Pro
         raise ValueError("planned() needs a PlanPolicy with a dtype: use "
                          "DevicePolicy.plan_policy(dtype)")
     program = merged(program)
+    if program.shots_as_batch:  # its gates run on every shot at once, op by op
+        return program
     if program.has_control_flow:
         mixtures = plan_mixtures(program, policy)
         if mixtures is not None:

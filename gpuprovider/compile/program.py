@@ -410,6 +410,9 @@ DEFAULT_BRANCH_STATES = 16
 """Most statevectors a run with mid-circuit measurements keeps alive for branches of shots
 (fewer when they do not fit); past it, shots run one at a time."""
 
+BATCHED_TRAJECTORY_MAX_QUBITS = 9
+"""The widest state whose noisy shots run as one batch of trajectories
+(:attr:`Program.shots_as_batch`; a shot's state is 8 KiB in double)."""
 MARGINAL_SAMPLING_MAX_QUBITS = 16
 """Final measurements of at most this many distinct qubits are drawn from their marginal
 distribution, enumerated in clbit order (the first clbit's qubit is the lowest bit): the
@@ -459,6 +462,27 @@ class Program:
     @property
     def measurements(self) -> list[MeasureOp]:
         return [op for op in self.ops if isinstance(op, MeasureOp)]
+
+    @property
+    def shots_as_batch(self) -> bool:
+        """True when the shots run together as a batch of trajectories
+        (:mod:`gpuprovider.trajectories`): a noisy program of at most
+        :data:`BATCHED_TRAJECTORY_MAX_QUBITS` qubits whose ops are gates, noise channels,
+        measurements and resets (no other control flow, no saves). Decided on the program
+        alone, before any planning (such a program is not planned), so that every device and
+        every MPI rank runs it alike."""
+        if self.num_qubits > BATCHED_TRAJECTORY_MAX_QUBITS or self.is_sampled:
+            return False
+        noisy = False
+        for op in self.ops:
+            if isinstance(op, (KrausOp, NoiseSelectOp)):
+                noisy = True
+            elif not isinstance(op, (*UNITARY_OPS, PrepareOp, MeasureOp, ResetOp, JumpOp)):
+                return False
+        block_ends = {op.targets[k] - 1 for op in self.ops if isinstance(op, NoiseSelectOp)
+                      for k in range(1, len(op.targets))}
+        return noisy and all(index in block_ends for index, op in enumerate(self.ops)
+                             if isinstance(op, JumpOp))
 
     @property
     def is_sampled(self) -> bool:

@@ -253,6 +253,7 @@ def test_batched_trajectories_draw_what_branching_draws(precision, case):
     with mid-circuit measurements, resets and readout errors: one distribution (a two-sample
     chi-square test on 4000 shots each)."""
     from gpuprovider import trajectories
+    from gpuprovider.compile import program
 
     circuit, errors, readout = case
     errors.setdefault("h", noise.amplitude_damping_error(0.2))  # at least one Kraus channel
@@ -267,7 +268,7 @@ def test_batched_trajectories_draw_what_branching_draws(precision, case):
                         lambda *args: batches.append(args) or run_shots(*args))
         batched = backend.run(circuit, shots=SHOTS, seed_simulator=3).result().get_counts()
         assert len(batches) == 1, "ran as a batch of trajectories"
-        patched.setattr(trajectories, "MAX_QUBITS", -1)
+        patched.setattr(program, "BATCHED_TRAJECTORY_MAX_QUBITS", -1)
         branched = backend.run(circuit, shots=SHOTS, seed_simulator=4).result().get_counts()
         assert len(batches) == 1, "ran as branches"
     p_value = homogeneity_pvalue(batched, branched)

@@ -27,6 +27,7 @@ from qiskit.quantum_info import SparsePauliOp, random_unitary
 
 from gpuprovider import GPUSimulator
 from gpuprovider import device as devices
+from gpuprovider.compile.program import BATCHED_TRAJECTORY_MAX_QUBITS
 
 SHOTS = 600
 SEED = 11
@@ -158,21 +159,23 @@ not planned)."""
 
 
 def noisy() -> QuantumCircuit:
-    """Six qubits with gates on the global ones, a mid-circuit measurement and a reset, for
+    """Ten qubits (wider than a batch of trajectories: the shots branch on the spread state)
+    with gates on the global ones, a mid-circuit measurement and a reset, for
     :func:`noise_model`."""
     rng = np.random.default_rng(7)
-    circuit = QuantumCircuit(6, 6)
+    width = BATCHED_TRAJECTORY_MAX_QUBITS + 1
+    circuit = QuantumCircuit(width, width)
     for _ in range(2):
-        for q in range(6):
+        for q in range(width):
             circuit.ry(float(rng.uniform(0, 3)), q)
-        for q in range(5):
+        for q in range(width - 1):
             circuit.cx(q, q + 1)
-    circuit.cx(5, 0)
-    circuit.h(5)
-    circuit.measure(5, 5)
-    circuit.reset(4)
-    circuit.h(4)
-    circuit.measure(range(5), range(5))
+    circuit.cx(width - 1, 0)
+    circuit.h(width - 1)
+    circuit.measure(width - 1, width - 1)
+    circuit.reset(width - 2)
+    circuit.h(width - 2)
+    circuit.measure(range(width - 1), range(width - 1))
     return circuit
 
 
