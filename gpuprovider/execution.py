@@ -26,6 +26,7 @@ from .admission import Reservation
 from .compile import lowering_cache
 from .compile.density import density_program, density_unsupported, prefer_density
 from .compile.lower import lower_circuit
+from .compile.saves import as_method_state
 from .compile.merge import merged
 from .compile.plan import planned
 from .compile.program import DEFAULT_BRANCH_STATES, Program
@@ -93,8 +94,9 @@ class Execution:
         for circuit, where, open_parameters in zip(circuits, wheres, parameterized):
             key = (id(circuit), bool(open_parameters))
             if key not in compiled:
-                compiled[key] = self._checked(self._lowered(circuit, where,
-                                                            bool(open_parameters)), where)
+                program = as_method_state(self._lowered(circuit, where, bool(open_parameters)),
+                                          self.config.method)
+                compiled[key] = self._checked(program, where)
             result.append(compiled[key])
         return result
 

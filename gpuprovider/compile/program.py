@@ -226,6 +226,10 @@ class SaveStatevectorOp:
     order: np.ndarray | None = None
     as_dict: bool = False
     subtype: str = "single"
+    state_of: tuple[str, np.ndarray] | None = None
+    """For ``save_state`` (the simulator's state, whose kind follows the method): the label
+    and qubits it saves a density matrix under where the run's method is "density_matrix"
+    (:func:`~gpuprovider.compile.saves.as_method_state`)."""
 
 
 @dataclass(frozen=True)

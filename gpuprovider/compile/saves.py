@@ -11,6 +11,7 @@ the saved state is the original circuit's, where Aer returns it permuted.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -22,6 +23,7 @@ from .program import (
     SUBTYPES,
     PauliTerms,
     PrepareOp,
+    Program,
     SaveAmplitudesOp,
     SaveDensityMatrixOp,
     SaveExpectationValueOp,
@@ -86,8 +88,32 @@ def _lower_save_statevector(low: _Lowering, instruction: CircuitInstruction,
                             scope: _Scope) -> None:
     qubits = _full_width(low, instruction, scope)
     as_dict = instruction.operation.name == "save_statevector_dict"
-    low.emit(SaveStatevectorOp(_save_label(low, instruction, scope), low.global_phase,
-                               _order(qubits), as_dict, _subtype(low, instruction, _SINGLE)))
+    label = _save_label(low, instruction, scope)
+    state_of = None
+    if instruction.operation.name == "save_state":
+        state_of = ("density_matrix" if instruction.operation.label == METHOD_LABEL else label,
+                    np.asarray(qubits, dtype=np.int64))
+    low.emit(SaveStatevectorOp(label, low.global_phase, _order(qubits), as_dict,
+                               _subtype(low, instruction, _SINGLE), state_of))
+
+
+DENSITY_SUBTYPES = {"single": "average", "c_single": "c_average"}
+"""A ``save_state`` subtype as a density matrix's (one state: its average is itself)."""
+
+
+def as_method_state(program: Program, method: str) -> Program:
+    """``program`` with its ``save_state`` ops saving the state the way ``method`` holds it:
+    under "density_matrix" a density matrix (Aer's key ``density_matrix`` for the default
+    label), else the statevector. A circuit that reaches such a save under that method is
+    noiseless or refused (:func:`~gpuprovider.compile.density.density_unsupported`), so
+    ``|psi><psi|`` is its density matrix exactly."""
+    if method != "density_matrix":
+        return program
+    ops = [SaveDensityMatrixOp(op.state_of[0], op.state_of[1],
+                               DENSITY_SUBTYPES.get(op.subtype, op.subtype))
+           if isinstance(op, SaveStatevectorOp) and op.state_of is not None else op
+           for op in program.ops]
+    return replace(program, ops=ops)
 
 
 def _order(qubits: list[int]) -> np.ndarray | None:

@@ -83,6 +83,40 @@ def test_aer_save_instructions_run_unchanged(backend, tolerance):
     np.testing.assert_allclose(ours["sv"].data, aer["sv"].data, atol=tolerance * 10)
 
 
+@pytest.mark.parametrize("method", ["statevector", "density_matrix", "automatic"])
+def test_every_save_has_aers_key_type_and_value_under_every_method(device, precision, method,
+                                                                     tolerance):
+    """``save_state`` follows the method (a DensityMatrix under "density_matrix", keyed
+    ``density_matrix`` by default, as Aer's; it had come back as a Statevector under
+    ``statevector``); every other save is its own kind whatever the method."""
+    pytest.importorskip("qiskit_aer")
+    from qiskit_aer import AerSimulator
+
+    from gpuprovider import GPUSimulator
+
+    circuit = prepared(3, seed=6)
+    circuit.save_state()
+    circuit.save_state(label="state")
+    if method != "density_matrix":  # Aer refuses it there (ours saves it all the same)
+        circuit.save_statevector(label="sv")
+    circuit.save_density_matrix([2, 0], label="rho")
+    circuit.save_probabilities([1], label="p")
+    circuit.save_expectation_value(OPERATOR, [0, 1, 2], label="e")
+    circuit.measure_all()
+    ours = GPUSimulator(device=device, precision=precision, method=method).run(
+        circuit, shots=10, seed_simulator=1).result().data(0)
+    aer = AerSimulator(method=method, precision=precision).run(
+        circuit, shots=10, seed_simulator=1).result().data(0)
+    assert sorted(ours) == sorted(aer)
+    for key, expected in aer.items():
+        got = ours[key]
+        assert isinstance(expected, type(got)), (key, type(got), type(expected))  # Aer's
+        # are subclasses of qiskit's (qiskit_aer.backends.compatibility)
+        if key != "counts":
+            np.testing.assert_allclose(np.asarray(got), np.asarray(expected),
+                                       atol=tolerance * 10, err_msg=key)
+
+
 def test_save_inside_a_loop_is_rejected():
     from gpuprovider import GPUSimulator
 
