@@ -29,6 +29,8 @@ from qiskit.circuit.library import (
     UnitaryGate,
 )
 from qiskit.circuit.library.standard_gates import get_standard_gate_name_mapping
+from qiskit.quantum_info import Kraus
+from qiskit.quantum_info.operators.channel.quantum_channel import QuantumChannel
 
 from .instructions import (
     SaveAmplitudes,
@@ -87,8 +89,9 @@ def supported_instructions() -> dict[str, object]:
     Every standard gate of Qiskit (a superset of BasicSimulator's), plus measure, reset,
     barrier, delay, global_phase, unitary, diagonal, multi-controlled X and phase, MCMT,
     pauli, multiplexer, initialize, state_preparation, classical stores, control flow,
-    Aer's save instructions and set_statevector. Gates are simulated from their matrices, so
-    the table holds no per-gate code (and any gate with a definition runs, listed or not).
+    Aer's save instructions, set_statevector and quantum channels (kraus, quantum_channel).
+    Gates are simulated from their matrices, so the table holds no per-gate code (and any
+    gate with a definition runs, listed or not).
     """
     table: dict[str, object] = dict(get_standard_gate_name_mapping())
     table.update(
@@ -107,6 +110,10 @@ def supported_instructions() -> dict[str, object]:
             **CONTROL_FLOW,
             **SAVE_INSTRUCTIONS,
             "set_statevector": SetStatevector,
+            # Quantum channels (a Kraus or SuperOp appended, qiskit-aer's QuantumError), as
+            # Aer's Target lists them, so that transpile() keeps them.
+            "kraus": Kraus,
+            "quantum_channel": QuantumChannel,
         }
     )
     return table

@@ -162,6 +162,29 @@ def test_noisy_counts_match_aer_and_doubled_noise_does_not(device, precision, er
         assert homogeneity_pvalue(ours, ideal) > ALPHA
 
 
+def test_quantum_channels_in_the_circuit_survive_transpile_and_match_aer(device):
+    """A Kraus, a SuperOp and an Aer QuantumError appended to a circuit: transpile() against
+    our Target keeps them (it had failed to synthesize "kraus"), and the counts are Aer's."""
+    from qiskit import transpile
+    from qiskit.quantum_info import Kraus, SuperOp
+
+    damping = Kraus(noise.amplitude_damping_error(0.3).to_quantumchannel())
+    circuit = QuantumCircuit(2)
+    circuit.x(0)
+    circuit.h(1)
+    circuit.append(damping, [0])
+    circuit.append(SuperOp(damping), [0])
+    circuit.append(noise.phase_damping_error(0.4), [1])
+    circuit.h(1)
+    circuit.measure_all()
+    backend = GPUSimulator(device=device)
+    transpiled = transpile(circuit, backend)
+    assert [i.operation.name for i in transpiled.data].count("kraus") == 2
+    ours = counts(backend, transpiled, seed=3)
+    aer = counts(AerSimulator(), transpile(circuit, AerSimulator()), seed=4, shots=AER_SHOTS)
+    assert homogeneity_pvalue(ours, aer) > ALPHA
+
+
 def test_the_same_seed_gives_the_same_noisy_counts(device):
     model = _scaled(1.0)["depolarizing"]()
     backend = GPUSimulator(device=device, noise_model=model)
