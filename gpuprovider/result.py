@@ -174,7 +174,8 @@ def experiment_result(
             **metadata,
             "method": outcome.method,
             "sampled": outcome.sampled,
-            "measure_sampling": outcome.sampled,
+            # One simulation sampled for every shot (a density matrix is one, as in Aer).
+            "measure_sampling": outcome.sampled or outcome.method == "density_matrix",
             "branches": outcome.branches,
             "error_patterns": outcome.error_patterns,
             "simulation_time": outcome.time_taken,

@@ -378,6 +378,26 @@ def test_metadata_keys_as_aer():
         assert mine[key] == theirs[key], key
 
 
+@pytest.mark.parametrize("method", ["automatic", "statevector", "density_matrix"])
+def test_noisy_metadata_says_what_ran_as_aer(method):
+    """A noisy circuit: the method that ran, and whether one simulation was sampled for every
+    shot (a density matrix is; trajectories are not)."""
+    from qiskit_aer import noise
+
+    model = noise.NoiseModel()
+    model.add_all_qubit_quantum_error(noise.amplitude_damping_error(0.1), ["h"])
+    circuit = QuantumCircuit(2)
+    circuit.h(0)
+    circuit.cx(0, 1)
+    circuit.measure_all()
+    mine = GPUSimulator(device="CPU", noise_model=model, method=method).run(
+        circuit, shots=100).result().results[0].metadata
+    theirs = AerSimulator(noise_model=model, method=method).run(
+        circuit, shots=100).result().results[0].metadata
+    for key in ("measure_sampling", "method"):
+        assert mine[key] == theirs[key], key
+
+
 def test_method_option_as_aer():
     assert GPUSimulator(device="CPU").options.method == AerSimulator().options.method
     circuit = QuantumCircuit(1, 1)
