@@ -40,6 +40,8 @@ class _Chunk:
         self.rng = rng
         self.check = check
         self.index = np.arange(1 << program.num_qubits, dtype=np.int64)
+        self.effects: dict[int, np.ndarray] = {}
+        """``K_i^dagger K_i`` of each Kraus channel, by the op's id (the program holds it)."""
 
     def run(self, start: int, stop: int, rows: np.ndarray) -> None:
         """Run ops ``start .. stop`` on the shots ``rows`` (ascending)."""
@@ -88,15 +90,26 @@ class _Chunk:
                 self.run(start, stop, chosen)
 
     def _kraus(self, op: KrausOp, states: np.ndarray) -> None:
-        values = batch.expectation_pauli_groups(states, op.x_masks, op.term_starts, op.z_masks)
-        probabilities = np.clip(values @ op.weights.T, 0.0, None)
+        """Each shot's outcome ``i`` by its ``||K_i psi||^2`` (read from the reduced density
+        matrix of the channel's qubits); the most frequent outcome's matrix is applied to
+        every shot in place, the others' to copies of their shots taken before."""
+        effects = self.effects.get(id(op))
+        if effects is None:
+            matrices = np.asarray(op.matrices, dtype=np.complex128)
+            effects = self.effects[id(op)] = np.conj(np.swapaxes(matrices, 1, 2)) @ matrices
+        rho = _reduced_density_matrices(states, op.qubits)
+        probabilities = np.clip(np.einsum("kab,rba->rk", effects, rho).real, 0.0, None)
         outcomes = self._choose(np.cumsum(probabilities, axis=1))
-        for term in np.unique(outcomes).tolist():
-            chosen = outcomes == term
-            part = states[chosen]
+        terms, counts = np.unique(outcomes, return_counts=True)
+        most = int(terms[np.argmax(counts)])
+        others = [(int(term), outcomes == term) for term in terms if term != most]
+        before = [(term, chosen, states[chosen]) for term, chosen in others]
+        batch.apply_matrix(states, op.qubits, op.matrices[most])
+        for term, chosen, part in before:
             batch.apply_matrix(part, op.qubits, op.matrices[term])
-            part /= np.sqrt(probabilities[chosen, term]).astype(part.real.dtype)[:, None]
             states[chosen] = part
+        norms = probabilities[np.arange(len(states)), outcomes]
+        states /= np.sqrt(norms).astype(states.real.dtype)[:, None]
 
     def _measure(self, qubit: int, clbit: int | None, readout: np.ndarray | None,
                  rows: np.ndarray) -> None:
@@ -138,6 +151,17 @@ class _Chunk:
                     bits = bits ^ flips
                 set_clbit(self.clbits, op.clbit, bits.astype(np.uint64))
         return self.clbits
+
+
+def _reduced_density_matrices(states: np.ndarray, qubits: np.ndarray) -> np.ndarray:
+    """``(shots, d, d)`` complex128: each state's density matrix on ``qubits`` (entry ``a``
+    spelled by bit ``j`` of ``qubits[j]``), the other qubits traced out."""
+    shots, n = len(states), states.shape[1].bit_length() - 1
+    axes = [n - int(q) for q in qubits]  # a C-order reshape puts qubit q on axis n - q
+    rest = [axis for axis in range(1, n + 1) if axis not in axes]
+    grouped = states.reshape((shots,) + (2,) * n).transpose([0, *rest, *axes[::-1]])
+    amplitudes = grouped.reshape(shots, -1, 1 << len(axes)).astype(np.complex128)
+    return np.swapaxes(amplitudes, 1, 2) @ np.conj(amplitudes)
 
 
 def run_shots(program: Program, dtype: np.dtype, shots: int, rng: np.random.Generator,

@@ -31,6 +31,11 @@ def allocate(sets: int, num_qubits: int, dtype: np.dtype) -> np.ndarray:
 def apply_matrix(states: np.ndarray, qubits: np.ndarray, matrices: np.ndarray) -> None:
     """Apply a dense ``2**k``-square matrix (``(d, d)``, or ``(sets, d, d)``: one per row) to
     ``qubits`` (int64, argument order)."""
+    if len(qubits) == 1:  # in place on a view: the qubit's bit is one axis
+        qubit, n = int(qubits[0]), num_qubits(states)
+        view = states.reshape(states.shape[0], 1 << (n - qubit - 1), 2, 1 << qubit)
+        view[...] = np.matmul(matrices if matrices.ndim == 2 else matrices[:, None], view)
+        return
     table = gather_table(num_qubits(states), qubit_key(qubits))
     states[:, table] = np.matmul(matrices, states[:, table])
 

@@ -472,21 +472,27 @@ class Program:
         """True when the shots run together as a batch of trajectories
         (:mod:`gpuprovider.trajectories`): a noisy program of at most
         :data:`BATCHED_TRAJECTORY_MAX_QUBITS` qubits whose ops are gates, noise channels,
-        measurements and resets (no other control flow, no saves). Decided on the program
-        alone, before any planning (such a program is not planned), so that every device and
-        every MPI rank runs it alike."""
+        measurements and resets (no other control flow, no saves), with a Kraus channel, or
+        with mixtures and a mid-circuit measurement or reset (mixtures alone run as grouped
+        error patterns: :mod:`~gpuprovider.compile.mixtures`). Decided on the program alone,
+        before any planning (such a program is not planned), so that every device and every
+        MPI rank runs it alike."""
         if self.num_qubits > BATCHED_TRAJECTORY_MAX_QUBITS or self.is_sampled:
             return False
-        noisy = False
+        kraus = mixtures = collapses = False
         for op in self.ops:
-            if isinstance(op, (KrausOp, NoiseSelectOp)):
-                noisy = True
-            elif not isinstance(op, (*UNITARY_OPS, PrepareOp, MeasureOp, ResetOp, JumpOp)):
+            if isinstance(op, KrausOp):
+                kraus = True
+            elif isinstance(op, NoiseSelectOp):
+                mixtures = True
+            elif isinstance(op, ResetOp) or (isinstance(op, MeasureOp) and not op.final):
+                collapses = True
+            elif not isinstance(op, (*UNITARY_OPS, PrepareOp, MeasureOp, JumpOp)):
                 return False
         block_ends = {op.targets[k] - 1 for op in self.ops if isinstance(op, NoiseSelectOp)
                       for k in range(1, len(op.targets))}
-        return noisy and all(index in block_ends for index, op in enumerate(self.ops)
-                             if isinstance(op, JumpOp))
+        return (kraus or (mixtures and collapses)) and all(
+            index in block_ends for index, op in enumerate(self.ops) if isinstance(op, JumpOp))
 
     @property
     def is_sampled(self) -> bool:
