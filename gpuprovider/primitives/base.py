@@ -104,6 +104,15 @@ class SimulatorPrimitive:
                                                                backend)
         return defaults
 
+    @classmethod
+    def from_backend(cls, backend: Any, **options: Any):
+        """A primitive running on ``backend`` (a GPUSimulator), or on a GPUSimulator modelled
+        on it (any BackendV2, such as a fake device: :meth:`GPUSimulator.from_backend`), as
+        qiskit-aer's ``from_backend``; ``options`` are the constructor's."""
+        if not isinstance(backend, GPUSimulator):
+            backend = GPUSimulator.from_backend(backend)
+        return cls(backend=backend, **options)
+
     @property
     def seed(self) -> Seed:
         return self._options.seed

@@ -111,6 +111,30 @@ def test_random_broadcast_pubs_match_statevector_estimator(case):
     np.testing.assert_allclose(ours.data.evs, reference.data.evs, atol=1e-9)
 
 
+def test_both_primitives_are_made_from_a_backend_as_aers_are():
+    """``from_backend`` with our simulator, and with another backend (a fake device: the
+    primitive then runs on a GPUSimulator modelled on it, its noise included)."""
+    from qiskit.providers.fake_provider import GenericBackendV2
+
+    from gpuprovider import GPUSimulator
+    from gpuprovider.primitives import SamplerV2
+
+    ours = GPUSimulator(device="CPU")
+    estimator = EstimatorV2.from_backend(ours, seed=3)
+    assert isinstance(estimator.backend, GPUSimulator) and estimator.seed == 3
+    circuit = QuantumCircuit(1)
+    circuit.x(0)
+    assert estimator.run([(circuit, "Z")]).result()[0].data.evs == pytest.approx(-1.0)
+    device = GenericBackendV2(2, seed=1)
+    sampler = SamplerV2.from_backend(device, seed=4)
+    assert isinstance(sampler.backend, GPUSimulator)
+    assert sampler.backend.target.num_qubits == device.num_qubits
+    measured = circuit.copy()
+    measured.measure_all()
+    counts = sampler.run([measured], shots=200).result()[0].data.meas.get_counts()
+    assert sum(counts.values()) == 200 and counts.get("1", 0) > 150
+
+
 def test_zero_parameter_sets_or_observables_give_empty_arrays():
     circuit = parameterized_circuit(2, layers=1, seed=1)
     pub = (circuit, ["ZZ", "XX"], np.zeros((0, 1, circuit.num_parameters)))
