@@ -31,7 +31,8 @@ def allocate(sets: int, num_qubits: int, dtype: np.dtype) -> np.ndarray:
 def apply_matrix(states: np.ndarray, qubits: np.ndarray, matrices: np.ndarray) -> None:
     """Apply a dense ``2**k``-square matrix (``(d, d)``, or ``(sets, d, d)``: one per row) to
     ``qubits`` (int64, argument order)."""
-    if len(qubits) == 1:  # in place on a view: the qubit's bit is one axis
+    if len(qubits) == 1 and states.flags.c_contiguous:  # in place on a view (reshaping a
+        # C-contiguous array never copies): the qubit's bit is one axis
         qubit, n = int(qubits[0]), num_qubits(states)
         view = states.reshape(states.shape[0], 1 << (n - qubit - 1), 2, 1 << qubit)
         view[...] = np.matmul(matrices if matrices.ndim == 2 else matrices[:, None], view)
