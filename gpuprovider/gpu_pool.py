@@ -14,7 +14,7 @@ import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import CancelledError, Executor, Future, ProcessPoolExecutor
 from concurrent.futures import wait as wait_for
 from functools import partial
 from multiprocessing import get_context
@@ -106,6 +106,9 @@ class GPUPool(Executor):
     def _finished(self, future: Future, worker: int, started: Future) -> None:
         with self._lock:
             self._idle.append(worker)
+        if started.cancelled():  # its worker was shut down before it ran
+            future.set_exception(CancelledError("the GPUPool shut down before the call ran"))
+            return
         error = started.exception()
         if error is None:
             future.set_result(started.result())
