@@ -157,6 +157,13 @@ class GPUSimulator(BackendV2):
         simulator._device_target = backend.target
         return simulator
 
+    def with_options(self, **options: Any) -> GPUSimulator:
+        """A new simulator of the same device (its name and, after :meth:`from_backend`, the
+        device's Target) whose options are ``options`` (validated as by the constructor)."""
+        simulator = type(self)(**options)
+        simulator.name, simulator._device_target = self.name, self._device_target
+        return simulator
+
     def __repr__(self) -> str:
         return (
             f"GPUSimulator(device={self.options.device!r}, "

@@ -113,8 +113,7 @@ def build_options(
     elif not isinstance(backend, GPUSimulator):
         raise InvalidOptionError(f"backend must be a GPUSimulator, not {type(backend).__name__}")
     backend_config = {name: backend.options[name] for name in BACKEND_OPTIONS}
-    runner = GPUSimulator(**{**backend_config, **backend_options})  # validates the values
-    runner.name, runner._device_target = backend.name, backend._device_target  # from_backend's
+    runner = backend.with_options(**{**backend_config, **backend_options})  # validated
     return PrimitiveOptions(check_seed(seed), backend_options), {**defaults, **options}, runner
 
 

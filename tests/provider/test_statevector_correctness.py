@@ -39,7 +39,8 @@ OTHER_NAMES = {
     "global_phase", "unitary", "initialize", "barrier", "delay", "save_statevector", "mcx",
     "mcphase", "diagonal", "state_preparation", "mcmt", "pauli", "multiplexer",
 }
-SHOT_ONLY_NAMES = {"measure", "reset"}  # covered by test_shot_statistics.py
+SHOT_ONLY_NAMES = {"measure", "reset",  # covered by test_shot_statistics.py
+                   "kraus", "quantum_channel"}  # and test_noise.py (quantum channels)
 DYNAMIC_NAMES = {  # covered by test_dynamic_circuits.py, test_saves.py, test_aer_parity.py
     "if_else", "while_loop", "for_loop", "switch_case", "break_loop", "continue_loop", "box",
     "store", "save_probabilities", "save_probabilities_dict", "save_expval", "save_expval_var",
