@@ -95,7 +95,7 @@ class Execution:
             key = (id(circuit), bool(open_parameters))
             if key not in compiled:
                 program = as_method_state(self._lowered(circuit, where, bool(open_parameters)),
-                                          self.config.method)
+                                          self.config.method, where)
                 compiled[key] = self._checked(program, where)
             result.append(compiled[key])
         return result

@@ -18,6 +18,7 @@ import numpy as np
 from qiskit.circuit import CircuitInstruction
 from qiskit.quantum_info import SparsePauliOp
 
+from ..exceptions import InvalidCircuitError
 from ..kernels.layout import basis_offsets
 from .program import (
     SUBTYPES,
@@ -101,18 +102,29 @@ DENSITY_SUBTYPES = {"single": "average", "c_single": "c_average"}
 """A ``save_state`` subtype as a density matrix's (one state: its average is itself)."""
 
 
-def as_method_state(program: Program, method: str) -> Program:
+def as_method_state(program: Program, method: str, where: str = "the circuit") -> Program:
     """``program`` with its ``save_state`` ops saving the state the way ``method`` holds it:
     under "density_matrix" a density matrix (Aer's key ``density_matrix`` for the default
     label), else the statevector. A circuit that reaches such a save under that method is
     noiseless or refused (:func:`~gpuprovider.compile.density.density_unsupported`), so
-    ``|psi><psi|`` is its density matrix exactly."""
+    ``|psi><psi|`` is its density matrix exactly.
+
+    Raises:
+        InvalidCircuitError: the saved state is wider than :data:`MAX_DENSITY_MATRIX_QUBITS`.
+    """
     if method != "density_matrix":
         return program
-    ops = [SaveDensityMatrixOp(op.state_of[0], op.state_of[1],
-                               DENSITY_SUBTYPES.get(op.subtype, op.subtype))
-           if isinstance(op, SaveStatevectorOp) and op.state_of is not None else op
-           for op in program.ops]
+    ops = []
+    for op in program.ops:
+        if isinstance(op, SaveStatevectorOp) and op.state_of is not None:
+            label, qubits = op.state_of
+            if qubits.size > MAX_DENSITY_MATRIX_QUBITS:
+                raise InvalidCircuitError(
+                    f"{where}: 'save_state' with method='density_matrix' saves the density "
+                    f"matrix of {qubits.size} qubits; at most {MAX_DENSITY_MATRIX_QUBITS} (its "
+                    "matrix has 4**n entries); use method='statevector'")
+            op = SaveDensityMatrixOp(label, qubits, DENSITY_SUBTYPES.get(op.subtype, op.subtype))
+        ops.append(op)
     return replace(program, ops=ops)
 
 

@@ -117,6 +117,16 @@ def test_every_save_has_aers_key_type_and_value_under_every_method(device, preci
                                        atol=tolerance * 10, err_msg=key)
 
 
+def test_a_wide_save_state_under_the_density_matrix_method_is_refused():
+    from gpuprovider import GPUSimulator
+
+    circuit = QuantumCircuit(13)
+    circuit.h(0)
+    circuit.save_state()
+    with pytest.raises(InvalidCircuitError, match="density matrix of 13 qubits; at most 12"):
+        GPUSimulator(device="CPU", method="density_matrix").run(circuit)
+
+
 def test_save_inside_a_loop_is_rejected():
     from gpuprovider import GPUSimulator
 
