@@ -23,6 +23,7 @@ import numpy as np
 
 from .compile.program import KrausOp, MeasureOp, NoiseSelectOp, Program, ResetOp
 from .kernels import batch
+from .kernels.layout import inverse_cdf, inverse_cdf_rows
 from .shots import set_clbit, words_of
 
 CHUNK_AMPLITUDES = 1 << 20
@@ -73,18 +74,14 @@ class _Chunk:
         update(states)
         self.states[rows] = states
 
-    def _choose(self, cumulative: np.ndarray) -> np.ndarray:
-        """Per shot (row of ``cumulative``, rising to about 1), the outcome its uniform falls
-        in."""
-        uniforms = self.rng.random(len(cumulative)) * cumulative[:, -1]
-        chosen = (cumulative <= uniforms[:, None]).sum(axis=1)
-        return np.minimum(chosen, cumulative.shape[1] - 1)
+    def _choose(self, probabilities: np.ndarray) -> np.ndarray:
+        """Per shot (row of ``probabilities``), the outcome its uniform draws
+        (:func:`~gpuprovider.kernels.layout.inverse_cdf_rows`)."""
+        return inverse_cdf_rows(probabilities, self.rng.random(len(probabilities)))
 
     def _select(self, op: NoiseSelectOp, rows: np.ndarray) -> None:
-        terms = self._choose(np.broadcast_to(np.cumsum(op.probabilities), (rows.size,
-                                                                          op.probabilities.size)))
-        ends = [target - 1 for target in op.targets[1:]] + [op.end]
-        for term, (start, stop) in enumerate(zip(op.targets, ends)):
+        terms = inverse_cdf(op.probabilities, self.rng.random(rows.size))
+        for term, (start, stop) in enumerate(op.block_ranges()):
             chosen = rows[terms == term]
             if chosen.size:
                 self.run(start, stop, chosen)
@@ -99,7 +96,7 @@ class _Chunk:
             effects = self.effects[id(op)] = np.conj(np.swapaxes(matrices, 1, 2)) @ matrices
         rho = _reduced_density_matrices(states, op.qubits)
         probabilities = np.clip(np.einsum("kab,rba->rk", effects, rho).real, 0.0, None)
-        outcomes = self._choose(np.cumsum(probabilities, axis=1))
+        outcomes = self._choose(probabilities)
         terms, counts = np.unique(outcomes, return_counts=True)
         most = int(terms[np.argmax(counts)])
         others = [(int(term), outcomes == term) for term in terms if term != most]
@@ -118,8 +115,8 @@ class _Chunk:
         states = self.states[rows]
         one = ((self.index >> qubit) & 1).astype(bool)
         weights = np.abs(states) ** 2
-        p_one = weights[:, one].sum(axis=1) / weights.sum(axis=1)
-        outcomes = self._choose(np.stack([1.0 - p_one, np.ones_like(p_one)], axis=1))
+        p_one = np.clip(weights[:, one].sum(axis=1) / weights.sum(axis=1), 0.0, 1.0)
+        outcomes = self._choose(np.stack([1.0 - p_one, p_one], axis=1))
         kept = np.where(outcomes[:, None] == 1, one[None, :], ~one[None, :])
         states *= kept
         norms = np.where(outcomes == 1, p_one, 1.0 - p_one)
@@ -142,8 +139,7 @@ class _Chunk:
         from its own state (and read out through their readout errors)."""
         finals = [op for op in self.program.ops if isinstance(op, MeasureOp) and op.final]
         if finals:
-            weights = np.abs(self.states) ** 2
-            drawn = self._choose(np.cumsum(weights, axis=1))
+            drawn = self._choose(np.abs(self.states) ** 2)
             for op in finals:
                 bits = (drawn >> op.qubit) & 1
                 if op.readout is not None:

@@ -15,6 +15,16 @@ def inverse_cdf(probabilities: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
     return np.minimum(indices, last).astype(np.int64)
 
 
+def inverse_cdf_rows(probabilities: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
+    """:func:`inverse_cdf` row by row: the index ``uniforms[r]`` draws from row ``r`` of
+    ``probabilities`` (``(rows, k)``), int64 ``(rows,)``, with the same rule at the end."""
+    cumulative = np.cumsum(probabilities, axis=1)
+    totals = cumulative[:, -1:]
+    indices = np.count_nonzero(cumulative <= uniforms[:, None] * totals, axis=1)
+    last = np.count_nonzero(cumulative < totals, axis=1)
+    return np.minimum(indices, last).astype(np.int64)
+
+
 def draw_sorted(probabilities: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
     """:func:`inverse_cdf` of the sorted ``uniforms``: the indices in sorted order."""
     return inverse_cdf(probabilities, np.sort(uniforms))

@@ -176,10 +176,14 @@ class NoiseSelectOp:
     qubits: np.ndarray
     end: int
 
+    def block_ranges(self) -> list[tuple[int, int]]:
+        """Each term's ops as ``(start, stop)`` op indices, without the jump to ``end`` at
+        ``stop`` that ends every block but the last."""
+        return list(zip(self.targets, [target - 1 for target in self.targets[1:]] + [self.end]))
+
     def blocks(self, ops: list) -> list[list]:
         """Each term's ops (without the jumps), from the program's ``ops``."""
-        ends = [target - 1 for target in self.targets[1:]] + [self.end]
-        return [ops[start:stop] for start, stop in zip(self.targets, ends)]
+        return [ops[start:stop] for start, stop in self.block_ranges()]
 
 
 @dataclass(frozen=True)
@@ -489,8 +493,8 @@ class Program:
                 collapses = True
             elif not isinstance(op, (*UNITARY_OPS, PrepareOp, MeasureOp, JumpOp)):
                 return False
-        block_ends = {op.targets[k] - 1 for op in self.ops if isinstance(op, NoiseSelectOp)
-                      for k in range(1, len(op.targets))}
+        block_ends = {stop for op in self.ops if isinstance(op, NoiseSelectOp)
+                      for _, stop in op.block_ranges()[:-1]}
         return (kraus or (mixtures and collapses)) and all(
             index in block_ends for index, op in enumerate(self.ops) if isinstance(op, JumpOp))
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from gpuprovider.kernels.layout import (
+    inverse_cdf,
+    inverse_cdf_rows,
     basis_offsets,
     controlled_layout,
     group_by_x_mask,
@@ -363,3 +365,21 @@ def test_popcount_is_exact_with_and_without_numpy_bitwise_count(monkeypatch):
     for counted in (fast, swar):
         assert counted.dtype == np.int64
         np.testing.assert_array_equal(counted, expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(st.lists(st.sampled_from([0.0, 0.0, 1e-300, 0.1, 0.25, 0.5, 1.0, 3.0]),
+                              min_size=1, max_size=6).filter(lambda row: sum(row) > 0),
+                     min_size=1, max_size=8),
+       uniforms=st.lists(st.sampled_from([0.0, 0.3, 0.5, 0.999, float(np.nextafter(1.0, 0))]),
+                         min_size=8, max_size=8))
+def test_inverse_cdf_rows_draws_what_inverse_cdf_draws_row_by_row(rows, uniforms):
+    """Trailing and inner zeros, uniforms at the top of [0, 1): each row's draw is the
+    one-row rule's, and never an outcome of probability zero."""
+    width = max(len(row) for row in rows)
+    probabilities = np.array([row + [0.0] * (width - len(row)) for row in rows])
+    drawn = np.array(uniforms[:len(rows)])
+    got = inverse_cdf_rows(probabilities, drawn)
+    expected = [int(inverse_cdf(row, drawn[r:r + 1])[0]) for r, row in enumerate(probabilities)]
+    assert got.tolist() == expected
+    assert all(probabilities[r, index] > 0 for r, index in enumerate(got.tolist()))

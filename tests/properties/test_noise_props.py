@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from qiskit import QuantumCircuit
+from qiskit.circuit import Parameter
 from qiskit.quantum_info import DensityMatrix
 from testkit import ALPHA, chi_square_pvalue, homogeneity_pvalue
 
@@ -250,15 +251,20 @@ def dynamic_noisy_cases(draw):
 @given(case=dynamic_noisy_cases())
 def test_batched_trajectories_draw_what_branching_draws(precision, case):
     """A batch of trajectories (every shot alone) and the branching engine, on noisy circuits
-    with mid-circuit measurements, resets and readout errors: one distribution (a two-sample
+    with mid-circuit measurements, resets and readout errors and a gate angle given by a
+    parameter expression (two bindings): one distribution per binding (a two-sample
     chi-square test on 4000 shots each)."""
     from gpuprovider import trajectories
     from gpuprovider.compile import program
 
     circuit, errors, readout = case
     errors.setdefault("h", noise.amplitude_damping_error(0.2))  # at least one Kraus channel
+    theta = Parameter("theta")
     circuit.h(0)
-    circuit.data.insert(0, circuit.data.pop())
+    circuit.ry(2 * theta - 0.3, circuit.num_qubits - 1)
+    for _ in range(2):  # both first: h, then the parameterised ry
+        circuit.data.insert(0, circuit.data.pop())
+    binds = [{theta: [0.4, 1.9]}]
     backend = GPUSimulator(device="CPU", precision=precision, method="statevector",
                            noise_model=_model(errors, readout))
     batches = []
@@ -266,10 +272,13 @@ def test_batched_trajectories_draw_what_branching_draws(precision, case):
     with pytest.MonkeyPatch.context() as patched:
         patched.setattr(trajectories, "run_shots",
                         lambda *args: batches.append(args) or run_shots(*args))
-        batched = backend.run(circuit, shots=SHOTS, seed_simulator=3).result().get_counts()
-        assert len(batches) == 1, "ran as a batch of trajectories"
+        batched = backend.run(circuit, shots=SHOTS, seed_simulator=3,
+                              parameter_binds=binds).result().get_counts()
+        assert len(batches) == 2, "ran as batches of trajectories"
         patched.setattr(program, "BATCHED_TRAJECTORY_MAX_QUBITS", -1)
-        branched = backend.run(circuit, shots=SHOTS, seed_simulator=4).result().get_counts()
-        assert len(batches) == 1, "ran as branches"
-    p_value = homogeneity_pvalue(batched, branched)
-    assert p_value > ALPHA, (str(circuit.draw()), sorted(errors), readout, batched, branched)
+        branched = backend.run(circuit, shots=SHOTS, seed_simulator=4,
+                               parameter_binds=binds).result().get_counts()
+        assert len(batches) == 2, "ran as branches"
+    for ours, theirs in zip(batched, branched, strict=True):
+        p_value = homogeneity_pvalue(ours, theirs)
+        assert p_value > ALPHA, (str(circuit.draw()), sorted(errors), readout, ours, theirs)
