@@ -405,10 +405,19 @@ class _Run:
 
     def _with_finals(self, base: np.ndarray, outcomes: np.ndarray) -> np.ndarray:
         """``base`` once per outcome (an index over ``final_qubits``), with the final
-        measurements' clbits set from it."""
+        measurements' clbits set from it (in program order: a clbit written twice keeps the
+        last)."""
         rows = np.repeat(base, len(outcomes), axis=0)
-        for op in self.finals:
-            set_clbit(rows, op.clbit, (outcomes >> self.final_qubits.index(op.qubit)) & 1)
+        positions = np.array([self.final_qubits.index(op.qubit) for op in self.finals],
+                             dtype=np.uint64)
+        clbits = np.array([op.clbit for op in self.finals], dtype=np.uint64)
+        if self.words == 1 and len(set(clbits.tolist())) == clbits.size:
+            bits = (outcomes.astype(np.uint64)[:, None] >> positions) & np.uint64(1)
+            mask = np.bitwise_or.reduce(np.uint64(1) << clbits) if clbits.size else np.uint64(0)
+            rows[:, 0] = (rows[:, 0] & ~mask) | np.bitwise_or.reduce(bits << clbits, axis=1)
+            return rows
+        for op, position in zip(self.finals, positions.tolist()):
+            set_clbit(rows, op.clbit, (outcomes >> position) & 1)
         return rows
 
     def _final_counts(self, branch: _Branch) -> tuple[np.ndarray, np.ndarray]:
@@ -583,7 +592,8 @@ class _Run:
                       else np.zeros((0, self.words), np.uint64))
             if order is not None:
                 memory = memory[order]
-            rows, counts = np.unique(memory, axis=0, return_counts=True)
+            rows, inverse = _distinct_rows(memory)
+            counts = np.bincount(inverse, minlength=len(rows))
         else:
             rows, counts = _merged_tallies(self.rows, self.counts, self.words)
         return Outcome(self.program, self.shots, rows, counts.astype(np.int64), memory,
@@ -607,10 +617,20 @@ def _merged_tallies(rows: list[np.ndarray], counts: list[np.ndarray],
     """The distinct rows of several tallies and their summed counts (exact integers)."""
     if not rows:
         return np.zeros((0, words), np.uint64), np.zeros(0, np.int64)
-    unique, inverse = np.unique(np.concatenate(rows), axis=0, return_inverse=True)
+    unique, inverse = _distinct_rows(np.concatenate(rows))
     total = np.zeros(len(unique), dtype=np.int64)
-    np.add.at(total, inverse.ravel(), np.concatenate(counts))
+    np.add.at(total, inverse, np.concatenate(counts))
     return unique, total
+
+
+def _distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(rows, axis=0, return_inverse=True)`` (the inverse flat); one-word rows as
+    a 1-D unique, which orders them alike without comparing row views."""
+    if rows.shape[1] == 1:
+        unique, inverse = np.unique(rows[:, 0], return_inverse=True)
+        return unique[:, None], inverse.ravel()
+    unique, inverse = np.unique(rows, axis=0, return_inverse=True)
+    return unique, inverse.ravel()
 
 
 def run_program(

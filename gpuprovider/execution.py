@@ -173,6 +173,10 @@ class Execution:
         program the density-matrix method takes also carries its density-matrix program,
         planned the same way but with every qubit in its own position at the end, unless the
         method is "statevector"."""
+        options = (self._plan_policy, self.config.fusion_enable, self.config.method)
+        return lowering_cache.planned(program, options, lambda: self._plan_afresh(program))
+
+    def _plan_afresh(self, program: Program) -> Program:
         ran = self._planned(program)
         if program.is_sampled or self.config.method == "statevector":
             return ran

@@ -46,6 +46,8 @@ def set_clbit(rows: np.ndarray, clbit: int, bits: np.ndarray) -> None:
 
 def hex_keys(rows: np.ndarray) -> list[str]:
     """``hex`` of each row's clbit integer (Qiskit's count and memory keys)."""
+    if rows.shape[1] == 1:
+        return list(map(hex, rows[:, 0].tolist()))
     keys = []
     for row in rows:
         value = 0
