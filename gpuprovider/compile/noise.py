@@ -60,13 +60,19 @@ class NoiseSpec:
     """Circuit qubit -> its confusion matrix: row ``t`` gives P(recorded | true ``t``)."""
 
     def channel(self, name: str, qubits: Sequence[int]) -> Channel | None:
-        """The channel that goes with instruction ``name`` on circuit ``qubits``, if any."""
-        local = self.local.get((name, tuple(qubits)))
-        if local is not None:
-            return local
-        channel = self.default.get(name)
-        if channel is not None and channel.num_qubits != len(qubits):
-            return None  # Aer applies an all-qubit error only to instructions of its width
+        """The channel that goes with instruction ``name`` on circuit ``qubits``, if any. As
+        in qiskit-aer, an error is as wide as the highest qubit its terms touch, and acts on
+        the first of the instruction's qubits: a two-qubit error whose terms touch only its
+        qubit 0 is an error on the instruction's first qubit.
+
+        Raises:
+            InvalidOptionError: the error is wider than the instruction (Aer refuses it too).
+        """
+        channel = self.local.get((name, tuple(qubits)), self.default.get(name))
+        if channel is not None and channel.num_qubits > len(qubits):
+            raise InvalidOptionError(
+                f"noise_model: the error on '{name}' acts on {channel.num_qubits} qubits, but "
+                f"the instruction at qubits {list(qubits)} has {len(qubits)}")
         return channel
 
     def confusion(self, qubit: int) -> np.ndarray | None:
@@ -128,9 +134,8 @@ def _read_quantum_error(spec: NoiseSpec, error: dict) -> None:
     for name in error["operations"]:
         if gate_qubits:
             for qubits in gate_qubits:
-                width = len(qubits)
                 spec.local[(str(name), tuple(int(q) for q in qubits))] = Channel(
-                    max(width, num_qubits), tuple(terms))
+                    num_qubits, tuple(terms))
         else:
             spec.default[str(name)] = Channel(num_qubits, tuple(terms))
     if error.get("noise_qubits"):

@@ -44,11 +44,39 @@ def _one_qubit_error(draw):
     return noise.depolarizing_error(rate / 2, 1).compose(noise.amplitude_damping_error(rate))
 
 
+def _gate_error(draw, width: int):
+    """A ``width``-qubit error on a ``width``-qubit gate: depolarizing on all its qubits, or
+    one-qubit errors placed on some of its qubits by circuits of ``width`` qubits (Aer's
+    dict then names only the qubits they touch: an error whose terms touch only its first
+    qubits is still an error of the gate, on those qubits)."""
+    if draw(st.booleans()):
+        return noise.depolarizing_error(draw(st.floats(0.02, 0.3)), width)
+    positions = draw(st.lists(st.integers(0, width - 1), min_size=1, max_size=width,
+                              unique=True))
+    error = None
+    for position in positions:
+        one = _one_qubit_error(draw)
+        placed = noise.QuantumError([(_embedded(circuit, width, position), probability)
+                                     for circuit, probability in zip(one.circuits,
+                                                                     one.probabilities)])
+        error = placed if error is None else error.compose(placed)
+    return error
+
+
+def _embedded(circuit: QuantumCircuit, width: int, position: int) -> QuantumCircuit:
+    wide = QuantumCircuit(width)
+    wide.compose(circuit, [position], inplace=True)
+    return wide
+
+
 @st.composite
 def noisy_cases(draw):
     num_qubits = draw(st.integers(1, 3))
     circuit = QuantumCircuit(num_qubits)
     for _ in range(draw(st.integers(1, 8))):
+        if num_qubits == 3 and draw(st.integers(0, 3)) == 0:
+            circuit.ccx(*draw(st.permutations(range(3))))
+            continue
         if num_qubits > 1 and draw(st.booleans()):
             a, b = draw(st.permutations(range(num_qubits)))[:2]
             circuit.cx(a, b)
@@ -63,8 +91,9 @@ def noisy_cases(draw):
     errors = {}
     for name in draw(st.lists(st.sampled_from(ONE_QUBIT), unique=True, max_size=3)):
         errors[name] = _one_qubit_error(draw)
-    if draw(st.booleans()):
-        errors["cx"] = noise.depolarizing_error(draw(st.floats(0.02, 0.3)), 2)
+    for name, width in (("cx", 2), ("ccx", 3)):
+        if draw(st.booleans()):
+            errors[name] = _gate_error(draw, width)
     if draw(st.booleans()):
         errors["measure"] = _one_qubit_error(draw)
     readout = None

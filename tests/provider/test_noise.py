@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from qiskit import QuantumCircuit
-from testkit import ALPHA, homogeneity_pvalue
+from testkit import ALPHA, chi_square_pvalue, homogeneity_pvalue
 
 from gpuprovider import GPUSimulator
 from gpuprovider.benchsuite import ghz as ghz_circuit
@@ -224,6 +224,34 @@ def test_what_cannot_be_applied_is_refused_with_the_reason():
         GPUSimulator(noise_model=correlated)
     with pytest.raises(InvalidOptionError, match="correlated"):
         GPUSimulator().run(ghz(), noise_model=correlated)
+
+
+@pytest.mark.parametrize("method", ["statevector", "density_matrix"])
+@pytest.mark.parametrize("local", [False, True], ids=["all-qubit", "local"])
+def test_an_error_whose_terms_touch_only_its_first_qubits_acts_on_them(device, method, local):
+    """Aer's dict of a two-qubit error whose terms touch only qubit 0 names no qubit 1: the
+    error is still the gate's, on its first qubit (this one was once dropped silently)."""
+    flip = QuantumCircuit(2)
+    flip.x(0)
+    error = noise.QuantumError([(flip, 0.4), (QuantumCircuit(2), 0.6)])
+    model = noise.NoiseModel()
+    if local:
+        model.add_quantum_error(error, ["cx"], [0, 1])
+    else:
+        model.add_all_qubit_quantum_error(error, ["cx"])
+    circuit = QuantumCircuit(2, 2)
+    circuit.x(0)
+    circuit.cx(0, 1)
+    circuit.measure([0, 1], [0, 1])
+    backend = GPUSimulator(device=device, method=method, noise_model=model)
+    counts = backend.run(circuit, shots=SHOTS, seed_simulator=3).result().get_counts()
+    assert chi_square_pvalue(counts, {"10": 0.4, "11": 0.6}) > ALPHA, counts
+    wide = noise.NoiseModel()
+    wide.add_all_qubit_quantum_error(noise.depolarizing_error(0.1, 2), ["mine"])
+    custom = QuantumCircuit(1)
+    custom.append(QuantumCircuit(1, name="mine").to_gate(), [0])
+    with pytest.raises(InvalidOptionError, match="acts on 2 qubits"):
+        GPUSimulator(device=device, noise_model=wide).run(custom).result()
 
 
 def test_an_ideal_noise_model_changes_nothing(device):
