@@ -33,6 +33,7 @@ from .program import (
     MeasureOp,
     NoiseSelectOp,
     Op,
+    ParameterizedGateOp,
     PermutationOp,
     Program,
     ResetOp,
@@ -56,14 +57,16 @@ def prefer_density(num_qubits: int, shots: int) -> bool:
 
 
 def density_unsupported(program: Program) -> str | None:
-    """Why ``program`` cannot run as a density matrix, or None when it can."""
+    """Why ``program`` cannot run as a density matrix, or None when it can (a gate whose
+    numbers each parameter set gives is a unitary once bound, so it qualifies too)."""
     if program.num_qubits > DENSITY_MAX_QUBITS:
         return (f"it has {program.num_qubits} qubits; the density-matrix method takes at most "
                 f"{DENSITY_MAX_QUBITS}")
     in_blocks = {index for op in program.ops if isinstance(op, NoiseSelectOp)
                  for index in range(op.targets[0], op.end)}  # terms: gates, resets, Kraus
     for index, op in enumerate(program.ops):
-        if isinstance(op, (*UNITARY_OPS, KrausOp, ResetOp, NoiseSelectOp)) or index in in_blocks:
+        if isinstance(op, (*UNITARY_OPS, ParameterizedGateOp, KrausOp, ResetOp, NoiseSelectOp)
+                      ) or index in in_blocks:
             continue
         if isinstance(op, MeasureOp) and op.final:
             continue

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import cmath
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -183,6 +184,13 @@ class _Lowering:
         """How many control-flow blocks deep the lowering is (0: the circuit itself)."""
         self.definitions = 0
         """How many definitions deep the lowering is."""
+        self.noisy_names = set() if noise is None else noise.instruction_names()
+        self.unnoised: dict[str, set[str]] = {}
+        """Gate known by its definition -> the names inside it that the noise model has
+        errors for, which are not applied there (noise follows the circuit's own
+        instructions, as in qiskit-aer)."""
+        self.definition_name = ""
+        """The circuit's own instruction whose definition is being lowered."""
         self._layout: ClassicalLayout | None = None
 
     @property
@@ -262,9 +270,13 @@ class _Lowering:
         """The noise model's channels for ``instruction``, with the Program positions they
         act on: one for a gate, one per qubit for ``measure`` and ``reset``. Gates inside a
         definition get none (Aer's noise names the circuit's own instructions)."""
-        if self.noise is None or self.definitions:
+        if self.noise is None:
             return []
         name = instruction.operation.name
+        if self.definitions:
+            if name in self.noisy_names:
+                self.unnoised.setdefault(self.definition_name, set()).add(name)
+            return []
         try:
             positions = scope.qubits_of(instruction)
         except KeyError:  # an idle, truncated qubit: its noise cannot reach any result
@@ -426,6 +438,8 @@ def _lower_definition(low: _Lowering, instruction: CircuitInstruction, scope: _S
     if low.definitions >= MAX_DEFINITION_DEPTH:
         raise low.error(f"the definition of '{operation.name}' nests more than "
                         f"{MAX_DEFINITION_DEPTH} deep (is it recursive?)")
+    if not low.definitions:
+        low.definition_name = operation.name
     low.definitions += 1
     low.add_phase(definition.global_phase, f"the global phase of '{operation.name}'")
     inner = scope.enter(definition, instruction)
@@ -874,6 +888,13 @@ def lower_circuit(
     low.add_phase(circuit.global_phase)
     for instruction in circuit.data:
         low.lower(instruction, top)
+    for gate, names in sorted(low.unnoised.items()):
+        listed = ", ".join(f"'{name}'" for name in sorted(names))
+        warnings.warn(
+            f"{where}: the noise model's errors on {listed} are not applied to the gates inside "
+            f"'{gate}', which runs through its definition (noise follows the circuit's own "
+            "instructions, as in qiskit-aer); transpile the circuit to the noise model's "
+            "gates to apply them", UserWarning, stacklevel=2)
     ops = _mark_final_measurements(low.ops, low.num_qubits)
     layout = low._layout
     return Program(

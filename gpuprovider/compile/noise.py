@@ -75,6 +75,10 @@ class NoiseSpec:
                 f"the instruction at qubits {list(qubits)} has {len(qubits)}")
         return channel
 
+    def instruction_names(self) -> set[str]:
+        """The instruction names that have an error anywhere in the model."""
+        return set(self.default) | {name for name, _ in self.local}
+
     def confusion(self, qubit: int) -> np.ndarray | None:
         """The confusion matrix of a measurement of circuit qubit ``qubit``, if any."""
         return self.readout_local.get(qubit, self.readout_default)

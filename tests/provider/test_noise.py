@@ -254,6 +254,28 @@ def test_an_error_whose_terms_touch_only_its_first_qubits_acts_on_them(device, m
         GPUSimulator(device=device, noise_model=wide).run(custom).result()
 
 
+def test_errors_the_model_has_for_gates_inside_a_definition_are_not_silently_skipped():
+    """Noise follows the circuit's own instructions (Aer's rule): the 'x' inside a custom
+    gate gets no error, and the run says so; the custom gate's own error still applies."""
+    inner = QuantumCircuit(1, name="mine")
+    inner.x(0)
+    circuit = QuantumCircuit(1)
+    circuit.append(inner.to_gate(), [0])
+    circuit.measure_all()
+    model = noise.NoiseModel()
+    model.add_all_qubit_quantum_error(noise.pauli_error([("X", 0.3), ("I", 0.7)]), ["x"])
+    with pytest.warns(UserWarning, match="errors on 'x' are not applied to the gates inside "
+                                         "'mine'"):
+        counts = GPUSimulator(device="CPU", noise_model=model).run(
+            circuit, shots=200, seed_simulator=1).result().get_counts()
+    assert counts == {"1": 200}
+    model.add_all_qubit_quantum_error(noise.pauli_error([("X", 0.5), ("I", 0.5)]), ["mine"])
+    with pytest.warns(UserWarning, match="inside 'mine'"):
+        counts = GPUSimulator(device="CPU", noise_model=model).run(
+            circuit, shots=SHOTS, seed_simulator=1).result().get_counts()
+    assert chi_square_pvalue(counts, {"0": 0.5, "1": 0.5}) > ALPHA
+
+
 def test_an_ideal_noise_model_changes_nothing(device):
     ideal = noise.NoiseModel()
     ours = GPUSimulator(device=device, noise_model=ideal).run(
@@ -343,6 +365,52 @@ def test_the_estimator_is_exact_under_noise_on_few_qubits(error_type, precision)
     sampled = estimator.run([(circuit, observables)], precision=0.02).result()[0].data
     assert np.all(np.abs(sampled.evs - exact) < 4.5 * sampled.stds + 1e-10)
     assert np.all(sampled.stds < 0.04)
+
+
+def _parameterised(circuit: QuantumCircuit) -> tuple[QuantumCircuit, np.ndarray]:
+    """``circuit`` with each ``ry`` angle a parameter, and those angles as a parameter set."""
+    from qiskit.circuit import ParameterVector
+
+    angles = [instruction.operation.params[0] for instruction in circuit.data
+              if instruction.operation.name == "ry"]
+    theta = ParameterVector("theta", len(angles))
+    open_circuit = circuit.copy_empty_like()
+    index = 0
+    for instruction in circuit.data:
+        if instruction.operation.name == "ry":
+            open_circuit.ry(theta[index], instruction.qubits[0])
+            index += 1
+        else:
+            open_circuit.append(instruction)
+    return open_circuit, np.array(angles, dtype=float)
+
+
+def test_noisy_parameter_sets_are_exact_on_few_qubits():
+    """Parameterised pubs and ``parameter_binds`` sweeps take the density matrix like bound
+    circuits (once they ran trajectories: a value within its std, not the exact one), and
+    ``method="density_matrix"`` accepts them."""
+    from gpuprovider.primitives import EstimatorV2
+
+    circuit, observables = _estimator_case()
+    model = _scaled(1.0)["thermal relaxation"]()
+    open_circuit, angles = _parameterised(circuit)
+    sets = np.stack([angles, angles[::-1] + 0.3])
+    estimator = EstimatorV2(options={"backend_options": {"device": "CPU", "noise_model": model}})
+    data = estimator.run([(open_circuit, [observables], sets[:, None, :])]).result()[0].data
+    for row, values in enumerate(sets):
+        exact = _noisy_expectations(model, open_circuit.assign_parameters(values), observables)
+        assert np.allclose(data.evs[row], exact, atol=1e-10), (row, data.evs[row], exact)
+    assert np.all(data.stds == 0)
+    measured = open_circuit.measure_all(inplace=False)
+    binds = [{p: list(sets[:, k]) for k, p in enumerate(open_circuit.parameters)}]
+    for method in ("automatic", "density_matrix"):
+        result = GPUSimulator(device="CPU", method=method, noise_model=model).run(
+            measured, parameter_binds=binds, shots=SHOTS, seed_simulator=4).result()
+        for row, values in enumerate(sets):
+            assert result.results[row].metadata["method"] == "density_matrix"
+            bound = GPUSimulator(device="CPU", method=method, noise_model=model).run(
+                measured.assign_parameters(values), shots=SHOTS, seed_simulator=4).result()
+            assert homogeneity_pvalue(result.get_counts(row), bound.get_counts()) > ALPHA
 
 
 def test_the_estimator_averages_channels_in_the_circuit():
