@@ -18,6 +18,8 @@ shifted parameter set, as the library submits them).
 sets and a 4-term observable.
 ``sweep``: ``dynamic_bench.py``'s sweep, a ``--sweep-qubits`` ansatz bound ``--bindings`` times
 through ``parameter_binds`` on ``backend.run``, 100 shots each.
+``rerun``: the sweep's ansatz bound once and run ``--reruns`` times through ``backend.run``
+(100 shots each): the same circuit submitted again, as a loop over ``run`` does.
 ``issue6``: ``estimator_bench.py``'s workload (``efficient_su2(20)``, 10 observables of 20
 terms) on ``--issue6-sets`` parameter sets (1000 in the issue: about 20 minutes for Aer).
 
@@ -57,7 +59,7 @@ import startup_bench  # noqa: E402
 import gpuprovider  # noqa: E402
 from gpuprovider.primitives import EstimatorV2  # noqa: E402
 
-WORKLOADS = ("startup", "vqe", "qnn", "sets880", "sweep", "issue6")
+WORKLOADS = ("startup", "vqe", "qnn", "sets880", "sweep", "rerun", "issue6")
 H2 = SparsePauliOp.from_list([
     ("II", -1.052373245772859), ("IZ", 0.39793742484318045), ("ZI", -0.39793742484318045),
     ("ZZ", -0.01128010425623538), ("XX", 0.18093119978423156)])
@@ -275,6 +277,25 @@ def sweep(args) -> dict:
                f"{args.sweep_qubits} qubits, {args.bindings} parameter_binds, 100 shots each")
 
 
+def rerun(args) -> dict:
+    circuit = dynamic_bench.ansatz(args.sweep_qubits)
+    bound = circuit.assign_parameters(
+        np.random.default_rng(2).uniform(-np.pi, np.pi, circuit.num_parameters))
+    simulators = {"ours": gpuprovider.GPUSimulator(device=args.device)}
+    if has("qiskit_aer"):
+        import qiskit_aer
+
+        simulators["aer"] = qiskit_aer.AerSimulator(method="statevector")
+
+    def job(simulator) -> Callable[[], object]:
+        return lambda: [simulator.run(bound, shots=100, seed_simulator=1).result()
+                        for _ in range(args.reruns)]
+
+    seconds, _ = interleaved({name: job(s) for name, s in simulators.items()}, args.repeats)
+    return row("rerun", seconds, None,
+               f"{args.sweep_qubits}-qubit ansatz bound once, run {args.reruns} times, 100 shots")
+
+
 def issue6(args) -> dict:
     circuit, operators, values = estimator_bench.workload(args.issue6_qubits, 2,
                                                           args.issue6_sets, 10, 20, seed=1)
@@ -292,7 +313,7 @@ def issue6(args) -> dict:
 
 
 RUNNERS = {"startup": startup, "vqe": vqe, "qnn": qnn, "sets880": sets880, "sweep": sweep,
-           "issue6": issue6}
+           "rerun": rerun, "issue6": issue6}
 
 
 def print_table(rows: list[dict]) -> None:
@@ -317,6 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sets", type=int, default=880, help="parameter sets of sets880")
     parser.add_argument("--sweep-qubits", type=int, default=16)
     parser.add_argument("--bindings", type=int, default=1000)
+    parser.add_argument("--reruns", type=int, default=40, help="runs of rerun's bound circuit")
     parser.add_argument("--issue6-qubits", type=int, default=20)
     parser.add_argument("--issue6-sets", type=int, default=20)
     parser.add_argument("--device", default="CPU",

@@ -12,7 +12,7 @@ import pytest
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "workloads_bench.py"
 TINY = ["--repeats", "1", "--startup-repeats", "1", "--vqe-maxiter", "10", "--qnn-qubits", "2",
         "--qnn-samples", "2", "--sets", "4", "--sweep-qubits", "3", "--bindings", "4",
-        "--issue6-qubits", "3", "--issue6-sets", "2"]
+        "--issue6-qubits", "3", "--issue6-sets", "2", "--reruns", "2"]
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,7 @@ def bench():
     return module
 
 
-@pytest.mark.parametrize("workload", ["vqe", "qnn", "sets880", "sweep", "issue6"])
+@pytest.mark.parametrize("workload", ["vqe", "qnn", "sets880", "sweep", "rerun", "issue6"])
 def test_each_workload_gives_a_row(bench, workload):
     row = bench.RUNNERS[workload](bench.build_parser().parse_args(TINY))
     assert row["workload"] == workload
