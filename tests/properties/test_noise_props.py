@@ -70,11 +70,14 @@ def _embedded(circuit: QuantumCircuit, width: int, position: int) -> QuantumCirc
 
 
 @st.composite
-def noisy_cases(draw):
+def noisy_cases(draw, placed_errors: bool = True):
+    """Random circuits and noise models; ``placed_errors``: ``ccx`` gates, and errors on a
+    multi-qubit gate that touch only some of its qubits (:func:`_gate_error`), else
+    depolarizing errors on ``cx`` only."""
     num_qubits = draw(st.integers(1, 3))
     circuit = QuantumCircuit(num_qubits)
     for _ in range(draw(st.integers(1, 8))):
-        if num_qubits == 3 and draw(st.integers(0, 3)) == 0:
+        if placed_errors and num_qubits == 3 and draw(st.integers(0, 3)) == 0:
             circuit.ccx(*draw(st.permutations(range(3))))
             continue
         if num_qubits > 1 and draw(st.booleans()):
@@ -93,7 +96,8 @@ def noisy_cases(draw):
         errors[name] = _one_qubit_error(draw)
     for name, width in (("cx", 2), ("ccx", 3)):
         if draw(st.booleans()):
-            errors[name] = _gate_error(draw, width)
+            errors[name] = (_gate_error(draw, width) if placed_errors
+                            else noise.depolarizing_error(draw(st.floats(0.02, 0.3)), width))
     if draw(st.booleans()):
         errors["measure"] = _one_qubit_error(draw)
     readout = None
@@ -254,7 +258,7 @@ def dynamic_noisy_cases(draw):
     """Noisy circuits of 2-4 qubits with mid-circuit measurements (into clbits of their own)
     and resets between the gates, final measurements and a readout error: the forms a batch
     of trajectories runs (:mod:`gpuprovider.trajectories`)."""
-    circuit, errors, readout = draw(noisy_cases())
+    circuit, errors, readout = draw(noisy_cases(placed_errors=False))  # branching is slow
     num_qubits = max(2, circuit.num_qubits)
     dynamic = QuantumCircuit(num_qubits, num_qubits + 2)
     middle = 0
