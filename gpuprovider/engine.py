@@ -154,6 +154,9 @@ class _Run:
             op.qubit for op in sorted(self.finals, key=lambda op: op.clbit)))
         """The finally measured qubits by their first clbit: an outcome's bit ``k`` is
         ``final_qubits[k]`` (see :data:`MARGINAL_SAMPLING_MAX_QUBITS`)."""
+        self.final_positions = np.array([self.final_qubits.index(op.qubit)
+                                         for op in self.finals], dtype=np.uint64)
+        """Each final measurement's bit in an outcome."""
         self.pending: list[_Branch] = []
         self.live = 0
         self.branches = 0
@@ -408,8 +411,7 @@ class _Run:
         measurements' clbits set from it (in program order: a clbit written twice keeps the
         last)."""
         rows = np.repeat(base, len(outcomes), axis=0)
-        positions = np.array([self.final_qubits.index(op.qubit) for op in self.finals],
-                             dtype=np.uint64)
+        positions = self.final_positions
         clbits = np.array([op.clbit for op in self.finals], dtype=np.uint64)
         if self.words == 1 and len(set(clbits.tolist())) == clbits.size:
             bits = (outcomes.astype(np.uint64)[:, None] >> positions) & np.uint64(1)

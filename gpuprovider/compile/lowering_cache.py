@@ -91,8 +91,8 @@ def lowered(circuit: QuantumCircuit, options: Hashable, lower: Callable[[], Prog
 def planned(program: Program, options: Hashable, plan: Callable[[], Program]) -> Program:
     """``plan()``'s program for ``program`` under the plan ``options`` (plan policy, fusion,
     method), remembered while ``program`` is one this cache remembers."""
-    with _lock:
-        plans = _plans.get(id(program)) if _is_remembered(program) else None
+    with _lock:  # a remembered program is alive, so no other program has its id
+        plans = _plans.get(id(program))
         found = None if plans is None else plans.get(options)
     if found is not None:
         return found
@@ -101,10 +101,6 @@ def planned(program: Program, options: Hashable, plan: Callable[[], Program]) ->
         with _lock:
             plans[options] = found
     return found
-
-
-def _is_remembered(program: Program) -> bool:
-    return id(program) in _plans and any(kept is program for kept in _programs.values())
 
 
 def forget() -> None:
