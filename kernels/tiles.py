@@ -106,8 +106,7 @@ class TilePass:
     def with_data(self, data: np.ndarray) -> TilePass:
         """The same pass with other numbers (``data`` of this one's size and dtype, read-only):
         a parameter sweep's replayed plan, which shares the integers."""
-        return TilePass(self.tile_qubits, self.buffer, self.bounds, self.run_bits, data,
-                        self.widest_gather)
+        return replace(self, data=data)
 
     def section(self, index: int) -> np.ndarray:
         """Section ``index`` of the buffer (a view)."""

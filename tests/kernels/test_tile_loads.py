@@ -5,6 +5,8 @@ orders it scatters; ``tiles.encode_tile_pass``'s ``permuted_bits`` for each."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from gpuprovider.kernels import cpu
@@ -38,6 +40,20 @@ def test_permuted_bits_describe_the_runs(order):
     t = np.arange(positions.size)
     np.testing.assert_array_equal(positions, positions[t % block] + t - t % block)
     np.testing.assert_array_equal(np.sort(positions[:block]), np.arange(block))
+
+
+@pytest.mark.parametrize("order", list(ORDERS), ids=list(ORDERS))
+def test_a_pass_with_other_numbers_keeps_every_other_field(order):
+    """A sweep's replayed passes (``TilePass.with_data``) once lost ``permuted_bits`` and so
+    loaded every run amplitude by amplitude."""
+    local_order, _ = ORDERS[order]
+    rng = np.random.default_rng(3)
+    gate = TileGate("dense", (local_order[-1], local_order[-2]),
+                    random_unitary_matrix(rng, 4, np.complex128))
+    tile_pass = encode_tile_pass(local_order, [gate], np.dtype(np.complex128))
+    other = tile_pass.with_data(tile_pass.data * 1j)
+    assert replace(other, data=tile_pass.data) == replace(tile_pass)
+    np.testing.assert_array_equal(other.data, tile_pass.data * 1j)
 
 
 @pytest.mark.parametrize("dtype", [np.complex128, np.complex64], ids=["double", "single"])
