@@ -258,8 +258,11 @@ class _Run:
     def _execute_batched(self, dtype: np.dtype) -> None:
         """Run every shot as its own trajectory, a chunk of shots at a time as one batch of
         states (:mod:`gpuprovider.trajectories`)."""
-        rows = trajectories.run_shots(self.program, dtype, self.shots, self.rng,
-                                      self.control.check, self.control.advance)
+        rows, sums = trajectories.run_shots(self.program, dtype, self.shots, self.rng,
+                                            self.control.check, self.control.advance)
+        for op in self.program.ops:
+            if isinstance(op, SAVE_OPS) and op.label in sums:
+                self.recorder.record(op, sums[op.label] / self.shots, self.shots, "", {})
         self.branches = self.shots
         if self.keep_memory:
             self.memory.append(rows)

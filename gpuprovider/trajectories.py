@@ -8,7 +8,8 @@ at most :data:`MAX_QUBITS` qubits run together instead: a chunk of shots is one 
 them, and each random event draws one uniform per shot: a Kraus channel's outcome (by the
 shot's own ``||K_i psi||^2``), a mixture's term (its shots then run that term's block
 together), a mid-circuit measurement or reset, a readout error, and at the end each shot's
-final measurements from its own state.
+final measurements from its own state. Averaged Pauli values saved after every other op (an
+estimator's read-out) are read from every shot's final state at once and summed.
 
 Which programs run this way (:attr:`~gpuprovider.compile.program.Program.shots_as_batch`)
 depends on the program alone, never on the device: each MPI rank runs it whole, and the
@@ -21,7 +22,15 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .compile.program import KrausOp, MeasureOp, NoiseSelectOp, Program, ResetOp
+from .compile.program import (
+    KrausOp,
+    MeasureOp,
+    NoiseSelectOp,
+    Program,
+    ResetOp,
+    SavePauliValuesOp,
+    batched_final_saves,
+)
 from .kernels import batch
 from .kernels.layout import inverse_cdf, inverse_cdf_rows
 from .shots import set_clbit, words_of
@@ -62,6 +71,8 @@ class _Chunk:
                     self._measure(op.qubit, op.clbit, op.readout, rows)
             elif isinstance(op, ResetOp):
                 self._measure(op.qubit, None, None, rows)
+            elif isinstance(op, SavePauliValuesOp):
+                pass  # after every other op: read by saved_sums()
             else:
                 self._on(rows, lambda states, op=op: op.apply(batch, states))
             pc += 1
@@ -149,6 +160,15 @@ class _Chunk:
         return self.clbits
 
 
+    def saved_sums(self) -> dict[str, np.ndarray]:
+        """Per averaged Pauli-value save (all at the end), its values summed over the
+        chunk's shots, from each shot's final state."""
+        return {op.label: batch.expectation_pauli_groups(
+                    self.states, op.x_masks, op.term_starts, op.z_masks).sum(axis=0)
+                for op in batched_final_saves(self.program.ops) or ()
+                if isinstance(op, SavePauliValuesOp)}
+
+
 def _reduced_density_matrices(states: np.ndarray, qubits: np.ndarray) -> np.ndarray:
     """``(shots, d, d)`` complex128: each state's density matrix on ``qubits`` (entry ``a``
     spelled by bit ``j`` of ``qubits[j]``), the other qubits traced out."""
@@ -161,18 +181,22 @@ def _reduced_density_matrices(states: np.ndarray, qubits: np.ndarray) -> np.ndar
 
 
 def run_shots(program: Program, dtype: np.dtype, shots: int, rng: np.random.Generator,
-              check: Callable[[], None], advance: Callable[[int], None]) -> np.ndarray:
+              check: Callable[[], None], advance: Callable[[int], None]
+              ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """``(shots, words)`` uint64: every shot's clbits, in shot order, for a program whose
-    ``shots_as_batch`` (``check`` raises to stop; ``advance`` counts finished
-    shots)."""
+    ``shots_as_batch`` (``check`` raises to stop; ``advance`` counts finished shots); and
+    per averaged Pauli-value save, its values summed over the shots."""
     per_chunk = max(1, CHUNK_AMPLITUDES >> program.num_qubits)
     parts = []
+    sums: dict[str, np.ndarray] = {}
     for first in range(0, shots, per_chunk):
         count = min(per_chunk, shots - first)
         chunk = _Chunk(program, count, dtype, rng, check)
         chunk.run(0, len(program.ops), np.arange(count))
         parts.append(chunk.finish())
+        for label, total in chunk.saved_sums().items():
+            sums[label] = sums[label] + total if label in sums else total
         advance(count)
     if not parts:
-        return np.zeros((0, words_of(program.num_clbits)), dtype=np.uint64)
-    return np.concatenate(parts)
+        return np.zeros((0, words_of(program.num_clbits)), dtype=np.uint64), sums
+    return np.concatenate(parts), sums

@@ -111,7 +111,7 @@ class MixturePlan:
                         ops.extend(self.channels[item].terms[chosen[item]])
                 else:
                     ops.append(item)
-            planned = self._plan(ops)
+            planned = ops if self.num_qubits < self.policy.min_qubits else self._plan(ops)
             if len(self._cache) >= CACHE_LIMIT:
                 self._cache.clear()
             self._cache[key] = planned

@@ -9,7 +9,7 @@ engine needs no table of gate kinds.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -414,6 +414,21 @@ ControlOp = JumpOp | BranchOp | SwitchOp | StoreOp
 Op = GateOp | MeasureOp | ResetOp | SaveOp | ControlOp | ParameterizedGateOp
 
 
+def batched_final_saves(ops: Sequence[Op]) -> list[Op] | None:
+    """The ops at the end of ``ops`` that a batch of trajectories takes after every shot's
+    last event: final measurements and averaged Pauli values (an estimator's read-out, the
+    mean of every shot's values). None when a save of another kind, or of another subtype,
+    stands anywhere (a batch cannot make it)."""
+    start = len(ops)
+    while start and (isinstance(ops[start - 1], SavePauliValuesOp)
+                     and ops[start - 1].subtype == "average"
+                     or isinstance(ops[start - 1], MeasureOp) and ops[start - 1].final):
+        start -= 1
+    if any(isinstance(op, SAVE_OPS) for op in ops[:start]):
+        return None
+    return list(ops[start:])
+
+
 DEFAULT_BRANCH_STATES = 16
 """Most statevectors a run with mid-circuit measurements keeps alive for branches of shots
 (fewer when they do not fit); past it, shots run one at a time."""
@@ -476,15 +491,19 @@ class Program:
         """True when the shots run together as a batch of trajectories
         (:mod:`gpuprovider.trajectories`): a noisy program of at most
         :data:`BATCHED_TRAJECTORY_MAX_QUBITS` qubits whose ops are gates, noise channels,
-        measurements and resets (no other control flow, no saves), with a Kraus channel, or
-        with mixtures and a mid-circuit measurement or reset (mixtures alone run as grouped
-        error patterns: :mod:`~gpuprovider.compile.mixtures`). Decided on the program alone,
+        measurements and resets (no other control flow, no saves but averaged Pauli values
+        after every other op: :func:`batched_final_saves`), with a Kraus channel, or with
+        mixtures and a mid-circuit measurement or reset (mixtures alone run as grouped error
+        patterns: :mod:`~gpuprovider.compile.mixtures`). Decided on the program alone,
         before any planning (such a program is not planned), so that every device and every
         MPI rank runs it alike."""
         if self.num_qubits > BATCHED_TRAJECTORY_MAX_QUBITS or self.is_sampled:
             return False
+        finals = batched_final_saves(self.ops)
+        if finals is None:
+            return False
         kraus = mixtures = collapses = False
-        for op in self.ops:
+        for op in self.ops[:len(self.ops) - len(finals)]:
             if isinstance(op, KrausOp):
                 kraus = True
             elif isinstance(op, NoiseSelectOp):

@@ -315,3 +315,45 @@ def test_batched_trajectories_draw_what_branching_draws(precision, case):
     for ours, theirs in zip(batched, branched, strict=True):
         p_value = homogeneity_pvalue(ours, theirs)
         assert p_value > ALPHA, (str(circuit.draw()), sorted(errors), readout, ours, theirs)
+
+
+@examples(0.2)
+@given(case=noisy_cases(placed_errors=False), batched=st.booleans())
+def test_noisy_estimator_trajectories_give_the_exact_noisy_values(precision, case, batched):
+    """EstimatorV2 under noise with method="statevector": trajectory means of every Pauli
+    term (through a batch of trajectories, or the branching engine) within 5 reported
+    standard errors of the exact noisy density matrix's values."""
+    from qiskit.quantum_info import SparsePauliOp
+
+    from gpuprovider import trajectories
+    from gpuprovider.compile import program
+    from gpuprovider.primitives import EstimatorV2
+
+    circuit, errors, _ = case
+    errors.pop("measure", None)
+    errors.setdefault("h", noise.amplitude_damping_error(0.2))  # at least one Kraus channel
+    circuit.remove_final_measurements()
+    circuit.h(0)
+    width = circuit.num_qubits
+    labels = ["".join(p) for p in np.random.default_rng(width).choice(list("IXYZ"),
+                                                                     (6, width))]
+    observables = [SparsePauliOp(label) for label in labels] + [
+        SparsePauliOp(labels[:3], [0.5, -0.25, 1.0])]
+    rho = _exact_rho(circuit, errors)
+    exact = np.array([rho.expectation_value(o).real for o in observables])
+    estimator = EstimatorV2(options={
+        "backend_options": {"device": "CPU", "precision": precision, "method": "statevector",
+                            "noise_model": _model(errors, None)},
+        "run_options": {"seed_simulator": 5}})
+    calls = []
+    run_shots = trajectories.run_shots
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(trajectories, "run_shots",
+                        lambda *args: calls.append(args) or run_shots(*args))
+        if not batched:
+            patched.setattr(program, "BATCHED_TRAJECTORY_MAX_QUBITS", -1)
+        data = estimator.run([(circuit, observables)], precision=0.03).result()[0].data
+    assert bool(calls) == batched
+    tolerance = 1e-5 if precision == "single" else 1e-9
+    assert np.all(np.abs(data.evs - exact) <= 5 * data.stds + tolerance), (
+        str(circuit.draw()), sorted(errors), labels, data.evs, exact, data.stds)
