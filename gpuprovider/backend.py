@@ -13,6 +13,7 @@ from qiskit import QuantumCircuit
 from qiskit.circuit import Parameter
 from qiskit.providers import BackendV2, Options
 from qiskit.result import Result
+from qiskit.result.models import ExperimentResult
 from qiskit.transpiler import Target
 
 from . import __version__, batched, fanout
@@ -20,7 +21,7 @@ from . import device as devices
 from .compile.device_noise import device_noise
 from .compile.program import Program
 from .compile.sweep import Sweep, experiment_count, parse_parameter_binds
-from .engine import total_steps
+from .engine import RunControl, total_steps
 from .exceptions import InvalidCircuitError
 from .execution import CompiledCircuit, Execution
 from .gates import supported_instructions
@@ -56,6 +57,9 @@ class _Experiment:
         self._execution = execution
         self._batched = sweep is not None and batched.batchable(
             compiled.program, execution.device, len(sweep))
+        self.separate_runs = 1 if self._batched else self.count
+        """Its runs as :meth:`Execution.side_by_side_runs` counts them: a batch of states is
+        one run."""
 
     def _bound(self, index: int) -> Program:
         program = self.compiled.program
@@ -251,11 +255,13 @@ class GPUSimulator(BackendV2):
         executor = merged["executor"]
         if executor is not None:
             return self._fan_out(job_id, executor, merged, circuits, sweeps, steps, execution)
+        at_once = execution.side_by_side_runs(
+            compiled, sum(experiment.separate_runs for experiment in experiments))
 
         def work(control: JobControl) -> Result:
-            return self._execute(job_id, experiments, execution, control)
+            return self._execute(job_id, experiments, execution, control, at_once)
 
-        return execution.submit(work, compiled, sum(steps), job_id)
+        return execution.submit(work, compiled, sum(steps), job_id, at_once)
 
     def _fan_out(self, job_id: str, executor: Any, merged: dict[str, Any],
                  circuits: list[QuantumCircuit], sweeps: list[Sweep | None], steps: list[int],
@@ -325,25 +331,33 @@ class GPUSimulator(BackendV2):
 
     def _execute(
         self, job_id: str, experiments: list[_Experiment], execution: Execution,
-        control: JobControl,
+        control: JobControl, at_once: int,
     ) -> Result:
-        """The job's work, run on its thread."""
+        """The job's work, run on its thread, ``at_once`` runs at a time
+        (:meth:`Execution.in_order`)."""
         config = execution.config
         metadata = {"device": config.device.name, "precision": config.precision}
         start = time.perf_counter()
-        results = []
-        index = 0
-        for experiment in experiments:
-            for program in experiment.programs(control.check):
-                seed = experiment_seed(config.seed, index)
-                outcome = execution.run(program, config.shots, np.random.default_rng(seed),
-                                        control, experiment.compiled.max_states,
-                                        keep_memory=config.memory)
-                results.append(
-                    experiment_result(experiment.header, outcome, memory=config.memory,
-                                      seed=seed, metadata=metadata)
-                )
-                index += 1
+
+        def runs() -> Iterator[tuple[int, _Experiment, Program]]:
+            index = 0
+            for experiment in experiments:
+                for program in experiment.programs(control.check):
+                    yield index, experiment, program
+                    index += 1
+
+        def run(item: tuple[int, _Experiment, Program], run_control: RunControl
+                ) -> ExperimentResult:
+            index, experiment, program = item
+            seed = experiment_seed(config.seed, index)
+            outcome = execution.run(program, config.shots, np.random.default_rng(seed),
+                                    run_control, experiment.compiled.max_states,
+                                    keep_memory=config.memory)
+            return experiment_result(experiment.header, outcome, memory=config.memory,
+                                     seed=seed, metadata=metadata)
+
+        compiled = [experiment.compiled for experiment in experiments]
+        results = list(execution.in_order(runs(), run, compiled, at_once, control))
         elapsed = time.perf_counter() - start
         return build_result(
             results,
@@ -351,5 +365,6 @@ class GPUSimulator(BackendV2):
             backend_version=self.backend_version,
             job_id=job_id,
             time_taken=elapsed,
-            metadata={**metadata, "simulation_time": elapsed, "seed_simulator": config.seed},
+            metadata={**metadata, "simulation_time": elapsed, "seed_simulator": config.seed,
+                      "parallel_experiments": at_once},
         )

@@ -14,14 +14,15 @@ admission reserves exactly the bytes the capacity check computed. ``GPUSimulator
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from qiskit import QuantumCircuit
 from qiskit.circuit import Parameter
 
+from . import side_by_side
 from .admission import Reservation
 from .compile import lowering_cache
 from .compile.density import density_program, density_unsupported, prefer_density
@@ -36,6 +37,9 @@ from .exceptions import CapacityError, InvalidCircuitError, format_bytes
 from .job import GPUJob, JobControl
 from .kernels.precision import dtype_of, statevector_bytes
 from .options import RunConfig
+
+Item = TypeVar("Item")
+Answer = TypeVar("Answer")
 
 MAX_INDEX_QUBITS = 62
 """Amplitude indices are 64-bit signed integers."""
@@ -53,6 +57,9 @@ class CompiledCircuit:
     """Device bytes those states take: what the job's admission reserves."""
     where: str
     """How errors name it."""
+    state_qubits: int
+    """Qubits of the largest state a run of it may hold (its density matrix's twice as
+    many, where it may take one)."""
 
 
 class Execution:
@@ -146,16 +153,17 @@ class Execution:
             )
         max_states = program.states_needed(min(DEFAULT_BRANCH_STATES, fitting))
         needed = program.bytes_needed(config.precision, max_states)
+        state_qubits = program.num_qubits
         if not program.is_sampled and config.method != "statevector":
             reason = density_unsupported(program)
             if reason is None:  # the run may hold its density matrix instead
-                needed = max(needed, statevector_bytes(2 * program.num_qubits,
-                                                       config.precision))
+                state_qubits = 2 * program.num_qubits
+                needed = max(needed, statevector_bytes(state_qubits, config.precision))
             elif config.method == "density_matrix":
                 raise InvalidCircuitError(
                     f"{where} cannot run with method='density_matrix': {reason} (use "
                     "method='statevector')")
-        return CompiledCircuit(program, max_states, needed, where)
+        return CompiledCircuit(program, max_states, needed, where, state_qubits)
 
     def _capacity_hint(self) -> str:
         hints = []
@@ -217,14 +225,38 @@ class Execution:
                            shots, rng, control, max_states=max_states,
                            keep_memory=keep_memory, density=density)
 
+    def side_by_side_runs(self, compiled: Sequence[CompiledCircuit], runs: int) -> int:
+        """How many of ``runs`` runs of the ``compiled`` circuits go at once
+        (:func:`~gpuprovider.side_by_side.in_order`): as many as the kernels of the largest
+        state gain from and the device can ever hold, at least 1. Loads those kernels when
+        ``runs`` is more than 1 and they are not the small-state set."""
+        if runs < 2 or not compiled:
+            return 1
+        qubits = max(circuit.state_qubits for circuit in compiled)
+        if self.device.is_small(qubits):
+            return 1
+        workers = min(runs, self.device.kernels_for(qubits).side_by_side_runs(qubits))
+        largest = max(circuit.bytes_needed for circuit in compiled)
+        return max(1, min(workers, self.device.admission.capacity // max(1, largest)))
+
+    def in_order(self, items: Iterable[Item], run: Callable[[Item, RunControl], Answer],
+                 compiled: Sequence[CompiledCircuit], at_once: int, control: RunControl
+                 ) -> Iterator[Answer]:
+        """``run(item, control)`` of each item (a run of one of the ``compiled`` circuits),
+        in order, ``at_once`` (from :meth:`side_by_side_runs`) at a time."""
+        kernels = None if at_once < 2 else self.device.kernels_for(
+            max(circuit.state_qubits for circuit in compiled))
+        return side_by_side.in_order(items, run, at_once, kernels, control)
+
     # --- submit --------------------------------------------------------------------------------
 
     def submit(self, work: Callable[[JobControl], Any], compiled: Sequence[CompiledCircuit],
-               total_steps: int, job_id: str | None = None) -> GPUJob:
+               total_steps: int, job_id: str | None = None, runs_at_once: int = 1) -> GPUJob:
         """Submit ``work`` as a job admitted once the largest compiled circuit's states fit
-        (circuits run one after another, so a job holds one circuit's states at a time)."""
+        ``runs_at_once`` times (runs go one after another, or that many at a time)."""
         admission = self.device.admission
-        job_bytes = max((circuit.bytes_needed for circuit in compiled), default=0)
+        job_bytes = runs_at_once * max((circuit.bytes_needed for circuit in compiled),
+                                       default=0)
 
         def admit(control: JobControl) -> Reservation:
             return admission.reserve(job_bytes, control.cancel_requested)

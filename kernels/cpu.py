@@ -21,7 +21,8 @@ from __future__ import annotations
 import importlib
 import os
 import threading
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from functools import cache
 from typing import Any
 
@@ -437,10 +438,38 @@ def _drivers() -> dict[str, tuple[Any, Any]]:
     return cpu_parallel.DRIVERS
 
 
+SIDE_BY_SIDE_MAX_QUBITS = 18
+"""Runs of states up to this size go side by side, one per core, rather than one after
+another with their kernels split over the cores: a 16-qubit state (1 MiB in double) stays in
+one core's L2 cache, and a pass over it is too short to split well over threads."""
+
+_THIS_THREAD = threading.local()
+"""``serial``: set inside :func:`one_thread`."""
+
+
+def side_by_side_runs(num_qubits: int) -> int:
+    """Numba's threads for states of at most :data:`SIDE_BY_SIDE_MAX_QUBITS` qubits, else 1
+    (see :meth:`~gpuprovider.kernels.interface.KernelSet.side_by_side_runs`)."""
+    return numba.get_num_threads() if num_qubits <= SIDE_BY_SIDE_MAX_QUBITS else 1
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Inside it, the calling thread runs every range loop serially."""
+    before = getattr(_THIS_THREAD, "serial", False)
+    _THIS_THREAD.serial = True
+    try:
+        yield
+    finally:
+        _THIS_THREAD.serial = before
+
+
 def _run(name: str, items: int, state: np.ndarray, *args):
-    """Run range loop ``name`` over ``items`` work items, in parallel when the state is large."""
+    """Run range loop ``name`` over ``items`` work items, in parallel when the state is large
+    (and the thread is not inside :func:`one_thread`)."""
     serial, chunked = _drivers()[name]
-    if state.size >= (1 << POLICY.parallel_min_qubits):
+    if state.size >= (1 << POLICY.parallel_min_qubits) and \
+            not getattr(_THIS_THREAD, "serial", False):
         chunks = max(1, min(items, numba.get_num_threads() * CHUNKS_PER_THREAD))
         with _PARALLEL_LOCK or nullcontext():
             return chunked(items, chunks, state, *args)

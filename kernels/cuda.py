@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -607,6 +608,16 @@ def _upload(state: CudaState, host: np.ndarray):
 def new_stream() -> Any:
     """A new CUDA stream for one run's states."""
     return cuda.stream()
+
+
+def side_by_side_runs(num_qubits: int) -> int:
+    """1: a run's launches already fill the GPU from one host thread."""
+    return 1
+
+
+def one_thread() -> AbstractContextManager[None]:
+    """Nothing to change: the host thread only enqueues."""
+    return nullcontext()
 
 
 def stream_metadata(stream: Any) -> dict[str, Any]:

@@ -60,7 +60,7 @@ buffers directly, is not used.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -276,6 +276,14 @@ class DistributedKernels:
         return np.array(kept, dtype=np.int64), kept_state
 
     # --- streams, states and markers -------------------------------------------------------
+
+    def side_by_side_runs(self, num_qubits: int) -> int:
+        """1: every rank takes part in each run's exchanges, in the same order."""
+        return 1
+
+    def one_thread(self) -> AbstractContextManager[None]:
+        """Nothing to change: runs go one after another (:meth:`side_by_side_runs`)."""
+        return nullcontext()
 
     def new_stream(self) -> Exchanges:
         """A run's stream: it counts its states' exchanges, and holds the stream of the

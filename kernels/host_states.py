@@ -6,6 +6,7 @@ complete. Imports no Numba."""
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,16 @@ def new_stream() -> None:
 def stream_metadata(stream: Any) -> dict[str, Any]:
     """Nothing: a run in one process's memory has no more to report."""
     return {}
+
+
+def side_by_side_runs(num_qubits: int) -> int:
+    """1: these operations hold the GIL for most of their time, so runs go one by one."""
+    return 1
+
+
+def one_thread() -> AbstractContextManager[None]:
+    """Nothing to change: every operation runs on the calling thread."""
+    return nullcontext()
 
 
 def allocate(num_qubits: int, dtype: np.dtype, stream: Any = None) -> np.ndarray:

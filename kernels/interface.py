@@ -16,6 +16,7 @@ matrix sets bit ``q_j`` of the amplitude index to bit ``j`` of ``m``.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -70,6 +71,15 @@ class KernelSet(Protocol):
     def stream_metadata(self, stream: Any) -> dict[str, Any]:
         """What a run's ``stream`` adds to its experiment's metadata (a distributed state's
         exchanges); empty where a run has nothing to add."""
+
+    def side_by_side_runs(self, num_qubits: int) -> int:
+        """How many runs of ``num_qubits``-qubit states gain from going at once, each on its
+        own host thread inside :meth:`one_thread` (the cores that one run's parallel kernels
+        would share); 1 where runs go one after another (a GPU's stream, ranks that run in
+        step)."""
+
+    def one_thread(self) -> AbstractContextManager[None]:
+        """Inside it, the calling thread's operations run on that thread alone."""
 
     def allocate(self, num_qubits: int, dtype: np.dtype, stream: Any = None) -> Any:
         """A new state |0...0> on ``stream`` (None: a new stream)."""

@@ -3,12 +3,29 @@ with the probe's reason where that device is not usable; ``precision`` runs both
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from gpuprovider import device as devices
 from gpuprovider.kernels.precision import PRECISIONS
 
 TOLERANCE = {"double": 1e-10, "single": 1e-5}
 """Largest amplitude error accepted against qiskit.quantum_info.Statevector."""
+
+
+SHARD_VARIABLE = "GPUPROVIDER_TEST_SHARD"
+"""``"i/n"``: keep only every n-th collected test from the i-th (a subprocess's share of a
+file that a test runs in several processes at once)."""
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    shard = os.environ.get(SHARD_VARIABLE)
+    if not shard:
+        return
+    index, count = (int(part) for part in shard.split("/"))
+    config.hook.pytest_deselected(items=[item for k, item in enumerate(items)
+                                         if k % count != index])
+    items[:] = [item for k, item in enumerate(items) if k % count == index]
 
 
 def pytest_report_header(config) -> list[str]:

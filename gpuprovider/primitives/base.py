@@ -157,7 +157,9 @@ class SimulatorPrimitive:
                        for index, task in enumerate(tasks)]
             return PrimitiveResult(results, metadata={"version": 2})
 
-        return GPUPrimitiveJob(execution.submit(work, compiled, steps))
+        at_once = max((execution.side_by_side_runs([circuit], len(task.bindings))
+                       for circuit, task in zip(compiled, tasks)), default=1)
+        return GPUPrimitiveJob(execution.submit(work, compiled, steps, runs_at_once=at_once))
 
     def _fan_out(self, execution: Execution, tasks: Sequence[Any],
                  steps: int) -> GPUPrimitiveJob:

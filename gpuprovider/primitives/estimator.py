@@ -18,7 +18,7 @@ from ..backend import GPUSimulator
 from .. import batched
 from ..compile.density import density_unsupported, pauli_expectations
 from ..compile.program import Program
-from ..engine import density_matrix_amplitudes
+from ..engine import RunControl, density_matrix_amplitudes
 from ..exceptions import InvalidCircuitError
 from ..execution import CompiledCircuit, Execution
 from ..job import JobControl
@@ -61,6 +61,7 @@ class _EstimatorTask:
     """One pub, checked and lowered: what the job needs to run it."""
 
     pub: EstimatorPub
+    compiled: CompiledCircuit
     program: Program
     bindings: Bindings
     table: PauliTable
@@ -213,7 +214,7 @@ def _task(index: int, pub: EstimatorPub, compiled: CompiledCircuit,
     observable_of = np.broadcast_to(np.arange(observables.size).reshape(observables.shape),
                                     shape)
     table = PauliTable.of(observables.ravel().tolist(), simulated_positions(program))
-    return _EstimatorTask(pub, program, bindings, table, binding_of, observable_of,
+    return _EstimatorTask(pub, compiled, program, bindings, table, binding_of, observable_of,
                           compiled.max_states, not program.is_sampled)
 
 
@@ -225,7 +226,7 @@ def _reads_density_matrix(task: _EstimatorTask, execution: Execution) -> bool:
 
 
 def _density_values(program: Program, read_out: PauliReadOut, table: PauliTable,
-                    execution: Execution, control: BindingControl) -> np.ndarray:
+                    execution: Execution, control: RunControl) -> np.ndarray:
     """The exact values of the read-out's terms, ``tr(rho P)``, from the density matrix of
     a planned noisy parameter set (``program.density``)."""
     density = program.density
@@ -332,15 +333,19 @@ def _exact_values(index: int, task: _EstimatorTask, execution: Execution,
     read_outs = task.read_outs(task.positions())
     runs = program_runs(task.bindings, task.program, execution,
                         None if density else lambda binding: [read_outs[binding].op])
-    for binding, program in runs:
-        read_out = read_outs[binding]
+
+    def run(item: tuple[int, Program], run_control: RunControl) -> tuple[int, np.ndarray]:
+        binding, program = item
         if density:
-            values = _density_values(program, read_out, task.table, execution, control)
-        else:
-            rng = rng_for(execution.config.seed, index, binding)
-            outcome = execution.run(program, 1, rng, control, max_states=1)
-            values = outcome.saved[READ_OUT_LABEL]
-        yield binding, read_out.terms, values
+            return binding, _density_values(program, read_outs[binding], task.table,
+                                            execution, run_control)
+        rng = rng_for(execution.config.seed, index, binding)
+        outcome = execution.run(program, 1, rng, run_control, max_states=1)
+        return binding, outcome.saved[READ_OUT_LABEL]
+
+    at_once = execution.side_by_side_runs([task.compiled], len(bindings))
+    for binding, values in execution.in_order(runs, run, [task.compiled], at_once, control):
+        yield binding, read_outs[binding].terms, values
 
 
 def _run_task(index: int, task: _EstimatorTask, execution: Execution,

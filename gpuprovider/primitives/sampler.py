@@ -21,6 +21,8 @@ from qiskit.primitives.containers.sampler_pub import SamplerPub, SamplerPubLike
 
 from ..backend import GPUSimulator
 from ..exceptions import InvalidOptionError
+from ..compile.program import Program
+from ..engine import Outcome, RunControl
 from ..execution import CompiledCircuit, Execution
 from ..job import JobControl
 from ..shots import check_shot_memory, memory_bytes, packed_bits
@@ -156,10 +158,16 @@ def _run_task(index: int, task: _SamplerTask, execution: Execution,
               for register in task.registers}
     engine_control = BindingControl(control)
     sampled = True
-    for binding, program in set_runs(task.bindings, task.compiled.program, execution,
-                                     control.check):
-        outcome = execution.run(program, shots, rng_for(seed, index, binding), engine_control,
-                                task.compiled.max_states, keep_memory=True)
+
+    def run(item: tuple[int, Program], run_control: RunControl) -> tuple[int, Outcome]:
+        binding, program = item
+        return binding, execution.run(program, shots, rng_for(seed, index, binding),
+                                      run_control, task.compiled.max_states, keep_memory=True)
+
+    runs = set_runs(task.bindings, task.compiled.program, execution, control.check)
+    at_once = execution.side_by_side_runs([task.compiled], len(task.bindings))
+    for binding, outcome in execution.in_order(runs, run, [task.compiled], at_once,
+                                               engine_control):
         sampled &= outcome.sampled
         for register in task.registers:
             arrays[register.name][binding] = register.packed(outcome.memory)

@@ -54,6 +54,7 @@ from support.kernels import (
     sparse_state,
     unitary_with_first_column,
 )
+from conftest import SHARD_VARIABLE
 from testkit import random_circuit
 
 from gpuprovider.compile.lower import lower_circuit
@@ -972,11 +973,14 @@ def test_contract_under_the_cuda_simulator():
 
     if cuda.is_available():
         pytest.skip("a real GPU ran the CUDA cases directly")
-    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}
-    completed = subprocess.run(
+    shards = max(1, min(4, len(os.sched_getaffinity(0))))  # the simulator is one core's work
+    runs = [subprocess.Popen(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__],
-        capture_output=True, text=True, env=env, timeout=900,
-    )
-    summary = completed.stdout.strip().splitlines()[-1] if completed.stdout.strip() else ""
-    assert completed.returncode == 0, completed.stdout[-6000:] + completed.stderr[-3000:]
-    assert " passed" in summary and " failed" not in summary, summary
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "NUMBA_ENABLE_CUDASIM": "1", SHARD_VARIABLE: f"{k}/{shards}"},
+    ) for k in range(shards)]
+    for run in runs:
+        stdout, stderr = run.communicate(timeout=900)
+        summary = stdout.strip().splitlines()[-1] if stdout.strip() else ""
+        assert run.returncode == 0, stdout[-6000:] + stderr[-3000:]
+        assert " passed" in summary and " failed" not in summary, summary

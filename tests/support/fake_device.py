@@ -94,6 +94,10 @@ class FakeKernels:
 
         return operation
 
+    def side_by_side_runs(self, num_qubits: int) -> int:
+        """1: runs go one by one, so that tests see every marker and held gate in order."""
+        return 1
+
     def record_marker(self, state: Any) -> FakeMarker:
         marker = FakeMarker()
         if not self.manual_markers:
