@@ -228,12 +228,15 @@ class Execution:
     def side_by_side_runs(self, compiled: Sequence[CompiledCircuit], runs: int) -> int:
         """How many of ``runs`` runs of the ``compiled`` circuits go at once
         (:func:`~gpuprovider.side_by_side.in_order`): as many as the kernels of the largest
-        state gain from and the device can ever hold, at least 1. Loads those kernels when
-        ``runs`` is more than 1 and they are not the small-state set."""
+        state gain from and the device can ever hold, at least 1 (1 on a device whose
+        states are not in host memory). Loads those kernels when ``runs`` is more than 1 and
+        they are a host set other than the small-state one."""
         if runs < 2 or not compiled:
             return 1
         qubits = max(circuit.state_qubits for circuit in compiled)
-        if self.device.is_small(qubits):
+        # A device's kernels are loaded on the job's thread (a GPU's context is made there);
+        # only host kernels are asked here, and the small-state set never gains.
+        if self.device.policy.memory_kind != "host" or self.device.is_small(qubits):
             return 1
         workers = min(runs, self.device.kernels_for(qubits).side_by_side_runs(qubits))
         largest = max(circuit.bytes_needed for circuit in compiled)
