@@ -439,18 +439,25 @@ def _drivers() -> dict[str, tuple[Any, Any]]:
 
 
 SIDE_BY_SIDE_MAX_QUBITS = 18
-"""Runs of states up to this size go side by side, one per core, rather than one after
-another with their kernels split over the cores: a 16-qubit state (1 MiB in double) stays in
-one core's L2 cache, and a pass over it is too short to split well over threads."""
+"""Runs of states from ``POLICY.parallel_min_qubits`` qubits up to this many go side by side,
+one per core, rather than one after another with their kernels split over the cores: a pass
+over a 16-qubit state (1 MiB in double) is too short to split well over threads. Smaller
+states' runs are mostly Python, which holds the GIL, and their kernels are serial anyway;
+past 18 qubits side by side gains nothing (benchmarks/RESULTS.md, 2026-12-04: a sweep 1.22x
+at 13 qubits, 1.32x at 14, 1.14x at 16, 1.05x at 18, 1.02x at 20; noisy trajectories 0.85-0.9x
+at 12-13 qubits, 1.5x at 14, 1.27x at 16)."""
 
 _THIS_THREAD = threading.local()
 """``serial``: set inside :func:`one_thread`."""
 
 
 def side_by_side_runs(num_qubits: int) -> int:
-    """Numba's threads for states of at most :data:`SIDE_BY_SIDE_MAX_QUBITS` qubits, else 1
-    (see :meth:`~gpuprovider.kernels.interface.KernelSet.side_by_side_runs`)."""
-    return numba.get_num_threads() if num_qubits <= SIDE_BY_SIDE_MAX_QUBITS else 1
+    """Numba's threads for states of ``POLICY.parallel_min_qubits`` to
+    :data:`SIDE_BY_SIDE_MAX_QUBITS` qubits, else 1 (see
+    :meth:`~gpuprovider.kernels.interface.KernelSet.side_by_side_runs`)."""
+    if POLICY.parallel_min_qubits <= num_qubits <= SIDE_BY_SIDE_MAX_QUBITS:
+        return numba.get_num_threads()
+    return 1
 
 
 @contextmanager

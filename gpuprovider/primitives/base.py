@@ -157,7 +157,7 @@ class SimulatorPrimitive:
                        for index, task in enumerate(tasks)]
             return PrimitiveResult(results, metadata={"version": 2})
 
-        at_once = max((execution.side_by_side_runs([circuit], len(task.bindings))
+        at_once = max((execution.side_by_side_runs([circuit], task.runs)
                        for circuit, task in zip(compiled, tasks)), default=1)
         return GPUPrimitiveJob(execution.submit(work, compiled, steps, runs_at_once=at_once))
 

@@ -74,6 +74,12 @@ class _EstimatorTask:
     noisy: bool = False
 
     @property
+    def runs(self) -> int:
+        """How many runs it may make: one per parameter set, :data:`NOISY_BATCHES` under
+        noise."""
+        return len(self.bindings) * (NOISY_BATCHES if self.noisy else 1)
+
+    @property
     def shape(self) -> tuple[int, ...]:
         return self.binding_of.shape
 
@@ -240,12 +246,22 @@ def _density_values(program: Program, read_out: PauliReadOut, table: PauliTable,
 def _noisy_batches(task: _EstimatorTask, program: Program, read_out: PauliReadOut,
                    execution: Execution, control: BindingControl,
                    rng: np.random.Generator) -> np.ndarray:
-    """(batches, table terms): each batch's trajectory mean of every Pauli term's value."""
+    """(batches, table terms): each batch's trajectory mean of every Pauli term's value.
+    The batches draw from generators spawned from ``rng``, so that they may run side by
+    side."""
     per_batch = math.ceil(noisy_trajectories(float(task.pub.precision)) / NOISY_BATCHES)
+    generators = rng.spawn(NOISY_BATCHES)
+
+    def run(batch: int, run_control: RunControl) -> np.ndarray:
+        outcome = execution.run(program, per_batch, generators[batch], run_control,
+                                max_states=task.max_states)
+        return outcome.saved[READ_OUT_LABEL]
+
+    at_once = execution.side_by_side_runs([task.compiled], NOISY_BATCHES)
     batches = np.zeros((NOISY_BATCHES, task.table.x_masks.size), dtype=np.float64)
-    for batch in range(NOISY_BATCHES):
-        outcome = execution.run(program, per_batch, rng, control, max_states=task.max_states)
-        batches[batch, read_out.terms] = outcome.saved[READ_OUT_LABEL]
+    for batch, values in enumerate(execution.in_order(range(NOISY_BATCHES), run,
+                                                      [task.compiled], at_once, control)):
+        batches[batch, read_out.terms] = values
     return batches
 
 

@@ -68,6 +68,11 @@ class _SamplerTask:
     bindings: Bindings
     registers: list[_Register]
 
+    @property
+    def runs(self) -> int:
+        """How many runs it makes: one per parameter set."""
+        return len(self.bindings)
+
 
 class SamplerV2(SimulatorPrimitive, BaseSamplerV2):
     """Shots of circuits, one ``BitArray`` per classical register.
@@ -165,7 +170,7 @@ def _run_task(index: int, task: _SamplerTask, execution: Execution,
                                       run_control, task.compiled.max_states, keep_memory=True)
 
     runs = set_runs(task.bindings, task.compiled.program, execution, control.check)
-    at_once = execution.side_by_side_runs([task.compiled], len(task.bindings))
+    at_once = execution.side_by_side_runs([task.compiled], task.runs)
     for binding, outcome in execution.in_order(runs, run, [task.compiled], at_once,
                                                engine_control):
         sampled &= outcome.sampled

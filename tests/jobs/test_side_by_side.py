@@ -15,6 +15,9 @@ from gpuprovider import GPUSimulator, side_by_side
 from gpuprovider.execution import Execution
 from gpuprovider.kernels import cpu
 
+QUBITS = cpu.POLICY.parallel_min_qubits
+"""The smallest state whose runs go side by side."""
+
 
 def ansatz(num_qubits: int) -> tuple[QuantumCircuit, list[Parameter]]:
     parameters = [Parameter(f"t{q}") for q in range(num_qubits)]
@@ -49,13 +52,13 @@ def run_sweep(num_qubits: int, sets: int, **options):
 
 @pytest.mark.parametrize("precision", ["double", "single"])
 def test_side_by_side_runs_give_the_answers_of_runs_one_by_one(precision, monkeypatch):
-    threads = cpu.side_by_side_runs(11)
+    threads = cpu.side_by_side_runs(QUBITS)
     if threads < 2:
         pytest.skip("Numba has one thread here, so runs never go side by side")
-    together = run_sweep(11, 9, precision=precision)
+    together = run_sweep(QUBITS, 9, precision=precision)
     assert together.metadata["parallel_experiments"] == threads
     monkeypatch.setattr(cpu, "SIDE_BY_SIDE_MAX_QUBITS", -1)
-    alone = run_sweep(11, 9, precision=precision)
+    alone = run_sweep(QUBITS, 9, precision=precision)
     assert alone.metadata["parallel_experiments"] == 1
     assert len(together.results) == len(alone.results) == 9
     for j in range(9):
@@ -68,13 +71,13 @@ def test_side_by_side_runs_give_the_answers_of_runs_one_by_one(precision, monkey
 
 
 def test_a_list_of_circuits_goes_side_by_side_with_the_answers_of_one_by_one(monkeypatch):
-    threads = cpu.side_by_side_runs(12)
+    threads = cpu.side_by_side_runs(QUBITS)
     if threads < 2:
         pytest.skip("Numba has one thread here, so runs never go side by side")
-    circuit, parameters = ansatz(12)
+    circuit, parameters = ansatz(QUBITS)
     values = np.random.default_rng(8).uniform(-np.pi, np.pi, (5, len(parameters)))
     circuits = [circuit.assign_parameters(row) for row in values]
-    circuits.insert(2, ansatz(10)[0].assign_parameters([0.3] * 10))  # another size between
+    circuits.insert(2, ansatz(10)[0].assign_parameters([0.3] * 10))  # a smaller one between
     for j, bound in enumerate(circuits):
         bound.name = f"circuit{j}"
 
@@ -97,10 +100,14 @@ def test_a_list_of_circuits_goes_side_by_side_with_the_answers_of_one_by_one(mon
 
 
 def test_a_single_run_and_small_states_go_alone():
-    circuit, parameters = ansatz(11)
+    circuit, parameters = ansatz(QUBITS)
     assert GPUSimulator(device="CPU").run(
-        circuit.assign_parameters([0.1] * 11), shots=10).result().metadata[
+        circuit.assign_parameters([0.1] * QUBITS), shots=10).result().metadata[
         "parallel_experiments"] == 1
+    serial, serial_parameters = ansatz(QUBITS - 1)  # its kernels are serial anyway
+    result = GPUSimulator(device="CPU").run(serial, parameter_binds=binds(serial_parameters, 5, 1),
+                                            shots=10).result()
+    assert result.metadata["parallel_experiments"] == 1
     small, small_parameters = ansatz(4)
     result = GPUSimulator(device="CPU").run(small, parameter_binds=binds(small_parameters, 5, 1),
                                             shots=10).result()
@@ -108,7 +115,7 @@ def test_a_single_run_and_small_states_go_alone():
 
 
 def test_progress_counts_every_run(reaper):
-    circuit, parameters = ansatz(11)
+    circuit, parameters = ansatz(QUBITS)
     job = GPUSimulator(device="CPU").run(circuit, parameter_binds=binds(parameters, 12, 2),
                                          shots=50)
     reaper.append(job)
@@ -129,7 +136,7 @@ def test_a_failing_run_fails_the_job_with_its_cause(monkeypatch):
         return original(self, program, *args, **kwargs)
 
     monkeypatch.setattr(Execution, "run", failing)
-    circuit, parameters = ansatz(11)
+    circuit, parameters = ansatz(QUBITS)
     job = GPUSimulator(device="CPU").run(circuit, parameter_binds=binds(parameters, 10, 2),
                                          shots=20)
     with pytest.raises(Exception, match="the fourth run broke"):
@@ -179,7 +186,7 @@ def primitive_runs(num_qubits: int, sets: int):
 
 
 def test_primitives_run_sets_side_by_side_with_the_answers_of_sets_one_by_one(monkeypatch):
-    if cpu.side_by_side_runs(11) < 2:
+    if cpu.side_by_side_runs(QUBITS) < 2:
         pytest.skip("Numba has one thread here, so runs never go side by side")
     workers = []
     original = side_by_side.in_order
@@ -189,12 +196,53 @@ def test_primitives_run_sets_side_by_side_with_the_answers_of_sets_one_by_one(mo
         return original(items, run, at_once, kernels, control)
 
     monkeypatch.setattr(side_by_side, "in_order", recorded)
-    evs, bits, exact = primitive_runs(11, 6)
-    assert workers == [cpu.side_by_side_runs(11)] * 2  # the estimator's pub, the sampler's
+    evs, bits, exact = primitive_runs(QUBITS, 6)
+    assert workers == [cpu.side_by_side_runs(QUBITS)] * 2  # the estimator's pub, the sampler's
     np.testing.assert_allclose(evs, exact, atol=1e-10)
     monkeypatch.setattr(cpu, "SIDE_BY_SIDE_MAX_QUBITS", -1)
-    alone_evs, alone_bits, _ = primitive_runs(11, 6)
+    alone_evs, alone_bits, _ = primitive_runs(QUBITS, 6)
     assert workers[2:] == [1, 1]
     np.testing.assert_allclose(evs, alone_evs, rtol=0, atol=1e-13)
     assert bits == alone_bits
     assert len({tuple(sorted(bits.get_int_counts(j).items())) for j in range(6)}) == 6
+
+
+def test_noisy_estimator_batches_go_side_by_side_with_the_answers_of_one_by_one(monkeypatch):
+    noise = pytest.importorskip("qiskit_aer.noise")
+    from qiskit.quantum_info import SparsePauliOp
+
+    from gpuprovider.primitives import EstimatorV2
+
+    if cpu.side_by_side_runs(QUBITS) < 2:
+        pytest.skip("Numba has one thread here, so runs never go side by side")
+    circuit = ansatz(QUBITS)[0].assign_parameters(np.linspace(0.1, 1.0, QUBITS))
+    circuit.remove_final_measurements()
+    circuit.data = [instruction for instruction in circuit.data
+                    if instruction.operation.name != "save_statevector"]
+    model = noise.NoiseModel()
+    model.add_all_qubit_quantum_error(noise.amplitude_damping_error(0.05), ["ry"])
+    observables = [SparsePauliOp.from_sparse_list([("Z", [q], 1.0)], QUBITS)
+                   for q in range(QUBITS)]
+    workers = []
+    original = side_by_side.in_order
+
+    def recorded(items, run, at_once, kernels, control):
+        workers.append(at_once)
+        return original(items, run, at_once, kernels, control)
+
+    def estimate():
+        estimator = EstimatorV2(options={
+            "backend_options": {"device": "CPU", "noise_model": model, "method": "statevector"},
+            "run_options": {"seed_simulator": 6}})
+        return estimator.run([(circuit, observables)], precision=0.1).result()[0].data
+
+    monkeypatch.setattr(side_by_side, "in_order", recorded)
+    together = estimate()
+    assert workers == [cpu.side_by_side_runs(QUBITS)]
+    monkeypatch.setattr(cpu, "SIDE_BY_SIDE_MAX_QUBITS", -1)
+    alone = estimate()
+    assert workers[1:] == [1]
+    # Serial and chunked reductions round apart in the last bits; the draws agree.
+    np.testing.assert_allclose(together.evs, alone.evs, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(together.stds, alone.stds, rtol=0, atol=1e-12)
+    assert np.all(together.stds > 0)

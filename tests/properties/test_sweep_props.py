@@ -55,7 +55,9 @@ def test_sweep_with_definition_gates_and_preparations(device, precision, toleran
 
 
 @examples(1)
-@given(case=parameterized_circuits(min_qubits=12, max_qubits=13, max_gates=6,
+@given(case=parameterized_circuits(min_qubits=12, max_qubits=14, max_gates=6,
                                    allow_prepare=False))
 def test_sweep_past_the_planner_threshold(device, precision, tolerance, fusion, case):
+    """Past the planner's threshold (12 qubits) and, at 14, with the sets' runs side by side
+    on the CPU (``gpuprovider.side_by_side``)."""
     check_sweep(device, precision, tolerance, fusion, case)
