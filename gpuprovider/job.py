@@ -154,7 +154,8 @@ class GPUJob(JobV1):
             self._thread = threading.Thread(
                 target=self._run, name=f"gpuprovider-job-{self.job_id()[:8]}"
             )
-            self._thread.start()
+        # Started outside the lock, which the new thread takes at once to mark itself running.
+        self._thread.start()
 
     def _run(self) -> None:
         try:

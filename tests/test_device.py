@@ -184,3 +184,22 @@ def test_the_gpu_probe_names_a_missing_driver(monkeypatch):
     assert count == 0 and "libno-such-cuda-driver.so" in why
     report = devices._probe_gpu()
     assert not report.usable and "no CUDA driver library" in report.reason
+
+
+def test_the_hosts_available_memory_is_read_again_once_its_reading_is_old(monkeypatch):
+    from types import SimpleNamespace
+
+    from gpuprovider import device as devices_module
+
+    reads = []
+    monkeypatch.setattr(devices_module, "_meminfo", lambda name: reads.append(name) or 4096)
+    monkeypatch.setattr(devices_module, "_available_reading", (-float("inf"), 0))
+    clock = [100.0]
+    monkeypatch.setattr(devices_module, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    assert devices_module.host_available_memory() == 4096
+    clock[0] += devices_module.AVAILABLE_MEMORY_MAX_AGE / 2
+    assert devices_module.host_available_memory() == 4096
+    assert reads == ["MemAvailable"]
+    clock[0] += devices_module.AVAILABLE_MEMORY_MAX_AGE
+    devices_module.host_available_memory()
+    assert reads == ["MemAvailable"] * 2
