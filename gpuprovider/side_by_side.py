@@ -5,7 +5,8 @@ cores leaves them waiting on each other for much of every pass (a pass over 1 Mi
 hundred microseconds); running one run per core, each on its own thread with serial kernels
 (the kernels release the GIL), keeps every core busy. The kernel set says when that pays
 (:meth:`~gpuprovider.kernels.interface.KernelSet.side_by_side_runs`): on the CPU for states
-that fit a core's cache, never on a GPU or on MPI ranks.
+of 14 to 18 qubits (smaller runs are mostly Python, which holds the GIL; larger ones split
+well), never on a GPU or on MPI ranks.
 
 The job's own thread hands runs to a pool shared by every job (started once, on first use)
 and takes their answers back in order, so seeds, results and progress are those of runs one
@@ -76,9 +77,8 @@ def in_order(items: Iterable[Item], run: Callable[[Item, RunControl], Answer], w
     """``run(item, control)`` of each item, in order: on this thread when ``workers`` is 1,
     else up to ``workers`` items at once on the shared pool, each inside
     ``kernels.one_thread()`` (see the module docstring; ``kernels`` may be None only when
-    ``workers`` is 1). An exception from a run is raised
-    here once the runs before it have been answered; runs still in flight then are waited
-    for."""
+    ``workers`` is 1). An exception from a run is raised here once the runs before it have
+    been answered; the runs still in flight then are waited for."""
     if workers <= 1:
         for item in items:
             yield run(item, control)
