@@ -157,6 +157,14 @@ class _Run:
         self.final_positions = np.array([self.final_qubits.index(op.qubit)
                                          for op in self.finals], dtype=np.uint64)
         """Each final measurement's bit in an outcome."""
+        self.final_clbits = np.array([op.clbit for op in self.finals], dtype=np.uint64)
+        """Each final measurement's clbit."""
+        self.final_mask: np.uint64 | None = None
+        """The final clbits' bits, where rows are one word and no clbit is written twice
+        (then :meth:`_with_finals` sets them all at once), else None."""
+        if self.words == 1 and len(set(self.final_clbits.tolist())) == self.final_clbits.size:
+            self.final_mask = np.bitwise_or.reduce(np.uint64(1) << self.final_clbits) \
+                if self.final_clbits.size else np.uint64(0)
         self.pending: list[_Branch] = []
         self.live = 0
         self.branches = 0
@@ -415,11 +423,10 @@ class _Run:
         last)."""
         rows = np.repeat(base, len(outcomes), axis=0)
         positions = self.final_positions
-        clbits = np.array([op.clbit for op in self.finals], dtype=np.uint64)
-        if self.words == 1 and len(set(clbits.tolist())) == clbits.size:
+        if self.final_mask is not None:
             bits = (outcomes.astype(np.uint64)[:, None] >> positions) & np.uint64(1)
-            mask = np.bitwise_or.reduce(np.uint64(1) << clbits) if clbits.size else np.uint64(0)
-            rows[:, 0] = (rows[:, 0] & ~mask) | np.bitwise_or.reduce(bits << clbits, axis=1)
+            rows[:, 0] = (rows[:, 0] & ~self.final_mask) | np.bitwise_or.reduce(
+                bits << self.final_clbits, axis=1)
             return rows
         for op, position in zip(self.finals, positions.tolist()):
             set_clbit(rows, op.clbit, (outcomes >> position) & 1)
