@@ -96,6 +96,16 @@ def estimators(device: str) -> dict[str, object]:
     return found
 
 
+def simulators(device: str) -> dict[str, object]:
+    """A fresh simulator of each peer: ours on ``device``, Aer's statevector if installed."""
+    found = {"ours": gpuprovider.GPUSimulator(device=device)}
+    if has("qiskit_aer"):
+        import qiskit_aer
+
+        found["aer"] = qiskit_aer.AerSimulator(method="statevector")
+    return found
+
+
 def interleaved(runs: dict[str, Callable[[], object]], repeats: int,
                 warm_ups: dict[str, Callable[[], object]] | None = None,
                 ) -> tuple[dict[str, float], dict[str, object]]:
@@ -260,19 +270,15 @@ def sweep(args) -> dict:
     rng = np.random.default_rng(2)
     binds = [{p: list(rng.uniform(-np.pi, np.pi, args.bindings)) for p in circuit.parameters}]
     warm_binds = [{p: values[:2] for p, values in binds[0].items()}]
-    simulators = {"ours": gpuprovider.GPUSimulator(device=args.device)}
-    if has("qiskit_aer"):
-        import qiskit_aer
-
-        simulators["aer"] = qiskit_aer.AerSimulator(method="statevector")
+    found = simulators(args.device)
 
     def job(simulator, parameter_binds) -> Callable[[], object]:
         return lambda: simulator.run(circuit, parameter_binds=parameter_binds, shots=100,
                                      seed_simulator=1).result()
 
-    seconds, _ = interleaved({name: job(s, binds) for name, s in simulators.items()},
+    seconds, _ = interleaved({name: job(s, binds) for name, s in found.items()},
                              args.repeats,
-                             {name: job(s, warm_binds) for name, s in simulators.items()})
+                             {name: job(s, warm_binds) for name, s in found.items()})
     return row("sweep", seconds, None,
                f"{args.sweep_qubits} qubits, {args.bindings} parameter_binds, 100 shots each")
 
@@ -281,17 +287,13 @@ def rerun(args) -> dict:
     circuit = dynamic_bench.ansatz(args.sweep_qubits)
     bound = circuit.assign_parameters(
         np.random.default_rng(2).uniform(-np.pi, np.pi, circuit.num_parameters))
-    simulators = {"ours": gpuprovider.GPUSimulator(device=args.device)}
-    if has("qiskit_aer"):
-        import qiskit_aer
-
-        simulators["aer"] = qiskit_aer.AerSimulator(method="statevector")
+    found = simulators(args.device)
 
     def job(simulator) -> Callable[[], object]:
         return lambda: [simulator.run(bound, shots=100, seed_simulator=1).result()
                         for _ in range(args.reruns)]
 
-    seconds, _ = interleaved({name: job(s) for name, s in simulators.items()}, args.repeats)
+    seconds, _ = interleaved({name: job(s) for name, s in found.items()}, args.repeats)
     return row("rerun", seconds, None,
                f"{args.sweep_qubits}-qubit ansatz bound once, run {args.reruns} times, 100 shots")
 
